@@ -1,0 +1,85 @@
+# Shared helpers for warren's dev scripts. Source it from a script in scripts/:
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# It sets ROOT (repo root) and STATE (.state/, gitignored) and the fixed local ports.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+STATE="$ROOT/.state"
+SCRIPTS="$ROOT/scripts"
+NODE_BIN="$SCRIPTS/node_modules/.bin"
+
+BROKER_PORT=5673 # AMQP (RabbitMQ), 127.0.0.1 only
+RELAY_PORT=15673 # WebSocket -> AMQP relay (websockify)
+HTTP_PORT=8080   # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# port_open PORT [HOST]: true when something accepts TCP connections there.
+port_open() {
+    timeout 2 bash -c "exec 3<>/dev/tcp/${2:-127.0.0.1}/$1" 2>/dev/null
+}
+
+# wait_port PORT SECONDS [PID]: wait until PORT accepts connections; gives up early if PID dies.
+wait_port() {
+    local port=$1 secs=$2 pid=${3:-} deadline=$((SECONDS + $2))
+    until port_open "$port"; do
+        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+            log "process $pid exited before port $port opened"
+            return 1
+        fi
+        if ((SECONDS >= deadline)); then
+            log "port $port did not open within ${secs}s"
+            return 1
+        fi
+        sleep 0.3
+    done
+}
+
+# pid_running PIDFILE: true when the pid file names a live process (prints the pid).
+pid_running() {
+    local pid
+    [[ -f $1 ]] || return 1
+    pid=$(<"$1")
+    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# spawn PIDFILE LOGFILE CMD...: run CMD in the background in its own session (so the
+# whole process group can be stopped later), detached from stdin, output to LOGFILE.
+spawn() {
+    local pidfile=$1 logfile=$2
+    shift 2
+    mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
+    setsid "$@" >"$logfile" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+}
+
+# stop_pidfile PIDFILE NAME [SECONDS]: SIGTERM the process group started by spawn, wait
+# (bounded), then SIGKILL whatever is left. Only touches the process group we recorded.
+stop_pidfile() {
+    local pidfile=$1 name=$2 secs=${3:-15} pid deadline
+    if ! pid=$(pid_running "$pidfile"); then
+        rm -f "$pidfile"
+        log "$name: not running"
+        return 0
+    fi
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + secs))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    # the group may still hold children (erl helpers, forked relay workers)
+    kill -KILL -- "-$pid" 2>/dev/null || true
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+    log "$name: stopped"
+}
+
+# tail_log FILE [LINES]: show the end of a log on stderr (for failures).
+tail_log() {
+    [[ -f $1 ]] || return 0
+    echo "----- last ${2:-40} lines of $1 -----" >&2
+    tail -n "${2:-40}" "$1" >&2
+    echo "-----" >&2
+}

@@ -1,0 +1,198 @@
+//! Primitive wire types: a bounds-checked cursor for decoding and append helpers for encoding.
+//!
+//! Every read checks its length first, so truncated input becomes [`DecodeError::Incomplete`]
+//! (inside a complete frame this is reported as a malformed frame by the caller), never a panic.
+
+use bytes::Bytes;
+use std::fmt;
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The payload ended before the value did.
+    Incomplete,
+    /// A frame did not end with the frame-end octet 0xCE.
+    BadFrameEnd(u8),
+    /// A frame type octet that AMQP 0-9-1 does not define.
+    UnknownFrameType(u8),
+    /// A (class id, method id) pair not in the spec.
+    UnknownMethod(u16, u16),
+    /// A content header for a class other than basic.
+    UnknownContentClass(u16),
+    /// A field-table value tag that is not known.
+    UnknownFieldType(u8),
+    /// Bytes left over after a method or header payload was fully decoded.
+    TrailingBytes(usize),
+    /// A frame larger than the negotiated frame_max.
+    FrameTooLarge(u32),
+    /// A protocol header (`AMQP....`) from the peer: it refused our protocol version.
+    ProtocolHeader([u8; 8]),
+    /// Property flags with reserved bits set.
+    BadPropertyFlags(u16),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DecodeError::Incomplete => write!(f, "payload ended early"),
+            DecodeError::BadFrameEnd(b) => write!(f, "bad frame end octet 0x{b:02x}"),
+            DecodeError::UnknownFrameType(t) => write!(f, "unknown frame type {t}"),
+            DecodeError::UnknownMethod(c, m) => write!(f, "unknown method {c}.{m}"),
+            DecodeError::UnknownContentClass(c) => {
+                write!(f, "content header for unknown class {c}")
+            }
+            DecodeError::UnknownFieldType(t) => write!(f, "unknown field type 0x{t:02x}"),
+            DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes after payload"),
+            DecodeError::FrameTooLarge(n) => write!(f, "frame of {n} bytes exceeds frame_max"),
+            DecodeError::ProtocolHeader(h) => {
+                write!(f, "peer refused protocol version, sent {h:?}")
+            }
+            DecodeError::BadPropertyFlags(x) => write!(f, "invalid property flags 0x{x:04x}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Why a value could not be encoded. Nothing is written when encoding fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A short string longer than 255 bytes; the field name says which one.
+    ShortStringTooLong { field: &'static str, len: usize },
+    /// A long string or table larger than 4 GiB.
+    TooLong { field: &'static str, len: usize },
+    /// A value RabbitMQ would reject (e.g. an unsigned 64-bit integer above i64::MAX).
+    Unrepresentable(&'static str),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::ShortStringTooLong { field, len } => {
+                write!(f, "{field} is {len} bytes; short strings hold at most 255")
+            }
+            EncodeError::TooLong { field, len } => write!(f, "{field} is {len} bytes; too long"),
+            EncodeError::Unrepresentable(what) => write!(f, "cannot encode {what}"),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+/// A cursor over one complete payload. Slices of `Bytes` are shared, not copied.
+pub struct Reader {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Reader {
+    pub fn new(buf: Bytes) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Errors unless the whole payload was consumed.
+    pub fn finish(&self) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+
+    pub fn bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+        if self.remaining() < n {
+            return Err(DecodeError::Incomplete);
+        }
+        let out = self.buf.slice(self.pos..self.pos + n);
+        self.pos += n;
+        Ok(out)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let end = self.pos + N;
+        let slice = self.buf.get(self.pos..end).ok_or(DecodeError::Incomplete)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        self.pos = end;
+        Ok(out)
+    }
+
+    pub fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+    pub fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+    pub fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+    pub fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
+    }
+    pub fn f32(&mut self) -> Result<f32, DecodeError> {
+        Ok(f32::from_be_bytes(self.array()?))
+    }
+    pub fn f64(&mut self) -> Result<f64, DecodeError> {
+        Ok(f64::from_be_bytes(self.array()?))
+    }
+
+    /// A short string. Invalid UTF-8 is replaced (U+FFFD) rather than failing the whole frame;
+    /// field-table strings keep their raw bytes instead (see `table`).
+    pub fn short_str(&mut self) -> Result<String, DecodeError> {
+        let n = self.u8()? as usize;
+        let raw = self.bytes(n)?;
+        Ok(match std::str::from_utf8(&raw) {
+            Ok(s) => s.to_owned(),
+            Err(_) => String::from_utf8_lossy(&raw).into_owned(),
+        })
+    }
+
+    pub fn long_str(&mut self) -> Result<Bytes, DecodeError> {
+        let n = self.u32()? as usize;
+        self.bytes(n)
+    }
+}
+
+pub fn put_u8(out: &mut Vec<u8>, v: u8) {
+    out.push(v);
+}
+pub fn put_u16(out: &mut Vec<u8>, v: u16) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+pub fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+pub fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+pub fn put_short_str(out: &mut Vec<u8>, field: &'static str, s: &str) -> Result<(), EncodeError> {
+    let len = s.len();
+    if len > 255 {
+        return Err(EncodeError::ShortStringTooLong { field, len });
+    }
+    out.push(len as u8);
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+
+pub fn put_long_str(out: &mut Vec<u8>, field: &'static str, s: &[u8]) -> Result<(), EncodeError> {
+    let len = u32::try_from(s.len()).map_err(|_| EncodeError::TooLong {
+        field,
+        len: s.len(),
+    })?;
+    put_u32(out, len);
+    out.extend_from_slice(s);
+    Ok(())
+}
+
+/// Overwrites a big-endian u32 placeholder written earlier at `at` with the length of what followed it.
+pub fn patch_len(out: &mut [u8], at: usize, field: &'static str) -> Result<(), EncodeError> {
+    let len = out.len() - at - 4;
+    let len32 = u32::try_from(len).map_err(|_| EncodeError::TooLong { field, len })?;
+    out[at..at + 4].copy_from_slice(&len32.to_be_bytes());
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Frames: the wire unit. A streaming decoder that accepts input split or coalesced anywhere,
+//! and encoders that append to one output buffer so frames produced together go out together.
+
+use super::codec::{put_u16, put_u32, DecodeError, EncodeError, Reader};
+use super::methods::Method;
+use super::properties::{BasicProperties, ContentHeader};
+use bytes::{Buf, Bytes, BytesMut};
+
+pub const FRAME_METHOD: u8 = 1;
+pub const FRAME_HEADER: u8 = 2;
+pub const FRAME_BODY: u8 = 3;
+pub const FRAME_HEARTBEAT: u8 = 8;
+pub const FRAME_END: u8 = 0xCE;
+/// Type, channel and size before the payload, plus the frame-end octet after it.
+pub const FRAME_OVERHEAD: usize = 8;
+/// The smallest frame_max a peer may negotiate.
+pub const FRAME_MIN_SIZE: u32 = 4096;
+/// What a client sends first to select AMQP 0-9-1.
+pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
+
+/// One decoded frame. The u16 is the channel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    Method(u16, Method),
+    Header(u16, ContentHeader),
+    Body(u16, Bytes),
+    Heartbeat,
+}
+
+/// Reassembles frames from a byte stream.
+#[derive(Debug, Default)]
+pub struct FrameDecoder {
+    buf: BytesMut,
+    /// Largest accepted frame including overhead; 0 = no limit (before tuning).
+    max_frame: u32,
+}
+
+impl FrameDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_max_frame(&mut self, max: u32) {
+        self.max_frame = max;
+    }
+
+    /// Appends received bytes; call [`FrameDecoder::next_frame`] until it returns `Ok(None)`.
+    pub fn extend(&mut self, data: &[u8]) {
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Bytes received but not yet decoded.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// The next complete frame, `Ok(None)` if more bytes are needed. After an error the stream is unusable.
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        if self.buf.len() >= 4 && &self.buf[..4] == b"AMQP" {
+            if self.buf.len() < 8 {
+                return Ok(None);
+            }
+            let mut h = [0u8; 8];
+            h.copy_from_slice(&self.buf[..8]);
+            return Err(DecodeError::ProtocolHeader(h));
+        }
+        if self.buf.len() < 7 {
+            return Ok(None);
+        }
+        let kind = self.buf[0];
+        let channel = u16::from_be_bytes([self.buf[1], self.buf[2]]);
+        let size = u32::from_be_bytes([self.buf[3], self.buf[4], self.buf[5], self.buf[6]]);
+        if !matches!(
+            kind,
+            FRAME_METHOD | FRAME_HEADER | FRAME_BODY | FRAME_HEARTBEAT
+        ) {
+            return Err(DecodeError::UnknownFrameType(kind));
+        }
+        let total = size as u64 + FRAME_OVERHEAD as u64;
+        if self.max_frame != 0 && total > self.max_frame as u64 {
+            return Err(DecodeError::FrameTooLarge(size));
+        }
+        let total = total as usize;
+        if self.buf.len() < total {
+            self.buf.reserve(total - self.buf.len());
+            return Ok(None);
+        }
+        let end = self.buf[total - 1];
+        if end != FRAME_END {
+            return Err(DecodeError::BadFrameEnd(end));
+        }
+        let mut whole = self.buf.split_to(total);
+        whole.advance(7);
+        whole.truncate(size as usize);
+        let payload = whole.freeze();
+        decode_payload(kind, channel, payload).map(Some)
+    }
+}
+
+fn decode_payload(kind: u8, channel: u16, payload: Bytes) -> Result<Frame, DecodeError> {
+    Ok(match kind {
+        FRAME_METHOD => Frame::Method(channel, Method::decode(payload)?),
+        FRAME_HEADER => Frame::Header(channel, ContentHeader::decode(&mut Reader::new(payload))?),
+        FRAME_BODY => Frame::Body(channel, payload),
+        _ => Frame::Heartbeat,
+    })
+}
+
+/// Runs `f` to append one frame's payload after a header, then patches the size and adds the frame end.
+/// On error `out` is restored to its previous length, so a failed encode writes nothing.
+fn framed(
+    out: &mut Vec<u8>,
+    kind: u8,
+    channel: u16,
+    f: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.push(kind);
+    put_u16(out, channel);
+    put_u32(out, 0);
+    if let Err(e) = f(out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let size = out.len() - start - 7;
+    let size32 = u32::try_from(size).map_err(|_| EncodeError::TooLong {
+        field: "frame",
+        len: size,
+    });
+    match size32 {
+        Ok(s) => out[start + 3..start + 7].copy_from_slice(&s.to_be_bytes()),
+        Err(e) => {
+            out.truncate(start);
+            return Err(e);
+        }
+    }
+    out.push(FRAME_END);
+    Ok(())
+}
+
+pub fn encode_method(out: &mut Vec<u8>, channel: u16, method: &Method) -> Result<(), EncodeError> {
+    framed(out, FRAME_METHOD, channel, |o| method.encode(o))
+}
+
+pub fn encode_heartbeat(out: &mut Vec<u8>) {
+    out.extend_from_slice(&[FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, FRAME_END]);
+}
+
+/// Encodes a content-carrying method (publish, deliver, return, get-ok), its header and the body
+/// split into frames of at most `frame_max` bytes. All or nothing.
+pub fn encode_content(
+    out: &mut Vec<u8>,
+    channel: u16,
+    method: &Method,
+    properties: &BasicProperties,
+    body: &[u8],
+    frame_max: u32,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let header = |o: &mut Vec<u8>| {
+        // Borrowing the properties avoids cloning headers for every publish.
+        put_u16(o, 60);
+        put_u16(o, 0);
+        super::codec::put_u64(o, body.len() as u64);
+        properties.encode(o)
+    };
+    let res = encode_method(out, channel, method)
+        .and_then(|_| framed(out, FRAME_HEADER, channel, header));
+    if let Err(e) = res {
+        out.truncate(start);
+        return Err(e);
+    }
+    let chunk = (frame_max.max(FRAME_MIN_SIZE) as usize) - FRAME_OVERHEAD;
+    out.reserve(body.len() + (body.len() / chunk + 1) * FRAME_OVERHEAD);
+    for piece in body.chunks(chunk) {
+        out.push(FRAME_BODY);
+        put_u16(out, channel);
+        put_u32(out, piece.len() as u32);
+        out.extend_from_slice(piece);
+        out.push(FRAME_END);
+    }
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Field tables and arrays with every value type RabbitMQ uses.
+//!
+//! Tags follow RabbitMQ's dialect (which differs from the 0-9-1 PDF): `s` is a signed 16-bit integer,
+//! `u` unsigned 16-bit, `i` unsigned 32-bit, `I` signed 32-bit, `l` signed 64-bit. `L` (unsigned
+//! 64-bit) is decoded but never emitted: RabbitMQ rejects it, so [`FieldValue::U64`] is written as
+//! `l` when it fits and refused otherwise.
+
+use super::codec::{
+    patch_len, put_long_str, put_short_str, put_u16, put_u32, put_u64, DecodeError, EncodeError,
+    Reader,
+};
+use bytes::Bytes;
+
+/// One value in a field table or array.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue {
+    Bool(bool),
+    I8(i8),
+    U8(u8),
+    I16(i16),
+    U16(u16),
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    /// Decoded from `L`; encoded as `l`.
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    /// `value × 10^-scale`.
+    Decimal {
+        scale: u8,
+        value: i32,
+    },
+    /// `S`: raw bytes, usually UTF-8 text.
+    LongString(Bytes),
+    /// `x`: opaque bytes.
+    ByteArray(Bytes),
+    Array(Vec<FieldValue>),
+    /// `T`: seconds since the Unix epoch.
+    Timestamp(u64),
+    Table(FieldTable),
+    Void,
+}
+
+impl From<&str> for FieldValue {
+    fn from(s: &str) -> Self {
+        FieldValue::LongString(Bytes::copy_from_slice(s.as_bytes()))
+    }
+}
+impl From<String> for FieldValue {
+    fn from(s: String) -> Self {
+        FieldValue::LongString(Bytes::from(s.into_bytes()))
+    }
+}
+impl From<bool> for FieldValue {
+    fn from(v: bool) -> Self {
+        FieldValue::Bool(v)
+    }
+}
+impl From<i32> for FieldValue {
+    fn from(v: i32) -> Self {
+        FieldValue::I32(v)
+    }
+}
+impl From<i64> for FieldValue {
+    fn from(v: i64) -> Self {
+        FieldValue::I64(v)
+    }
+}
+impl From<f64> for FieldValue {
+    fn from(v: f64) -> Self {
+        FieldValue::F64(v)
+    }
+}
+impl From<FieldTable> for FieldValue {
+    fn from(v: FieldTable) -> Self {
+        FieldValue::Table(v)
+    }
+}
+
+impl FieldValue {
+    /// The text of a `S` value, if it is valid UTF-8.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            FieldValue::LongString(b) => std::str::from_utf8(b).ok(),
+            _ => None,
+        }
+    }
+
+    /// Any integer variant widened to i64 (None for u64 above i64::MAX and for non-integers).
+    pub fn as_i64(&self) -> Option<i64> {
+        Some(match *self {
+            FieldValue::I8(v) => v.into(),
+            FieldValue::U8(v) => v.into(),
+            FieldValue::I16(v) => v.into(),
+            FieldValue::U16(v) => v.into(),
+            FieldValue::I32(v) => v.into(),
+            FieldValue::U32(v) => v.into(),
+            FieldValue::I64(v) => v,
+            FieldValue::U64(v) => i64::try_from(v).ok()?,
+            _ => return None,
+        })
+    }
+
+    pub fn decode(r: &mut Reader) -> Result<FieldValue, DecodeError> {
+        let tag = r.u8()?;
+        Ok(match tag {
+            b't' => FieldValue::Bool(r.u8()? != 0),
+            b'b' => FieldValue::I8(r.u8()? as i8),
+            b'B' => FieldValue::U8(r.u8()?),
+            b's' => FieldValue::I16(r.u16()? as i16),
+            b'u' => FieldValue::U16(r.u16()?),
+            b'I' => FieldValue::I32(r.u32()? as i32),
+            b'i' => FieldValue::U32(r.u32()?),
+            b'l' => FieldValue::I64(r.u64()? as i64),
+            b'L' => FieldValue::U64(r.u64()?),
+            b'f' => FieldValue::F32(r.f32()?),
+            b'd' => FieldValue::F64(r.f64()?),
+            b'D' => {
+                let scale = r.u8()?;
+                FieldValue::Decimal {
+                    scale,
+                    value: r.u32()? as i32,
+                }
+            }
+            b'S' => FieldValue::LongString(r.long_str()?),
+            b'x' => FieldValue::ByteArray(r.long_str()?),
+            b'A' => {
+                let n = r.u32()? as usize;
+                let mut inner = Reader::new(r.bytes(n)?);
+                let mut items = Vec::new();
+                while inner.remaining() > 0 {
+                    items.push(FieldValue::decode(&mut inner)?);
+                }
+                FieldValue::Array(items)
+            }
+            b'T' => FieldValue::Timestamp(r.u64()?),
+            b'F' => FieldValue::Table(FieldTable::decode(r)?),
+            b'V' => FieldValue::Void,
+            other => return Err(DecodeError::UnknownFieldType(other)),
+        })
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            FieldValue::Bool(v) => out.extend_from_slice(&[b't', *v as u8]),
+            FieldValue::I8(v) => out.extend_from_slice(&[b'b', *v as u8]),
+            FieldValue::U8(v) => out.extend_from_slice(&[b'B', *v]),
+            FieldValue::I16(v) => {
+                out.push(b's');
+                put_u16(out, *v as u16)
+            }
+            FieldValue::U16(v) => {
+                out.push(b'u');
+                put_u16(out, *v)
+            }
+            FieldValue::I32(v) => {
+                out.push(b'I');
+                put_u32(out, *v as u32)
+            }
+            FieldValue::U32(v) => {
+                out.push(b'i');
+                put_u32(out, *v)
+            }
+            FieldValue::I64(v) => {
+                out.push(b'l');
+                put_u64(out, *v as u64)
+            }
+            FieldValue::U64(v) => {
+                let v = i64::try_from(*v).map_err(|_| {
+                    EncodeError::Unrepresentable("unsigned 64-bit integer above i64::MAX")
+                })?;
+                out.push(b'l');
+                put_u64(out, v as u64)
+            }
+            FieldValue::F32(v) => {
+                out.push(b'f');
+                out.extend_from_slice(&v.to_be_bytes())
+            }
+            FieldValue::F64(v) => {
+                out.push(b'd');
+                out.extend_from_slice(&v.to_be_bytes())
+            }
+            FieldValue::Decimal { scale, value } => {
+                out.extend_from_slice(&[b'D', *scale]);
+                put_u32(out, *value as u32)
+            }
+            FieldValue::LongString(b) => {
+                out.push(b'S');
+                put_long_str(out, "field value", b)?
+            }
+            FieldValue::ByteArray(b) => {
+                out.push(b'x');
+                put_long_str(out, "field value", b)?
+            }
+            FieldValue::Array(items) => {
+                out.push(b'A');
+                let at = out.len();
+                put_u32(out, 0);
+                for item in items {
+                    item.encode(out)?;
+                }
+                patch_len(out, at, "field array")?
+            }
+            FieldValue::Timestamp(v) => {
+                out.push(b'T');
+                put_u64(out, *v)
+            }
+            FieldValue::Table(t) => {
+                out.push(b'F');
+                t.encode(out)?
+            }
+            FieldValue::Void => out.push(b'V'),
+        }
+        Ok(())
+    }
+}
+
+/// An ordered field table. Order is kept so that a decoded table re-encodes to the same bytes.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FieldTable(pub Vec<(String, FieldValue)>);
+
+impl FieldTable {
+    pub fn new() -> Self {
+        FieldTable(Vec::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&FieldValue> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Sets `key`, replacing an existing entry in place.
+    pub fn insert(&mut self, key: impl Into<String>, value: impl Into<FieldValue>) {
+        let key = key.into();
+        let value = value.into();
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((key, value)),
+        }
+    }
+
+    /// Builder form of [`FieldTable::insert`].
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<FieldValue>) -> Self {
+        self.insert(key, value);
+        self
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &FieldValue)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    pub fn decode(r: &mut Reader) -> Result<FieldTable, DecodeError> {
+        let n = r.u32()? as usize;
+        let mut inner = Reader::new(r.bytes(n)?);
+        let mut entries = Vec::new();
+        while inner.remaining() > 0 {
+            let key = inner.short_str()?;
+            let value = FieldValue::decode(&mut inner)?;
+            entries.push((key, value));
+        }
+        Ok(FieldTable(entries))
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let at = out.len();
+        put_u32(out, 0);
+        for (k, v) in &self.0 {
+            put_short_str(out, "field table key", k)?;
+            v.encode(out)?;
+        }
+        patch_len(out, at, "field table")
+    }
+}
+
+impl<K: Into<String>, V: Into<FieldValue>> FromIterator<(K, V)> for FieldTable {
+    fn from_iter<T: IntoIterator<Item = (K, V)>>(iter: T) -> Self {
+        let mut t = FieldTable::new();
+        for (k, v) in iter {
+            t.insert(k, v);
+        }
+        t
+    }
+}
