@@ -27,7 +27,7 @@ port_open() {
 wait_port() {
     local port=$1 secs=$2 pid=${3:-} deadline=$((SECONDS + $2))
     until port_open "$port"; do
-        if [[ -n $pid ]] && ! kill -0 "$pid" 2>/dev/null; then
+        if [[ -n $pid ]] && ! alive "$pid"; then
             log "process $pid exited before port $port opened"
             return 1
         fi
@@ -39,12 +39,20 @@ wait_port() {
     done
 }
 
+# alive PID: the process exists and is not a zombie (PID 1 here may not reap orphans).
+alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ ${stat:0:1} != Z ]]
+}
+
 # pid_running PIDFILE: true when the pid file names a live process (prints the pid).
 pid_running() {
     local pid
     [[ -f $1 ]] || return 1
     pid=$(<"$1")
-    [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+    [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" && echo "$pid"
 }
 
 # spawn PIDFILE LOGFILE CMD...: run CMD in the background in its own session (so the
@@ -68,7 +76,7 @@ stop_pidfile() {
     fi
     kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
     deadline=$((SECONDS + secs))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    while alive "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
     # the group may still hold children (erl helpers, forked relay workers)
     kill -KILL -- "-$pid" 2>/dev/null || true
     kill -KILL "$pid" 2>/dev/null || true

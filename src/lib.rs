@@ -5,4 +5,5 @@
 //! [`client`] (async API, one driver per connection) → `transport` (WebSocket or TCP) and `js`
 //! (wasm-bindgen surface). Target-specific code lives only in `transport`, `js` and this file.
 
+pub mod engine;
 pub mod protocol;

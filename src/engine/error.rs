@@ -1,0 +1,104 @@
+//! The one error type of the engine and client. Cloneable, because one broker close fans out to
+//! every pending call on the channel or connection it ends.
+
+use crate::protocol::{DecodeError, EncodeError, ReplyCode};
+use std::fmt;
+
+/// Why a channel or connection was closed with an AMQP reply code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    pub code: ReplyCode,
+    pub text: String,
+    /// The class and method that caused the close, 0 when none.
+    pub class_id: u16,
+    pub method_id: u16,
+}
+
+impl fmt::Display for CloseInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code.0, self.text)?;
+        if self.class_id != 0 {
+            write!(f, " (caused by {}.{})", self.class_id, self.method_id)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Error {
+    /// The channel was closed with a reply code (a soft error, or our own close).
+    ChannelClosed(CloseInfo),
+    /// The connection was closed with a reply code (a hard error, an auth failure, a protocol violation).
+    ConnectionClosed(CloseInfo),
+    /// The transport ended without an AMQP close (socket error, missed heartbeats, EOF).
+    ConnectionLost(String),
+    /// The channel or connection had already been closed when the call was made.
+    NotOpen(&'static str),
+    /// A value could not be encoded; nothing was sent.
+    Encode(EncodeError),
+    /// A bad argument caught before anything was sent.
+    InvalidArgument(String),
+    /// The broker nacked a published message (publisher confirms).
+    Nacked,
+    /// All channel ids up to channel_max are in use.
+    NoFreeChannel,
+    /// A bounded wait elapsed.
+    Timeout,
+}
+
+impl Error {
+    /// The AMQP reply code when the error carries one.
+    pub fn reply_code(&self) -> Option<ReplyCode> {
+        match self {
+            Error::ChannelClosed(c) | Error::ConnectionClosed(c) => Some(c.code),
+            _ => None,
+        }
+    }
+
+    pub fn close_info(&self) -> Option<&CloseInfo> {
+        match self {
+            Error::ChannelClosed(c) | Error::ConnectionClosed(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn decode(e: DecodeError) -> Error {
+        let code = match e {
+            DecodeError::UnknownMethod(..) => ReplyCode::COMMAND_INVALID,
+            DecodeError::UnknownFrameType(_)
+            | DecodeError::BadFrameEnd(_)
+            | DecodeError::FrameTooLarge(_) => ReplyCode::FRAME_ERROR,
+            _ => ReplyCode::SYNTAX_ERROR,
+        };
+        Error::ConnectionClosed(CloseInfo {
+            code,
+            text: format!("malformed frame from peer: {e}"),
+            class_id: 0,
+            method_id: 0,
+        })
+    }
+}
+
+impl From<EncodeError> for Error {
+    fn from(e: EncodeError) -> Self {
+        Error::Encode(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::ChannelClosed(c) => write!(f, "channel closed: {c}"),
+            Error::ConnectionClosed(c) => write!(f, "connection closed: {c}"),
+            Error::ConnectionLost(why) => write!(f, "connection lost: {why}"),
+            Error::NotOpen(what) => write!(f, "{what} is not open"),
+            Error::Encode(e) => write!(f, "{e}"),
+            Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
+            Error::Nacked => write!(f, "message was nacked by the broker"),
+            Error::NoFreeChannel => write!(f, "no free channel id (channel_max reached)"),
+            Error::Timeout => write!(f, "timed out"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
