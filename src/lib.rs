@@ -7,3 +7,16 @@
 
 pub mod engine;
 pub mod protocol;
+
+#[cfg(any(target_arch = "wasm32", feature = "tokio"))]
+pub mod client;
+#[cfg(any(target_arch = "wasm32", feature = "tokio"))]
+pub mod transport;
+
+#[cfg(target_arch = "wasm32")]
+mod js;
+
+#[cfg(any(target_arch = "wasm32", feature = "tokio"))]
+pub use client::{Channel, Connection, ConnectionEvent, Consumer, Message};
+pub use engine::{CloseInfo, Config, Error};
+pub use protocol::{BasicProperties, FieldTable, FieldValue, ReplyCode};

@@ -1,0 +1,63 @@
+//! A consumer: a stream of messages that ends when it is cancelled (by us or the broker) and
+//! yields one error first when its channel or connection fails.
+
+use super::message::Message;
+use super::shared::Shared;
+use crate::engine::Error;
+use crate::protocol::{BasicCancel, Method};
+use crate::transport::runtime;
+use futures::channel::mpsc;
+use futures::{Stream, StreamExt};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub struct Consumer {
+    pub(crate) channel: u16,
+    pub(crate) tag: String,
+    pub(crate) rx: mpsc::UnboundedReceiver<Result<Message, Error>>,
+    pub(crate) shared: Shared,
+}
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer").field("channel", &self.channel).field("tag", &self.tag).finish()
+    }
+}
+
+impl Consumer {
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    pub fn channel_id(&self) -> u16 {
+        self.channel
+    }
+
+    /// Cancels the consumer; messages already delivered can still be read, then the stream ends.
+    pub async fn cancel(&self) -> Result<(), Error> {
+        let (ch, tag) = (self.channel, self.tag.clone());
+        self.shared
+            .call(|e| e.call(ch, Method::BasicCancel(BasicCancel { consumer_tag: tag, nowait: false })))
+            .await?;
+        self.shared.lock().consumers.remove(&(self.channel, self.tag.clone()));
+        Ok(())
+    }
+
+    /// The next message, `Ok(None)` once the consumer ended, `Err(Timeout)` after `timeout_ms`.
+    pub async fn wait(&mut self, timeout_ms: u64) -> Result<Option<Message>, Error> {
+        let next = self.rx.next();
+        let sleep = runtime::sleep_ms(timeout_ms);
+        match futures::future::select(next, sleep).await {
+            futures::future::Either::Left((item, _)) => item.transpose(),
+            futures::future::Either::Right(_) => Err(Error::Timeout),
+        }
+    }
+}
+
+impl Stream for Consumer {
+    type Item = Result<Message, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rx.poll_next_unpin(cx)
+    }
+}

@@ -1,0 +1,205 @@
+//! Connection URLs: `amqp[s]://user:pass@host:port/vhost?options` and `ws[s]://user:pass@host:port/path?options`.
+//!
+//! Options (both spellings): heartbeat, frame_max/frameMax, channel_max/channelMax,
+//! connection_timeout/connectionTimeout (ms), name/connection_name, auth_mechanism/authMechanism,
+//! and for WebSocket URLs vhost. Everything is validated here, before any IO.
+
+use crate::engine::{AuthMechanism, Config, Error};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Amqp,
+    Amqps,
+    Ws,
+    Wss,
+}
+
+#[derive(Debug, Clone)]
+pub struct ConnectionUrl {
+    pub scheme: Scheme,
+    pub host: String,
+    pub port: u16,
+    /// For WebSocket: the URL to open, without credentials or warren's own query options.
+    pub ws_url: String,
+    pub config: Config,
+    /// Bound on TCP/WebSocket connect plus the AMQP handshake.
+    pub connection_timeout_ms: u64,
+}
+
+fn bad(why: impl Into<String>) -> Error {
+    Error::InvalidArgument(why.into())
+}
+
+/// Decodes %XX escapes (RFC 3986); `+` stays a plus.
+pub fn percent_decode(s: &str) -> Result<String, Error> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or_else(|| bad("truncated percent escape in URL"))?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad("bad percent escape in URL"))?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad("URL component is not UTF-8 after percent-decoding"))
+}
+
+fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, Error> {
+    v.parse().map_err(|_| bad(format!("URL option {key}={v} is not a valid number")))
+}
+
+impl ConnectionUrl {
+    pub fn parse(url: &str) -> Result<ConnectionUrl, Error> {
+        let (scheme_str, rest) = url.split_once("://").ok_or_else(|| bad("URL needs a scheme (amqp://, amqps://, ws://, wss://)"))?;
+        let scheme = match scheme_str.to_ascii_lowercase().as_str() {
+            "amqp" => Scheme::Amqp,
+            "amqps" => Scheme::Amqps,
+            "ws" => Scheme::Ws,
+            "wss" => Scheme::Wss,
+            other => return Err(bad(format!("unsupported URL scheme {other}:"))),
+        };
+        let (before_query, query) = match rest.split_once('?') {
+            Some((a, q)) => (a, Some(q)),
+            None => (rest, None),
+        };
+        let before_query = before_query.split('#').next().unwrap_or("");
+        let (authority, path) = match before_query.find('/') {
+            Some(i) => (&before_query[..i], &before_query[i..]),
+            None => (before_query, ""),
+        };
+        let (userinfo, hostport) = match authority.rsplit_once('@') {
+            Some((u, h)) => (Some(u), h),
+            None => (None, authority),
+        };
+        let mut config = Config::default();
+        if let Some(u) = userinfo {
+            let (user, pass) = u.split_once(':').unwrap_or((u, ""));
+            config.username = percent_decode(user)?;
+            config.password = percent_decode(pass)?;
+        }
+        let (host, port) = split_host_port(hostport)?;
+        let default_port = match scheme {
+            Scheme::Amqp => 5672,
+            Scheme::Amqps => 5671,
+            Scheme::Ws => 80,
+            Scheme::Wss => 443,
+        };
+        let port = port.unwrap_or(default_port);
+        if host.is_empty() {
+            return Err(bad("URL has no host"));
+        }
+        let is_ws = matches!(scheme, Scheme::Ws | Scheme::Wss);
+        if !is_ws && path.len() > 1 {
+            config.vhost = percent_decode(&path[1..])?;
+        }
+        let mut connection_timeout_ms = 30_000;
+        let mut kept_query = Vec::new();
+        for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v)?;
+            match k {
+                "heartbeat" => config.heartbeat = Some(num(k, &v)?),
+                "frame_max" | "frameMax" => {
+                    let f: u32 = num(k, &v)?;
+                    if f != 0 && f < 4096 {
+                        return Err(bad(format!("{k}={f} is below the AMQP minimum of 4096")));
+                    }
+                    config.frame_max = f;
+                }
+                "channel_max" | "channelMax" => config.channel_max = num(k, &v)?,
+                "connection_timeout" | "connectionTimeout" => connection_timeout_ms = num(k, &v)?,
+                "name" | "connection_name" | "connectionName" => config.connection_name = Some(v),
+                "auth_mechanism" | "authMechanism" => {
+                    config.auth_mechanism = match v.to_ascii_uppercase().as_str() {
+                        "PLAIN" => AuthMechanism::Plain,
+                        "AMQPLAIN" => AuthMechanism::AmqPlain,
+                        "EXTERNAL" => AuthMechanism::External,
+                        _ => return Err(bad(format!("unknown auth_mechanism {v}"))),
+                    }
+                }
+                "vhost" if is_ws => config.vhost = v,
+                _ if is_ws => kept_query.push(pair),
+                // Options other clients know (e.g. locale, verify) are accepted and ignored.
+                _ => {}
+            }
+        }
+        let mut ws_url = format!("{}://{}{}", scheme_str.to_ascii_lowercase(), hostport, if path.is_empty() { "/" } else { path });
+        if !kept_query.is_empty() {
+            ws_url.push('?');
+            ws_url.push_str(&kept_query.join("&"));
+        }
+        Ok(ConnectionUrl { scheme, host, port, ws_url, config, connection_timeout_ms })
+    }
+}
+
+fn split_host_port(hp: &str) -> Result<(String, Option<u16>), Error> {
+    if let Some(rest) = hp.strip_prefix('[') {
+        let (h, after) = rest.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(num("port", p)?),
+            None if after.is_empty() => None,
+            None => return Err(bad("garbage after IPv6 host")),
+        };
+        return Ok((h.to_string(), port));
+    }
+    match hp.rsplit_once(':') {
+        Some((h, p)) => Ok((h.to_string(), Some(num("port", p)?))),
+        None => Ok((hp.to_string(), None)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amqp_url_with_everything() {
+        let u = ConnectionUrl::parse("amqp://us%40r:p%3Ass@broker:5673/my%2Fvhost?heartbeat=5&frameMax=8192&channel_max=7&name=x&connection_timeout=100&auth_mechanism=amqplain").unwrap();
+        assert_eq!(u.scheme, Scheme::Amqp);
+        assert_eq!((u.host.as_str(), u.port), ("broker", 5673));
+        assert_eq!(u.config.username, "us@r");
+        assert_eq!(u.config.password, "p:ss");
+        assert_eq!(u.config.vhost, "my/vhost");
+        assert_eq!(u.config.heartbeat, Some(5));
+        assert_eq!(u.config.frame_max, 8192);
+        assert_eq!(u.config.channel_max, 7);
+        assert_eq!(u.config.connection_name.as_deref(), Some("x"));
+        assert_eq!(u.config.auth_mechanism, AuthMechanism::AmqPlain);
+        assert_eq!(u.connection_timeout_ms, 100);
+    }
+
+    #[test]
+    fn defaults_and_root_vhost() {
+        let u = ConnectionUrl::parse("amqp://localhost").unwrap();
+        assert_eq!(u.port, 5672);
+        assert_eq!(u.config.vhost, "/");
+        assert_eq!(ConnectionUrl::parse("amqp://h/%2f").unwrap().config.vhost, "/");
+        assert_eq!(ConnectionUrl::parse("amqps://h").unwrap().port, 5671);
+    }
+
+    #[test]
+    fn ws_url_strips_credentials_and_own_options() {
+        let u = ConnectionUrl::parse("ws://a:b@127.0.0.1:15673/ws?vhost=v1&heartbeat=3&token=t").unwrap();
+        assert_eq!(u.ws_url, "ws://127.0.0.1:15673/ws?token=t");
+        assert_eq!(u.config.vhost, "v1");
+        assert_eq!(u.config.username, "a");
+        assert_eq!(u.config.heartbeat, Some(3));
+    }
+
+    #[test]
+    fn invalid_urls_are_typed_errors() {
+        for bad in ["localhost", "http://x", "amqp://", "amqp://h:notaport", "amqp://h?heartbeat=x", "amqp://h?frame_max=100", "amqp://h/%zz"] {
+            assert!(matches!(ConnectionUrl::parse(bad), Err(Error::InvalidArgument(_))), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_not_in_debug() {
+        let u = ConnectionUrl::parse("amqp://user:hunter2secret@h").unwrap();
+        assert!(!format!("{u:?}").contains("hunter2secret"));
+    }
+}

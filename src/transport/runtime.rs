@@ -1,0 +1,61 @@
+//! One tiny shim per target for spawn, sleep and a monotonic clock, so `client/` is written once.
+
+use std::future::Future;
+use std::pin::Pin;
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use super::*;
+
+    /// Futures spawned on wasm need not be `Send` (there is one thread).
+    pub trait MaybeSend {}
+    impl<T> MaybeSend for T {}
+
+    pub type Sleep = gloo_timers::future::TimeoutFuture;
+
+    pub fn spawn(fut: impl Future<Output = ()> + 'static) {
+        wasm_bindgen_futures::spawn_local(fut);
+    }
+
+    pub fn sleep_ms(ms: u64) -> Pin<Box<Sleep>> {
+        Box::pin(gloo_timers::future::TimeoutFuture::new(ms.min(u32::MAX as u64) as u32))
+    }
+
+    /// Milliseconds from `performance.now()` (Window and Worker scopes), or `Date.now()` where absent.
+    pub fn now_ms() -> u64 {
+        use wasm_bindgen::JsCast;
+        let global = js_sys::global();
+        let perf = js_sys::Reflect::get(&global, &"performance".into()).ok();
+        match perf.and_then(|p| p.dyn_into::<web_sys::Performance>().ok()) {
+            Some(p) => p.now() as u64,
+            None => js_sys::Date::now() as u64,
+        }
+    }
+}
+
+#[cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
+mod imp {
+    use super::*;
+    use std::sync::OnceLock;
+    use std::time::Instant;
+
+    pub trait MaybeSend: Send {}
+    impl<T: Send> MaybeSend for T {}
+
+    pub type Sleep = tokio::time::Sleep;
+
+    pub fn spawn(fut: impl Future<Output = ()> + Send + 'static) {
+        tokio::spawn(fut);
+    }
+
+    pub fn sleep_ms(ms: u64) -> Pin<Box<Sleep>> {
+        Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms)))
+    }
+
+    pub fn now_ms() -> u64 {
+        static START: OnceLock<Instant> = OnceLock::new();
+        START.get_or_init(Instant::now).elapsed().as_millis() as u64
+    }
+}
+
+pub use imp::*;
