@@ -8,6 +8,9 @@ use crate::engine::{Error, Response, Returned};
 use crate::protocol::*;
 use futures::channel::{mpsc, oneshot};
 
+/// Resolves with the broker's ack (Ok) or nack (Err) for one confirmed publish.
+pub(crate) type ConfirmRx = oneshot::Receiver<Result<(), Error>>;
+
 #[derive(Clone)]
 pub struct Channel {
     pub(crate) id: u16,
@@ -66,12 +69,27 @@ impl Channel {
         self.call_ok(Method::ExchangeDeclare(m)).await.map(drop)
     }
 
-    pub async fn exchange_delete(&self, exchange: &str, o: ExchangeDeleteOptions) -> Result<(), Error> {
-        let m = ExchangeDelete { ticket: 0, exchange: exchange.into(), if_unused: o.if_unused, nowait: o.nowait };
+    pub async fn exchange_delete(
+        &self,
+        exchange: &str,
+        o: ExchangeDeleteOptions,
+    ) -> Result<(), Error> {
+        let m = ExchangeDelete {
+            ticket: 0,
+            exchange: exchange.into(),
+            if_unused: o.if_unused,
+            nowait: o.nowait,
+        };
         self.call_ok(Method::ExchangeDelete(m)).await.map(drop)
     }
 
-    pub async fn exchange_bind(&self, destination: &str, source: &str, routing_key: &str, arguments: FieldTable) -> Result<(), Error> {
+    pub async fn exchange_bind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
         let m = ExchangeBind {
             ticket: 0,
             destination: destination.into(),
@@ -83,7 +101,13 @@ impl Channel {
         self.call_ok(Method::ExchangeBind(m)).await.map(drop)
     }
 
-    pub async fn exchange_unbind(&self, destination: &str, source: &str, routing_key: &str, arguments: FieldTable) -> Result<(), Error> {
+    pub async fn exchange_unbind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
         let m = ExchangeUnbind {
             ticket: 0,
             destination: destination.into(),
@@ -96,7 +120,12 @@ impl Channel {
     }
 
     /// Declares a queue; an empty name asks the broker to generate one (returned in `QueueInfo::name`).
-    pub async fn queue_declare(&self, queue: &str, o: QueueDeclareOptions, arguments: FieldTable) -> Result<QueueInfo, Error> {
+    pub async fn queue_declare(
+        &self,
+        queue: &str,
+        o: QueueDeclareOptions,
+        arguments: FieldTable,
+    ) -> Result<QueueInfo, Error> {
         let m = QueueDeclare {
             ticket: 0,
             queue: queue.into(),
@@ -108,14 +137,28 @@ impl Channel {
             arguments,
         };
         match self.call_ok(Method::QueueDeclare(m)).await? {
-            Method::QueueDeclareOk(ok) => Ok(QueueInfo { name: ok.queue, message_count: ok.message_count, consumer_count: ok.consumer_count }),
+            Method::QueueDeclareOk(ok) => Ok(QueueInfo {
+                name: ok.queue,
+                message_count: ok.message_count,
+                consumer_count: ok.consumer_count,
+            }),
             // nowait: no reply, so the broker's counts are unknown
-            Method::QueueDeclare(d) => Ok(QueueInfo { name: d.queue, message_count: 0, consumer_count: 0 }),
+            Method::QueueDeclare(d) => Ok(QueueInfo {
+                name: d.queue,
+                message_count: 0,
+                consumer_count: 0,
+            }),
             m => Err(unexpected(Response::Method(m))),
         }
     }
 
-    pub async fn queue_bind(&self, queue: &str, exchange: &str, routing_key: &str, arguments: FieldTable) -> Result<(), Error> {
+    pub async fn queue_bind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
         let m = QueueBind {
             ticket: 0,
             queue: queue.into(),
@@ -127,14 +170,33 @@ impl Channel {
         self.call_ok(Method::QueueBind(m)).await.map(drop)
     }
 
-    pub async fn queue_unbind(&self, queue: &str, exchange: &str, routing_key: &str, arguments: FieldTable) -> Result<(), Error> {
-        let m = QueueUnbind { ticket: 0, queue: queue.into(), exchange: exchange.into(), routing_key: routing_key.into(), arguments };
+    pub async fn queue_unbind(
+        &self,
+        queue: &str,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
+        let m = QueueUnbind {
+            ticket: 0,
+            queue: queue.into(),
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            arguments,
+        };
         self.call_ok(Method::QueueUnbind(m)).await.map(drop)
     }
 
     /// Removes all ready messages; returns how many.
     pub async fn queue_purge(&self, queue: &str) -> Result<u32, Error> {
-        match self.call_ok(Method::QueuePurge(QueuePurge { ticket: 0, queue: queue.into(), nowait: false })).await? {
+        match self
+            .call_ok(Method::QueuePurge(QueuePurge {
+                ticket: 0,
+                queue: queue.into(),
+                nowait: false,
+            }))
+            .await?
+        {
             Method::QueuePurgeOk(ok) => Ok(ok.message_count),
             m => Err(unexpected(Response::Method(m))),
         }
@@ -142,7 +204,13 @@ impl Channel {
 
     /// Deletes a queue; returns how many messages it held.
     pub async fn queue_delete(&self, queue: &str, o: QueueDeleteOptions) -> Result<u32, Error> {
-        let m = QueueDelete { ticket: 0, queue: queue.into(), if_unused: o.if_unused, if_empty: o.if_empty, nowait: o.nowait };
+        let m = QueueDelete {
+            ticket: 0,
+            queue: queue.into(),
+            if_unused: o.if_unused,
+            if_empty: o.if_empty,
+            nowait: o.nowait,
+        };
         match self.call_ok(Method::QueueDelete(m)).await? {
             Method::QueueDeleteOk(ok) => Ok(ok.message_count),
             Method::QueueDelete(_) => Ok(0),
@@ -150,8 +218,17 @@ impl Channel {
         }
     }
 
-    pub async fn basic_qos(&self, prefetch_count: u16, prefetch_size: u32, global: bool) -> Result<(), Error> {
-        let m = BasicQos { prefetch_size, prefetch_count, global };
+    pub async fn basic_qos(
+        &self,
+        prefetch_count: u16,
+        prefetch_size: u32,
+        global: bool,
+    ) -> Result<(), Error> {
+        let m = BasicQos {
+            prefetch_size,
+            prefetch_count,
+            global,
+        };
         self.call_ok(Method::BasicQos(m)).await.map(drop)
     }
 
@@ -165,24 +242,47 @@ impl Channel {
         properties: &BasicProperties,
         o: PublishOptions,
     ) -> Result<(), Error> {
-        let rx = {
-            let mut inner = self.shared.lock();
-            let seq = inner.engine.publish(self.id, exchange, routing_key, o.mandatory, o.immediate, properties, body)?;
-            inner.kick();
-            match seq {
-                None => return Ok(()),
-                Some(seq) => {
-                    let (tx, rx) = oneshot::channel();
-                    inner.confirms.insert((self.id, seq), tx);
-                    rx
-                }
-            }
-        };
-        rx.await.unwrap_or(Err(Error::NotOpen("channel")))
+        match self.publish_now(exchange, routing_key, body, properties, o)? {
+            None => Ok(()),
+            Some((_, rx)) => rx.await.unwrap_or(Err(Error::NotOpen("channel"))),
+        }
+    }
+
+    /// Encodes the publish immediately (so call order is wire order) and returns, on a confirm
+    /// channel, the sequence number and a receiver for the broker's verdict.
+    pub(crate) fn publish_now(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &BasicProperties,
+        o: PublishOptions,
+    ) -> Result<Option<(u64, ConfirmRx)>, Error> {
+        let mut inner = self.shared.lock();
+        let seq = inner.engine.publish(
+            self.id,
+            exchange,
+            routing_key,
+            o.mandatory,
+            o.immediate,
+            properties,
+            body,
+        )?;
+        inner.kick();
+        Ok(seq.map(|seq| {
+            let (tx, rx) = oneshot::channel();
+            inner.confirms.insert((self.id, seq), tx);
+            (seq, rx)
+        }))
     }
 
     /// Starts a consumer. Its messages arrive through the returned [`Consumer`] stream.
-    pub async fn basic_consume(&self, queue: &str, o: ConsumeOptions, arguments: FieldTable) -> Result<Consumer, Error> {
+    pub async fn basic_consume(
+        &self,
+        queue: &str,
+        o: ConsumeOptions,
+        arguments: FieldTable,
+    ) -> Result<Consumer, Error> {
         let (tx, rx) = mpsc::unbounded();
         let m = BasicConsume {
             ticket: 0,
@@ -196,28 +296,47 @@ impl Channel {
         };
         let id = self.id;
         // The driver routes the consumer when it dispatches consume-ok, before any delivery behind it.
-        let reply = self.shared.call_then(|e| e.call(id, Method::BasicConsume(m)), |inner, req| {
-            inner.pending_consumers.insert(req, (id, tx));
-        });
+        let reply = self.shared.call_then(
+            |e| e.call(id, Method::BasicConsume(m)),
+            |inner, req| {
+                inner.pending_consumers.insert(req, (id, tx));
+            },
+        );
         match reply.await? {
-            Response::Method(Method::BasicConsumeOk(ok)) => {
-                Ok(Consumer { channel: id, tag: ok.consumer_tag, rx, shared: self.shared.clone() })
-            }
+            Response::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer {
+                channel: id,
+                tag: ok.consumer_tag,
+                rx,
+                shared: self.shared.clone(),
+            }),
             r => Err(unexpected(r)),
         }
     }
 
     /// Cancels a consumer by tag (see also [`Consumer::cancel`]).
     pub async fn basic_cancel(&self, consumer_tag: &str) -> Result<(), Error> {
-        let m = BasicCancel { consumer_tag: consumer_tag.into(), nowait: false };
+        let m = BasicCancel {
+            consumer_tag: consumer_tag.into(),
+            nowait: false,
+        };
         self.call_ok(Method::BasicCancel(m)).await?;
-        self.shared.lock().consumers.remove(&(self.id, consumer_tag.to_owned()));
+        self.shared
+            .lock()
+            .consumers
+            .remove(&(self.id, consumer_tag.to_owned()));
         Ok(())
     }
 
     /// Fetches one message, `None` when the queue is empty.
     pub async fn basic_get(&self, queue: &str, no_ack: bool) -> Result<Option<Message>, Error> {
-        match self.call(Method::BasicGet(BasicGet { ticket: 0, queue: queue.into(), no_ack })).await? {
+        match self
+            .call(Method::BasicGet(BasicGet {
+                ticket: 0,
+                queue: queue.into(),
+                no_ack,
+            }))
+            .await?
+        {
             Response::Get(d) => Ok(d.map(|d| Message::new(*d, self.shared.clone()))),
             r => Err(unexpected(r)),
         }
@@ -229,25 +348,45 @@ impl Channel {
     }
 
     pub fn basic_ack(&self, delivery_tag: u64, multiple: bool) -> Result<(), Error> {
-        self.send(Method::BasicAck(BasicAck { delivery_tag, multiple }))
+        self.send(Method::BasicAck(BasicAck {
+            delivery_tag,
+            multiple,
+        }))
     }
 
-    pub fn basic_nack(&self, delivery_tag: u64, multiple: bool, requeue: bool) -> Result<(), Error> {
-        self.send(Method::BasicNack(BasicNack { delivery_tag, multiple, requeue }))
+    pub fn basic_nack(
+        &self,
+        delivery_tag: u64,
+        multiple: bool,
+        requeue: bool,
+    ) -> Result<(), Error> {
+        self.send(Method::BasicNack(BasicNack {
+            delivery_tag,
+            multiple,
+            requeue,
+        }))
     }
 
     pub fn basic_reject(&self, delivery_tag: u64, requeue: bool) -> Result<(), Error> {
-        self.send(Method::BasicReject(BasicReject { delivery_tag, requeue }))
+        self.send(Method::BasicReject(BasicReject {
+            delivery_tag,
+            requeue,
+        }))
     }
 
     /// Asks the broker to redeliver unacknowledged messages.
     pub async fn basic_recover(&self, requeue: bool) -> Result<(), Error> {
-        self.call_ok(Method::BasicRecover(BasicRecover { requeue })).await.map(drop)
+        self.call_ok(Method::BasicRecover(BasicRecover { requeue }))
+            .await
+            .map(drop)
     }
 
     /// Pauses (`false`) or resumes (`true`) deliveries to this channel; returns the broker's answer.
     pub async fn basic_flow(&self, active: bool) -> Result<bool, Error> {
-        match self.call_ok(Method::ChannelFlow(ChannelFlow { active })).await? {
+        match self
+            .call_ok(Method::ChannelFlow(ChannelFlow { active }))
+            .await?
+        {
             Method::ChannelFlowOk(ok) => Ok(ok.active),
             m => Err(unexpected(Response::Method(m))),
         }
@@ -255,12 +394,19 @@ impl Channel {
 
     /// Whether the broker has paused publishing on this channel with channel.flow.
     pub fn is_flow_paused(&self) -> bool {
-        self.shared.lock().flow_paused.get(&self.id).copied().unwrap_or(false)
+        self.shared
+            .lock()
+            .flow_paused
+            .get(&self.id)
+            .copied()
+            .unwrap_or(false)
     }
 
     /// Puts the channel in publisher-confirm mode: `basic_publish` then waits for the broker's ack.
     pub async fn confirm_select(&self) -> Result<(), Error> {
-        self.call_ok(Method::ConfirmSelect(ConfirmSelect { nowait: false })).await.map(drop)
+        self.call_ok(Method::ConfirmSelect(ConfirmSelect { nowait: false }))
+            .await
+            .map(drop)
     }
 
     pub async fn tx_select(&self) -> Result<(), Error> {

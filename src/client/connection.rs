@@ -18,20 +18,28 @@ pub struct Connection {
 
 impl std::fmt::Debug for Connection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection").field("engine", &self.shared.lock().engine).finish()
+        f.debug_struct("Connection")
+            .field("engine", &self.shared.lock().engine)
+            .finish()
     }
 }
 
 impl Connection {
     /// Runs the AMQP handshake over an established transport, bounded by `timeout_ms`.
-    pub async fn open<T: Transport + MaybeSend + 'static>(transport: T, config: Config, timeout_ms: u64) -> Result<Connection, Error> {
+    pub async fn open<T: Transport + MaybeSend + 'static>(
+        transport: T,
+        config: Config,
+        timeout_ms: u64,
+    ) -> Result<Connection, Error> {
         let (tx, rx) = oneshot::channel();
         let shared = Shared::new(Engine::new(config), tx);
         runtime::spawn(driver::run(shared.clone(), transport));
         match select(rx, runtime::sleep_ms(timeout_ms)).await {
             Either::Left((Ok(Ok(())), _)) => Ok(Connection { shared }),
             Either::Left((Ok(Err(e)), _)) => Err(e),
-            Either::Left((Err(_), _)) => Err(Error::ConnectionLost("driver stopped during the handshake".into())),
+            Either::Left((Err(_), _)) => Err(Error::ConnectionLost(
+                "driver stopped during the handshake".into(),
+            )),
             Either::Right(_) => {
                 let mut inner = shared.lock();
                 inner.engine.handle_transport_closed("handshake timed out");
@@ -51,7 +59,10 @@ impl Connection {
                 Ok(req)
             })
             .await?;
-        Ok(Channel { id: slot.get(), shared: self.shared.clone() })
+        Ok(Channel {
+            id: slot.get(),
+            shared: self.shared.clone(),
+        })
     }
 
     /// Closes the connection normally and waits until the broker confirmed.
@@ -94,8 +105,15 @@ impl Connection {
 
     /// Replaces the credentials of a live connection (e.g. a refreshed OAuth token).
     pub async fn update_secret(&self, new_secret: &str, reason: &str) -> Result<(), Error> {
-        let m = ConnectionUpdateSecret { new_secret: Bytes::copy_from_slice(new_secret.as_bytes()), reason: reason.into() };
-        match self.shared.call(|e| e.call(0, Method::ConnectionUpdateSecret(m))).await? {
+        let m = ConnectionUpdateSecret {
+            new_secret: Bytes::copy_from_slice(new_secret.as_bytes()),
+            reason: reason.into(),
+        };
+        match self
+            .shared
+            .call(|e| e.call(0, Method::ConnectionUpdateSecret(m)))
+            .await?
+        {
             Response::Method(_) => Ok(()),
             r => Err(Error::InvalidArgument(format!("unexpected reply {r:?}"))),
         }

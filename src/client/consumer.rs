@@ -20,7 +20,10 @@ pub struct Consumer {
 
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Consumer").field("channel", &self.channel).field("tag", &self.tag).finish()
+        f.debug_struct("Consumer")
+            .field("channel", &self.channel)
+            .field("tag", &self.tag)
+            .finish()
     }
 }
 
@@ -37,9 +40,20 @@ impl Consumer {
     pub async fn cancel(&self) -> Result<(), Error> {
         let (ch, tag) = (self.channel, self.tag.clone());
         self.shared
-            .call(|e| e.call(ch, Method::BasicCancel(BasicCancel { consumer_tag: tag, nowait: false })))
+            .call(|e| {
+                e.call(
+                    ch,
+                    Method::BasicCancel(BasicCancel {
+                        consumer_tag: tag,
+                        nowait: false,
+                    }),
+                )
+            })
             .await?;
-        self.shared.lock().consumers.remove(&(self.channel, self.tag.clone()));
+        self.shared
+            .lock()
+            .consumers
+            .remove(&(self.channel, self.tag.clone()));
         Ok(())
     }
 

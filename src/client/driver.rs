@@ -30,7 +30,9 @@ pub(crate) async fn run<T: Transport>(shared: Shared, mut transport: T) {
                 let engine = &mut inner.engine;
                 match transport.poll_read(cx, &mut |bytes| engine.handle_bytes(bytes)) {
                     Poll::Ready(Ok(true)) => progressed = true,
-                    Poll::Ready(Ok(false)) => engine.handle_transport_closed("the broker closed the connection"),
+                    Poll::Ready(Ok(false)) => {
+                        engine.handle_transport_closed("the broker closed the connection")
+                    }
                     Poll::Ready(Err(e)) => engine.handle_transport_closed(&e),
                     Poll::Pending => {}
                 }
@@ -124,17 +126,29 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
                 let _ = tx.unbounded_send(*r);
             }
         }
-        Event::Confirm { channel, seq, acked } => {
+        Event::Confirm {
+            channel,
+            seq,
+            acked,
+        } => {
             if let Some(tx) = inner.confirms.remove(&(channel, seq)) {
                 let _ = tx.send(if acked { Ok(()) } else { Err(Error::Nacked) });
             }
         }
-        Event::ConsumerCancelled { channel, consumer_tag } => {
+        Event::ConsumerCancelled {
+            channel,
+            consumer_tag,
+        } => {
             inner.consumers.remove(&(channel, consumer_tag));
         }
         Event::ChannelClosed { channel, error } => {
             let err = error.unwrap_or(Error::NotOpen("channel"));
-            let tags: Vec<_> = inner.consumers.keys().filter(|k| k.0 == channel).cloned().collect();
+            let tags: Vec<_> = inner
+                .consumers
+                .keys()
+                .filter(|k| k.0 == channel)
+                .cloned()
+                .collect();
             for k in tags {
                 if let Some(tx) = inner.consumers.remove(&k) {
                     if !matches!(err, Error::NotOpen(_)) {
@@ -142,7 +156,12 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
                     }
                 }
             }
-            let seqs: Vec<_> = inner.confirms.keys().filter(|k| k.0 == channel).copied().collect();
+            let seqs: Vec<_> = inner
+                .confirms
+                .keys()
+                .filter(|k| k.0 == channel)
+                .copied()
+                .collect();
             for k in seqs {
                 if let Some(tx) = inner.confirms.remove(&k) {
                     let _ = tx.send(Err(err.clone()));
@@ -184,6 +203,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
 }
 
 fn broadcast(inner: &mut Inner, ev: ConnectionEvent) {
-    inner.listeners.retain(|tx| tx.unbounded_send(ev.clone()).is_ok());
+    inner
+        .listeners
+        .retain(|tx| tx.unbounded_send(ev.clone()).is_ok());
 }
-

@@ -54,16 +54,26 @@ impl Message {
     }
 
     pub fn ack(&self) -> Result<(), Error> {
-        self.settle(Method::BasicAck(BasicAck { delivery_tag: self.delivery_tag, multiple: false }))
+        self.settle(Method::BasicAck(BasicAck {
+            delivery_tag: self.delivery_tag,
+            multiple: false,
+        }))
     }
 
     pub fn nack(&self, requeue: bool) -> Result<(), Error> {
-        let m = BasicNack { delivery_tag: self.delivery_tag, multiple: false, requeue };
+        let m = BasicNack {
+            delivery_tag: self.delivery_tag,
+            multiple: false,
+            requeue,
+        };
         self.settle(Method::BasicNack(m))
     }
 
     pub fn reject(&self, requeue: bool) -> Result<(), Error> {
-        let m = BasicReject { delivery_tag: self.delivery_tag, requeue };
+        let m = BasicReject {
+            delivery_tag: self.delivery_tag,
+            requeue,
+        };
         self.settle(Method::BasicReject(m))
     }
 

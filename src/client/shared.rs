@@ -74,7 +74,10 @@ impl Shared {
     }
 
     /// Runs a command that returns a request id and waits for its reply.
-    pub async fn call(&self, f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>) -> Result<Response, Error> {
+    pub async fn call(
+        &self,
+        f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>,
+    ) -> Result<Response, Error> {
         self.call_then(f, |_, _| {}).await
     }
 

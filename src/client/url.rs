@@ -37,7 +37,9 @@ pub fn percent_decode(s: &str) -> Result<String, Error> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3).ok_or_else(|| bad("truncated percent escape in URL"))?;
+            let hex = s
+                .get(i + 1..i + 3)
+                .ok_or_else(|| bad("truncated percent escape in URL"))?;
             out.push(u8::from_str_radix(hex, 16).map_err(|_| bad("bad percent escape in URL"))?);
             i += 3;
         } else {
@@ -49,12 +51,15 @@ pub fn percent_decode(s: &str) -> Result<String, Error> {
 }
 
 fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, Error> {
-    v.parse().map_err(|_| bad(format!("URL option {key}={v} is not a valid number")))
+    v.parse()
+        .map_err(|_| bad(format!("URL option {key}={v} is not a valid number")))
 }
 
 impl ConnectionUrl {
     pub fn parse(url: &str) -> Result<ConnectionUrl, Error> {
-        let (scheme_str, rest) = url.split_once("://").ok_or_else(|| bad("URL needs a scheme (amqp://, amqps://, ws://, wss://)"))?;
+        let (scheme_str, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("URL needs a scheme (amqp://, amqps://, ws://, wss://)"))?;
         let scheme = match scheme_str.to_ascii_lowercase().as_str() {
             "amqp" => Scheme::Amqp,
             "amqps" => Scheme::Amqps,
@@ -127,18 +132,32 @@ impl ConnectionUrl {
                 _ => {}
             }
         }
-        let mut ws_url = format!("{}://{}{}", scheme_str.to_ascii_lowercase(), hostport, if path.is_empty() { "/" } else { path });
+        let mut ws_url = format!(
+            "{}://{}{}",
+            scheme_str.to_ascii_lowercase(),
+            hostport,
+            if path.is_empty() { "/" } else { path }
+        );
         if !kept_query.is_empty() {
             ws_url.push('?');
             ws_url.push_str(&kept_query.join("&"));
         }
-        Ok(ConnectionUrl { scheme, host, port, ws_url, config, connection_timeout_ms })
+        Ok(ConnectionUrl {
+            scheme,
+            host,
+            port,
+            ws_url,
+            config,
+            connection_timeout_ms,
+        })
     }
 }
 
 fn split_host_port(hp: &str) -> Result<(String, Option<u16>), Error> {
     if let Some(rest) = hp.strip_prefix('[') {
-        let (h, after) = rest.split_once(']').ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
         let port = match after.strip_prefix(':') {
             Some(p) => Some(num("port", p)?),
             None if after.is_empty() => None,
@@ -177,13 +196,17 @@ mod tests {
         let u = ConnectionUrl::parse("amqp://localhost").unwrap();
         assert_eq!(u.port, 5672);
         assert_eq!(u.config.vhost, "/");
-        assert_eq!(ConnectionUrl::parse("amqp://h/%2f").unwrap().config.vhost, "/");
+        assert_eq!(
+            ConnectionUrl::parse("amqp://h/%2f").unwrap().config.vhost,
+            "/"
+        );
         assert_eq!(ConnectionUrl::parse("amqps://h").unwrap().port, 5671);
     }
 
     #[test]
     fn ws_url_strips_credentials_and_own_options() {
-        let u = ConnectionUrl::parse("ws://a:b@127.0.0.1:15673/ws?vhost=v1&heartbeat=3&token=t").unwrap();
+        let u = ConnectionUrl::parse("ws://a:b@127.0.0.1:15673/ws?vhost=v1&heartbeat=3&token=t")
+            .unwrap();
         assert_eq!(u.ws_url, "ws://127.0.0.1:15673/ws?token=t");
         assert_eq!(u.config.vhost, "v1");
         assert_eq!(u.config.username, "a");
@@ -192,8 +215,19 @@ mod tests {
 
     #[test]
     fn invalid_urls_are_typed_errors() {
-        for bad in ["localhost", "http://x", "amqp://", "amqp://h:notaport", "amqp://h?heartbeat=x", "amqp://h?frame_max=100", "amqp://h/%zz"] {
-            assert!(matches!(ConnectionUrl::parse(bad), Err(Error::InvalidArgument(_))), "{bad}");
+        for bad in [
+            "localhost",
+            "http://x",
+            "amqp://",
+            "amqp://h:notaport",
+            "amqp://h?heartbeat=x",
+            "amqp://h?frame_max=100",
+            "amqp://h/%zz",
+        ] {
+            assert!(
+                matches!(ConnectionUrl::parse(bad), Err(Error::InvalidArgument(_))),
+                "{bad}"
+            );
         }
     }
 

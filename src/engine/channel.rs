@@ -1,5 +1,6 @@
 //! Per-channel state: pending synchronous calls, content assembly, publisher-confirm sequence.
 
+use super::error::Error;
 use super::events::{Delivery, ReqId, Returned};
 use crate::protocol::BasicProperties;
 use bytes::{Bytes, BytesMut};
@@ -97,6 +98,8 @@ pub struct Channel {
     pub confirm_next: Option<u64>,
     /// Sequence numbers published and not yet acked or nacked, ascending.
     pub unconfirmed: VecDeque<u64>,
+    /// The broker's channel.close that crossed ours; reported when its close-ok arrives.
+    pub peer_close: Option<Error>,
 }
 
 impl Channel {
@@ -107,6 +110,7 @@ impl Channel {
             content: None,
             confirm_next: None,
             unconfirmed: VecDeque::new(),
+            peer_close: None,
         }
     }
 

@@ -228,9 +228,19 @@ impl Engine {
                     class_id: c.class_id,
                     method_id: c.method_id,
                 };
-                self.drop_channel(id, Some(Error::ChannelClosed(info)));
+                let err = Error::ChannelClosed(info);
+                if closing {
+                    // Our channel.close crossed the broker's: its close-ok for ours still
+                    // follows, so keep the id reserved until then.
+                    ch.peer_close = Some(err);
+                } else {
+                    self.drop_channel(id, Some(err));
+                }
             }
-            Method::ChannelCloseOk => self.drop_channel(id, None),
+            Method::ChannelCloseOk => {
+                let err = ch.peer_close.take();
+                self.drop_channel(id, err);
+            }
             _ if closing => {} // after channel.close only close-ok matters
             Method::BasicDeliver(d) => {
                 ch.content = Some(Assembly::new(ContentStart::Deliver(Delivery {
@@ -344,7 +354,19 @@ impl Engine {
         self.events.push_back(Event::Reply { req: p.req, result });
     }
 
+    /// Content frames that finish a method discarded after we sent channel.close (or
+    /// connection.close): deliveries the broker had in flight. Ignored, not a protocol error.
+    fn discarding_content(&self, id: u16) -> bool {
+        match self.channels.get(&id) {
+            Some(ch) => ch.content.is_none() && ch.state == super::channel::ChannelState::Closing,
+            None => self.state == ConnState::Closing,
+        }
+    }
+
     fn content_header(&mut self, id: u16, h: ContentHeader) {
+        if self.discarding_content(id) {
+            return;
+        }
         let assembly = self.channels.get_mut(&id).and_then(|c| c.content.as_mut());
         match assembly {
             Some(a) if a.header.is_none() => {
@@ -361,6 +383,9 @@ impl Engine {
     }
 
     fn content_body(&mut self, id: u16, body: Bytes) {
+        if self.discarding_content(id) {
+            return;
+        }
         let assembly = self.channels.get_mut(&id).and_then(|c| c.content.as_mut());
         match assembly {
             Some(a) if a.header.is_some() => {

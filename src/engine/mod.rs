@@ -21,6 +21,8 @@ mod config;
 mod error;
 mod events;
 mod incoming;
+#[cfg(test)]
+mod tests;
 mod timer;
 
 pub use config::{AuthMechanism, Config};

@@ -29,7 +29,13 @@ pub enum DecodeError {
     ProtocolHeader([u8; 8]),
     /// Property flags with reserved bits set.
     BadPropertyFlags(u16),
+    /// Field tables and arrays nested deeper than [`MAX_NESTING`] levels.
+    NestingTooDeep,
 }
+
+/// How deeply field tables and arrays may nest in decoded input. Real tables nest a few levels
+/// (x-death headers: table → array → table); the limit keeps hostile input from exhausting the stack.
+pub const MAX_NESTING: usize = 64;
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,6 +54,9 @@ impl fmt::Display for DecodeError {
                 write!(f, "peer refused protocol version, sent {h:?}")
             }
             DecodeError::BadPropertyFlags(x) => write!(f, "invalid property flags 0x{x:04x}"),
+            DecodeError::NestingTooDeep => {
+                write!(f, "field tables nested deeper than {MAX_NESTING} levels")
+            }
         }
     }
 }
@@ -59,7 +68,7 @@ impl std::error::Error for DecodeError {}
 pub enum EncodeError {
     /// A short string longer than 255 bytes; the field name says which one.
     ShortStringTooLong { field: &'static str, len: usize },
-    /// A long string or table larger than 4 GiB.
+    /// A long string or table larger than 4 GiB, or a content header frame larger than frame_max.
     TooLong { field: &'static str, len: usize },
     /// A value RabbitMQ would reject (e.g. an unsigned 64-bit integer above i64::MAX).
     Unrepresentable(&'static str),
@@ -187,6 +196,20 @@ pub fn put_long_str(out: &mut Vec<u8>, field: &'static str, s: &[u8]) -> Result<
     put_u32(out, len);
     out.extend_from_slice(s);
     Ok(())
+}
+
+/// Runs `f`, then truncates `out` back to its previous length if `f` failed, so a failed encode
+/// writes nothing.
+pub fn all_or_nothing(
+    out: &mut Vec<u8>,
+    f: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    let res = f(out);
+    if res.is_err() {
+        out.truncate(start);
+    }
+    res
 }
 
 /// Overwrites a big-endian u32 placeholder written earlier at `at` with the length of what followed it.

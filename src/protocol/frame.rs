@@ -15,6 +15,9 @@ pub const FRAME_END: u8 = 0xCE;
 pub const FRAME_OVERHEAD: usize = 8;
 /// The smallest frame_max a peer may negotiate.
 pub const FRAME_MIN_SIZE: u32 = 4096;
+/// The most [`FrameDecoder`] reserves ahead for a frame it is still receiving: a peer's announced
+/// size alone (7 bytes, up to 4 GiB before tuning) must not make us allocate.
+const MAX_RESERVE: usize = 1 << 20;
 /// What a client sends first to select AMQP 0-9-1.
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 
@@ -80,9 +83,10 @@ impl FrameDecoder {
         if self.max_frame != 0 && total > self.max_frame as u64 {
             return Err(DecodeError::FrameTooLarge(size));
         }
-        let total = total as usize;
+        // Above usize::MAX only on 32-bit targets (wasm32), where such a frame cannot be buffered.
+        let total = usize::try_from(total).map_err(|_| DecodeError::FrameTooLarge(size))?;
         if self.buf.len() < total {
-            self.buf.reserve(total - self.buf.len());
+            self.buf.reserve((total - self.buf.len()).min(MAX_RESERVE));
             return Ok(None);
         }
         let end = self.buf[total - 1];
@@ -147,7 +151,9 @@ pub fn encode_heartbeat(out: &mut Vec<u8>) {
 }
 
 /// Encodes a content-carrying method (publish, deliver, return, get-ok), its header and the body
-/// split into frames of at most `frame_max` bytes. All or nothing.
+/// split into frames of at most `frame_max` bytes (at least [`FRAME_MIN_SIZE`]). All or nothing:
+/// a header frame larger than that (huge `headers`) is [`EncodeError::TooLong`], as a broker would
+/// close the connection over it.
 pub fn encode_content(
     out: &mut Vec<u8>,
     channel: u16,
@@ -157,6 +163,7 @@ pub fn encode_content(
     frame_max: u32,
 ) -> Result<(), EncodeError> {
     let start = out.len();
+    let limit = frame_max.max(FRAME_MIN_SIZE) as usize;
     let header = |o: &mut Vec<u8>| {
         // Borrowing the properties avoids cloning headers for every publish.
         put_u16(o, 60);
@@ -164,13 +171,22 @@ pub fn encode_content(
         super::codec::put_u64(o, body.len() as u64);
         properties.encode(o)
     };
-    let res = encode_method(out, channel, method)
-        .and_then(|_| framed(out, FRAME_HEADER, channel, header));
+    let res = encode_method(out, channel, method).and_then(|_| {
+        let at = out.len();
+        framed(out, FRAME_HEADER, channel, header)?;
+        match out.len() - at {
+            len if len > limit => Err(EncodeError::TooLong {
+                field: "content header frame",
+                len,
+            }),
+            _ => Ok(()),
+        }
+    });
     if let Err(e) = res {
         out.truncate(start);
         return Err(e);
     }
-    let chunk = (frame_max.max(FRAME_MIN_SIZE) as usize) - FRAME_OVERHEAD;
+    let chunk = limit - FRAME_OVERHEAD;
     out.reserve(body.len() + (body.len() / chunk + 1) * FRAME_OVERHEAD);
     for piece in body.chunks(chunk) {
         out.push(FRAME_BODY);
@@ -180,4 +196,22 @@ pub fn encode_content(
         out.push(FRAME_END);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Seven bytes announcing a 4 GiB frame, before any frame_max is set, must not reserve 4 GiB.
+    #[test]
+    fn announced_size_does_not_allocate() {
+        let mut dec = FrameDecoder::new();
+        dec.extend(&[FRAME_BODY, 0, 1, 0xFF, 0xFF, 0xFF, 0xFF]);
+        assert_eq!(dec.next_frame(), Ok(None));
+        assert!(
+            dec.buf.capacity() <= 2 * MAX_RESERVE,
+            "{}",
+            dec.buf.capacity()
+        );
+    }
 }

@@ -1,6 +1,8 @@
 //! The content header and the 14 basic properties.
 
-use super::codec::{put_short_str, put_u16, put_u64, put_u8, DecodeError, EncodeError, Reader};
+use super::codec::{
+    all_or_nothing, put_short_str, put_u16, put_u64, put_u8, DecodeError, EncodeError, Reader,
+};
 use super::table::FieldTable;
 
 /// Properties of a message (class basic). `None` fields are absent from the wire.
@@ -84,7 +86,12 @@ impl BasicProperties {
             | bit(self.cluster_id.is_some(), flag::CLUSTER_ID)
     }
 
+    /// Appends flags and the present properties; on error nothing is written.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        all_or_nothing(out, |out| self.encode_into(out))
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         put_u16(out, self.flags());
         let s = |out: &mut Vec<u8>, name, v: &Option<String>| match v {
             Some(v) => put_short_str(out, name, v),
@@ -163,11 +170,14 @@ pub struct ContentHeader {
 }
 
 impl ContentHeader {
+    /// Appends the header payload; on error nothing is written.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        put_u16(out, self.class_id);
-        put_u16(out, 0); // weight, always 0
-        put_u64(out, self.body_size);
-        self.properties.encode(out)
+        all_or_nothing(out, |out| {
+            put_u16(out, self.class_id);
+            put_u16(out, 0); // weight, always 0
+            put_u64(out, self.body_size);
+            self.properties.encode_into(out)
+        })
     }
 
     pub fn decode(r: &mut Reader) -> Result<Self, DecodeError> {

@@ -6,8 +6,8 @@
 //! `l` when it fits and refused otherwise.
 
 use super::codec::{
-    patch_len, put_long_str, put_short_str, put_u16, put_u32, put_u64, DecodeError, EncodeError,
-    Reader,
+    all_or_nothing, patch_len, put_long_str, put_short_str, put_u16, put_u32, put_u64, DecodeError,
+    EncodeError, Reader, MAX_NESTING,
 };
 use bytes::Bytes;
 
@@ -103,6 +103,11 @@ impl FieldValue {
     }
 
     pub fn decode(r: &mut Reader) -> Result<FieldValue, DecodeError> {
+        FieldValue::decode_at(r, 0)
+    }
+
+    /// `depth` counts the tables and arrays around this value.
+    fn decode_at(r: &mut Reader, depth: usize) -> Result<FieldValue, DecodeError> {
         let tag = r.u8()?;
         Ok(match tag {
             b't' => FieldValue::Bool(r.u8()? != 0),
@@ -126,22 +131,31 @@ impl FieldValue {
             b'S' => FieldValue::LongString(r.long_str()?),
             b'x' => FieldValue::ByteArray(r.long_str()?),
             b'A' => {
+                if depth >= MAX_NESTING {
+                    return Err(DecodeError::NestingTooDeep);
+                }
                 let n = r.u32()? as usize;
                 let mut inner = Reader::new(r.bytes(n)?);
                 let mut items = Vec::new();
                 while inner.remaining() > 0 {
-                    items.push(FieldValue::decode(&mut inner)?);
+                    items.push(FieldValue::decode_at(&mut inner, depth + 1)?);
                 }
                 FieldValue::Array(items)
             }
             b'T' => FieldValue::Timestamp(r.u64()?),
-            b'F' => FieldValue::Table(FieldTable::decode(r)?),
+            b'F' => FieldValue::Table(FieldTable::decode_at(r, depth)?),
             b'V' => FieldValue::Void,
             other => return Err(DecodeError::UnknownFieldType(other)),
         })
     }
 
+    /// Appends tag and value; on error nothing is written.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        all_or_nothing(out, |out| self.encode_into(out))
+    }
+
+    /// Like [`FieldValue::encode`], but may leave a partial value behind on error.
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
             FieldValue::Bool(v) => out.extend_from_slice(&[b't', *v as u8]),
             FieldValue::I8(v) => out.extend_from_slice(&[b'b', *v as u8]),
@@ -198,7 +212,7 @@ impl FieldValue {
                 let at = out.len();
                 put_u32(out, 0);
                 for item in items {
-                    item.encode(out)?;
+                    item.encode_into(out)?;
                 }
                 patch_len(out, at, "field array")?
             }
@@ -208,7 +222,7 @@ impl FieldValue {
             }
             FieldValue::Table(t) => {
                 out.push(b'F');
-                t.encode(out)?
+                t.encode_into(out)?
             }
             FieldValue::Void => out.push(b'V'),
         }
@@ -258,23 +272,36 @@ impl FieldTable {
     }
 
     pub fn decode(r: &mut Reader) -> Result<FieldTable, DecodeError> {
+        FieldTable::decode_at(r, 0)
+    }
+
+    /// `depth` counts the tables and arrays around this table.
+    fn decode_at(r: &mut Reader, depth: usize) -> Result<FieldTable, DecodeError> {
+        if depth >= MAX_NESTING {
+            return Err(DecodeError::NestingTooDeep);
+        }
         let n = r.u32()? as usize;
         let mut inner = Reader::new(r.bytes(n)?);
         let mut entries = Vec::new();
         while inner.remaining() > 0 {
             let key = inner.short_str()?;
-            let value = FieldValue::decode(&mut inner)?;
+            let value = FieldValue::decode_at(&mut inner, depth + 1)?;
             entries.push((key, value));
         }
         Ok(FieldTable(entries))
     }
 
+    /// Appends the length-prefixed table; on error nothing is written.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        all_or_nothing(out, |out| self.encode_into(out))
+    }
+
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         let at = out.len();
         put_u32(out, 0);
         for (k, v) in &self.0 {
             put_short_str(out, "field table key", k)?;
-            v.encode(out)?;
+            v.encode_into(out)?;
         }
         patch_len(out, at, "field table")
     }

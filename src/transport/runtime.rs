@@ -18,7 +18,9 @@ mod imp {
     }
 
     pub fn sleep_ms(ms: u64) -> Pin<Box<Sleep>> {
-        Box::pin(gloo_timers::future::TimeoutFuture::new(ms.min(u32::MAX as u64) as u32))
+        Box::pin(gloo_timers::future::TimeoutFuture::new(
+            ms.min(u32::MAX as u64) as u32,
+        ))
     }
 
     /// Milliseconds from `performance.now()` (Window and Worker scopes), or `Date.now()` where absent.

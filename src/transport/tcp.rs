@@ -19,12 +19,21 @@ pub struct TcpTransport {
 impl TcpTransport {
     pub fn new(stream: TcpStream) -> Self {
         let _ = stream.set_nodelay(true);
-        TcpTransport { stream, read_buf: vec![0; 128 * 1024].into_boxed_slice(), write_buf: Vec::new(), written: 0 }
+        TcpTransport {
+            stream,
+            read_buf: vec![0; 128 * 1024].into_boxed_slice(),
+            write_buf: Vec::new(),
+            written: 0,
+        }
     }
 }
 
 impl Transport for TcpTransport {
-    fn poll_read(&mut self, cx: &mut Context<'_>, sink: &mut dyn FnMut(&[u8])) -> Poll<Result<bool, String>> {
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Poll<Result<bool, String>> {
         let mut buf = ReadBuf::new(&mut self.read_buf);
         match Pin::new(&mut self.stream).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) if buf.filled().is_empty() => Poll::Ready(Ok(false)),
@@ -50,7 +59,9 @@ impl Transport for TcpTransport {
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
         while self.written < self.write_buf.len() {
             match Pin::new(&mut self.stream).poll_write(cx, &self.write_buf[self.written..]) {
-                Poll::Ready(Ok(0)) => return Poll::Ready(Err("socket closed while writing".into())),
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err("socket closed while writing".into()))
+                }
                 Poll::Ready(Ok(n)) => self.written += n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e.to_string())),
                 Poll::Pending => return Poll::Pending,
@@ -72,7 +83,9 @@ impl Connection {
     pub async fn connect(url: &str) -> Result<Connection, Error> {
         let url = ConnectionUrl::parse(url)?;
         if url.scheme != Scheme::Amqp {
-            return Err(Error::InvalidArgument("the tokio transport supports amqp:// URLs".into()));
+            return Err(Error::InvalidArgument(
+                "the tokio transport supports amqp:// URLs".into(),
+            ));
         }
         Self::connect_with(&url).await
     }
@@ -82,7 +95,12 @@ impl Connection {
         let addr = (url.host.as_str(), url.port);
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(Error::ConnectionLost(format!("cannot connect to {}:{}: {e}", url.host, url.port))),
+            Ok(Err(e)) => {
+                return Err(Error::ConnectionLost(format!(
+                    "cannot connect to {}:{}: {e}",
+                    url.host, url.port
+                )))
+            }
             Err(_) => return Err(Error::Timeout),
         };
         let mut config = url.config.clone();

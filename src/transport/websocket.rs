@@ -53,7 +53,12 @@ impl WebSocketTransport {
         let close_tx = tx.clone();
         let open_close_tx = open_tx.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |ev: CloseEvent| {
-            let why = format!("WebSocket closed (code {}{}{})", ev.code(), if ev.reason().is_empty() { "" } else { ": " }, ev.reason());
+            let why = format!(
+                "WebSocket closed (code {}{}{})",
+                ev.code(),
+                if ev.reason().is_empty() { "" } else { ": " },
+                ev.reason()
+            );
             let _ = open_close_tx.unbounded_send(Err(why.clone()));
             let _ = close_tx.unbounded_send(WsEvent::Closed(why));
         });
@@ -69,20 +74,38 @@ impl WebSocketTransport {
         ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
 
-        let transport = WebSocketTransport { ws, rx, _on_message: on_message, _on_close: on_close, _on_error: on_error };
-        let opened = open_rx.next().await.unwrap_or_else(|| Err("WebSocket failed to open".into()));
+        let transport = WebSocketTransport {
+            ws,
+            rx,
+            _on_message: on_message,
+            _on_close: on_close,
+            _on_error: on_error,
+        };
+        let opened = open_rx
+            .next()
+            .await
+            .unwrap_or_else(|| Err("WebSocket failed to open".into()));
         transport.ws.set_onopen(None);
         drop(on_open);
-        opened.map(|_| transport).map_err(|e| format!("cannot connect to {url}: {e}"))
+        opened
+            .map(|_| transport)
+            .map_err(|e| format!("cannot connect to {url}: {e}"))
     }
 }
 
 fn js_error_text(v: &wasm_bindgen::JsValue) -> String {
-    js_sys::Reflect::get(v, &"message".into()).ok().and_then(|m| m.as_string()).unwrap_or_else(|| format!("{v:?}"))
+    js_sys::Reflect::get(v, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| format!("{v:?}"))
 }
 
 impl Transport for WebSocketTransport {
-    fn poll_read(&mut self, cx: &mut Context<'_>, sink: &mut dyn FnMut(&[u8])) -> Poll<Result<bool, String>> {
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        sink: &mut dyn FnMut(&[u8]),
+    ) -> Poll<Result<bool, String>> {
         match self.rx.poll_next_unpin(cx) {
             Poll::Ready(Some(WsEvent::Data(d))) => {
                 sink(&d);
@@ -95,7 +118,9 @@ impl Transport for WebSocketTransport {
     }
 
     fn send(&mut self, data: Vec<u8>) -> Result<(), String> {
-        self.ws.send_with_u8_array(&data).map_err(|e| format!("WebSocket send failed: {}", js_error_text(&e)))
+        self.ws
+            .send_with_u8_array(&data)
+            .map_err(|e| format!("WebSocket send failed: {}", js_error_text(&e)))
     }
 
     fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), String>> {

@@ -1,0 +1,547 @@
+//! `AMQPChannel`: argument parsing and result shaping around `client::Channel`.
+
+use super::consumer::JsConsumer;
+use super::error::to_js;
+use super::message::JsMessage;
+use super::promise;
+use super::values::{js_bytes, js_to_properties, js_to_table, opt_bool, opt_str};
+use crate::client::{
+    Channel, Connection, ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use crate::engine::Error;
+use crate::protocol::FieldTable;
+use crate::transport::runtime;
+use futures::StreamExt;
+use js_sys::{Function, Object, Promise, Reflect};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+struct Inner {
+    channel: Channel,
+    _conn: Connection,
+    onreturn: RefCell<Option<Function>>,
+    /// Set once a task forwards `basic.return`s to `onReturn`.
+    returns_started: std::cell::Cell<bool>,
+}
+
+#[wasm_bindgen(js_name = AMQPChannel)]
+#[derive(Clone)]
+pub struct JsChannel {
+    inner: Rc<Inner>,
+}
+
+fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+    let o = Object::new();
+    for (k, v) in pairs {
+        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+    }
+    o.into()
+}
+
+/// Publish bodies: string (UTF-8), Uint8Array, ArrayBuffer or view, null/undefined (empty).
+fn body_bytes(data: &JsValue) -> Result<Vec<u8>, Error> {
+    if data.is_null() || data.is_undefined() {
+        return Ok(Vec::new());
+    }
+    if let Some(s) = data.as_string() {
+        return Ok(s.into_bytes());
+    }
+    js_bytes(data).ok_or_else(|| {
+        Error::InvalidArgument("body must be a string, Uint8Array, ArrayBuffer or null".into())
+    })
+}
+
+fn table(v: &JsValue, what: &str) -> Result<FieldTable, Error> {
+    js_to_table(v, what)
+}
+
+impl JsChannel {
+    pub(crate) fn new(channel: Channel, conn: Connection) -> JsChannel {
+        JsChannel {
+            inner: Rc::new(Inner {
+                channel,
+                _conn: conn,
+                onreturn: RefCell::new(None),
+                returns_started: std::cell::Cell::new(false),
+            }),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Channel {
+        &self.inner.channel
+    }
+
+    fn start_returns(&self) {
+        if self.inner.returns_started.replace(true) {
+            return;
+        }
+        let mut returns = self.inner.channel.returns();
+        let this = self.clone();
+        runtime::spawn(async move {
+            while let Some(r) = returns.next().await {
+                let cb = this.inner.onreturn.borrow().clone();
+                if let Some(cb) = cb {
+                    let _ = cb.call1(&JsValue::NULL, &JsMessage::returned(r, this.clone()).into());
+                }
+            }
+        });
+    }
+}
+
+#[wasm_bindgen(js_class = AMQPChannel)]
+impl JsChannel {
+    #[wasm_bindgen(getter)]
+    pub fn id(&self) -> u16 {
+        self.inner.channel.id()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn closed(&self) -> bool {
+        !self.inner.channel.is_open()
+    }
+
+    /// Called with each mandatory message the broker returns as unroutable.
+    #[wasm_bindgen(getter, js_name = onReturn, unchecked_return_type = "((message: AMQPMessage) => void) | undefined")]
+    pub fn onreturn(&self) -> JsValue {
+        self.inner
+            .onreturn
+            .borrow()
+            .clone()
+            .map(JsValue::from)
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+    #[wasm_bindgen(setter, js_name = onReturn)]
+    pub fn set_onreturn(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((message: AMQPMessage) => void) | undefined")]
+        f: JsValue,
+    ) {
+        *self.inner.onreturn.borrow_mut() = f.dyn_into().ok();
+        self.start_returns();
+    }
+
+    #[wasm_bindgen(js_name = exchangeDeclare, unchecked_return_type = "Promise<void>")]
+    pub fn exchange_declare(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "string")] kind: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ExchangeParams | undefined")] params: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
+        args: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            let kind = kind
+                .as_string()
+                .ok_or_else(|| Error::InvalidArgument("exchange type must be a string".into()))?;
+            let o = ExchangeDeclareOptions {
+                passive: opt_bool(&params, "passive", false)?,
+                durable: opt_bool(&params, "durable", true)?,
+                auto_delete: opt_bool(&params, "autoDelete", false)?,
+                internal: opt_bool(&params, "internal", false)?,
+                nowait: opt_bool(&params, "nowait", false)?,
+            };
+            ch.exchange_declare(&name, &kind, o, table(&args, "arguments")?)
+                .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = exchangeDelete, unchecked_return_type = "Promise<void>")]
+    pub fn exchange_delete(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_param_type = "{ ifUnused?: boolean } | undefined")]
+        params: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            let o = ExchangeDeleteOptions {
+                if_unused: opt_bool(&params, "ifUnused", false)?,
+                nowait: false,
+            };
+            ch.exchange_delete(&name, o).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = exchangeBind, unchecked_return_type = "Promise<void>")]
+    pub fn exchange_bind(
+        &self,
+        destination: String,
+        source: String,
+        routing_key: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
+        args: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.exchange_bind(
+                &destination,
+                &source,
+                routing_key.as_deref().unwrap_or(""),
+                table(&args, "arguments")?,
+            )
+            .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = exchangeUnbind, unchecked_return_type = "Promise<void>")]
+    pub fn exchange_unbind(
+        &self,
+        destination: String,
+        source: String,
+        routing_key: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
+        args: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.exchange_unbind(
+                &destination,
+                &source,
+                routing_key.as_deref().unwrap_or(""),
+                table(&args, "arguments")?,
+            )
+            .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Declares a queue. Defaults as in amqp-client: a named queue is durable; an unnamed
+    /// (server-named) one is exclusive and auto-delete.
+    #[wasm_bindgen(js_name = queueDeclare, unchecked_return_type = "Promise<QueueOk>")]
+    pub fn queue_declare(
+        &self,
+        name: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "QueueParams | undefined")] params: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
+        args: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            let name = name.unwrap_or_default();
+            let named = !name.is_empty();
+            let o = QueueDeclareOptions {
+                passive: opt_bool(&params, "passive", false)?,
+                durable: opt_bool(&params, "durable", named)?,
+                exclusive: opt_bool(&params, "exclusive", !named)?,
+                auto_delete: opt_bool(&params, "autoDelete", !named)?,
+                nowait: false,
+            };
+            let q = ch
+                .queue_declare(&name, o, table(&args, "arguments")?)
+                .await?;
+            Ok(obj(&[
+                ("name", q.name.into()),
+                ("messageCount", q.message_count.into()),
+                ("consumerCount", q.consumer_count.into()),
+            ]))
+        })
+    }
+
+    #[wasm_bindgen(js_name = queueBind, unchecked_return_type = "Promise<void>")]
+    pub fn queue_bind(
+        &self,
+        queue: String,
+        exchange: String,
+        routing_key: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
+        args: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.queue_bind(
+                &queue,
+                &exchange,
+                routing_key.as_deref().unwrap_or(""),
+                table(&args, "arguments")?,
+            )
+            .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = queueUnbind, unchecked_return_type = "Promise<void>")]
+    pub fn queue_unbind(
+        &self,
+        queue: String,
+        exchange: String,
+        routing_key: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
+        args: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.queue_unbind(
+                &queue,
+                &exchange,
+                routing_key.as_deref().unwrap_or(""),
+                table(&args, "arguments")?,
+            )
+            .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = queuePurge, unchecked_return_type = "Promise<{ messageCount: number }>")]
+    pub fn queue_purge(&self, name: String) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            let n = ch.queue_purge(&name).await?;
+            Ok(obj(&[("messageCount", n.into())]))
+        })
+    }
+
+    #[wasm_bindgen(js_name = queueDelete, unchecked_return_type = "Promise<{ messageCount: number }>")]
+    pub fn queue_delete(
+        &self,
+        name: String,
+        #[wasm_bindgen(
+            unchecked_param_type = "{ ifUnused?: boolean, ifEmpty?: boolean } | undefined"
+        )]
+        params: JsValue,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            let o = QueueDeleteOptions {
+                if_unused: opt_bool(&params, "ifUnused", false)?,
+                if_empty: opt_bool(&params, "ifEmpty", false)?,
+                nowait: false,
+            };
+            let n = ch.queue_delete(&name, o).await?;
+            Ok(obj(&[("messageCount", n.into())]))
+        })
+    }
+
+    #[wasm_bindgen(js_name = basicQos, unchecked_return_type = "Promise<void>")]
+    pub fn basic_qos(
+        &self,
+        prefetch_count: u16,
+        prefetch_size: Option<u32>,
+        global: Option<bool>,
+    ) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.basic_qos(
+                prefetch_count,
+                prefetch_size.unwrap_or(0),
+                global.unwrap_or(false),
+            )
+            .await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Shorthand for `basicQos(count)`.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn prefetch(&self, prefetch_count: u16) -> Promise {
+        self.basic_qos(prefetch_count, None, None)
+    }
+
+    /// Publishes a message. On a confirm channel the promise settles when the broker acks
+    /// (rejects on nack); it resolves to the message's sequence number there, else 0.
+    #[wasm_bindgen(js_name = basicPublish, unchecked_return_type = "Promise<number>")]
+    pub fn basic_publish(
+        &self,
+        exchange: Option<String>,
+        routing_key: Option<String>,
+        #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer | null")]
+        data: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "AMQPProperties | undefined")] properties: JsValue,
+        mandatory: Option<bool>,
+    ) -> Promise {
+        // Encoding happens now, so a bad argument rejects before anything is sent and the
+        // publish order matches call order even if the caller does not await.
+        let prepared = body_bytes(&data).and_then(|b| Ok((b, js_to_properties(&properties)?)));
+        let (body, props) = match prepared {
+            Ok(p) => p,
+            Err(e) => return Promise::reject(&to_js(e)),
+        };
+        let o = PublishOptions {
+            mandatory: mandatory.unwrap_or(false),
+            immediate: false,
+        };
+        let exchange = exchange.unwrap_or_default();
+        let routing_key = routing_key.unwrap_or_default();
+        match self
+            .inner
+            .channel
+            .publish_now(&exchange, &routing_key, &body, &props, o)
+        {
+            Err(e) => Promise::reject(&to_js(e)),
+            Ok(None) => Promise::resolve(&JsValue::from(0)),
+            Ok(Some((seq, rx))) => promise(async move {
+                rx.await.unwrap_or(Err(Error::NotOpen("channel")))?;
+                Ok(JsValue::from(seq as f64))
+            }),
+        }
+    }
+
+    /// Starts a consumer. With a callback, messages are pushed to it; without, iterate the
+    /// returned consumer with `for await`. Defaults as amqp-client: `noAck: true`.
+    #[wasm_bindgen(js_name = basicConsume, unchecked_return_type = "Promise<AMQPConsumer>")]
+    pub fn basic_consume(
+        &self,
+        queue: String,
+        #[wasm_bindgen(unchecked_param_type = "ConsumeParams | undefined")] params: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "((message: AMQPMessage) => void) | undefined")]
+        callback: JsValue,
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move {
+            let callback =
+                match callback {
+                    c if c.is_undefined() || c.is_null() => None,
+                    c => Some(c.dyn_into::<Function>().map_err(|_| {
+                        Error::InvalidArgument("callback must be a function".into())
+                    })?),
+                };
+            let o = ConsumeOptions {
+                tag: opt_str(&params, "tag")?.unwrap_or_default(),
+                no_local: opt_bool(&params, "noLocal", false)?,
+                no_ack: opt_bool(&params, "noAck", true)?,
+                exclusive: opt_bool(&params, "exclusive", false)?,
+            };
+            let args = if params.is_object() {
+                super::values::get_field(&params, "args")
+            } else {
+                JsValue::UNDEFINED
+            };
+            let consumer = this
+                .inner
+                .channel
+                .basic_consume(&queue, o, table(&args, "args")?)
+                .await?;
+            Ok(JsConsumer::new(consumer, this.clone(), callback))
+        })
+    }
+
+    /// Fetches one message; resolves to `null` when the queue is empty. Default `noAck: true`.
+    #[wasm_bindgen(js_name = basicGet, unchecked_return_type = "Promise<AMQPMessage | null>")]
+    pub fn basic_get(
+        &self,
+        queue: String,
+        #[wasm_bindgen(unchecked_param_type = "{ noAck?: boolean } | undefined")] params: JsValue,
+    ) -> Promise {
+        let this = self.clone();
+        promise(async move {
+            let no_ack = opt_bool(&params, "noAck", true)?;
+            let m = this.inner.channel.basic_get(&queue, no_ack).await?;
+            Ok(m.map(|m| JsMessage::delivered(m, this.clone()).into())
+                .unwrap_or(JsValue::NULL))
+        })
+    }
+
+    #[wasm_bindgen(js_name = basicAck, unchecked_return_type = "Promise<void>")]
+    pub fn basic_ack(&self, delivery_tag: f64, multiple: Option<bool>) -> Promise {
+        super::settled(
+            self.inner
+                .channel
+                .basic_ack(delivery_tag as u64, multiple.unwrap_or(false))
+                .map_err(to_js),
+        )
+    }
+
+    #[wasm_bindgen(js_name = basicNack, unchecked_return_type = "Promise<void>")]
+    pub fn basic_nack(
+        &self,
+        delivery_tag: f64,
+        requeue: Option<bool>,
+        multiple: Option<bool>,
+    ) -> Promise {
+        let r = self.inner.channel.basic_nack(
+            delivery_tag as u64,
+            multiple.unwrap_or(false),
+            requeue.unwrap_or(false),
+        );
+        super::settled(r.map_err(to_js))
+    }
+
+    #[wasm_bindgen(js_name = basicReject, unchecked_return_type = "Promise<void>")]
+    pub fn basic_reject(&self, delivery_tag: f64, requeue: Option<bool>) -> Promise {
+        super::settled(
+            self.inner
+                .channel
+                .basic_reject(delivery_tag as u64, requeue.unwrap_or(false))
+                .map_err(to_js),
+        )
+    }
+
+    #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<void>")]
+    pub fn basic_cancel(&self, tag: String) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.basic_cancel(&tag).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = basicRecover, unchecked_return_type = "Promise<void>")]
+    pub fn basic_recover(&self, requeue: Option<bool>) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.basic_recover(requeue.unwrap_or(false)).await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Pauses (`false`) or resumes (`true`) deliveries; resolves to the broker's answer.
+    #[wasm_bindgen(js_name = basicFlow, unchecked_return_type = "Promise<boolean>")]
+    pub fn basic_flow(&self, active: Option<bool>) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            Ok(JsValue::from_bool(
+                ch.basic_flow(active.unwrap_or(true)).await?,
+            ))
+        })
+    }
+
+    #[wasm_bindgen(js_name = confirmSelect, unchecked_return_type = "Promise<void>")]
+    pub fn confirm_select(&self) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.confirm_select().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = txSelect, unchecked_return_type = "Promise<void>")]
+    pub fn tx_select(&self) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.tx_select().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = txCommit, unchecked_return_type = "Promise<void>")]
+    pub fn tx_commit(&self) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.tx_commit().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = txRollback, unchecked_return_type = "Promise<void>")]
+    pub fn tx_rollback(&self) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.tx_rollback().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(&self) -> Promise {
+        let ch = self.inner.channel.clone();
+        promise(async move {
+            ch.close().await?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
