@@ -10,7 +10,10 @@ NODE_BIN="$SCRIPTS/node_modules/.bin"
 BROKER_PORT=5673 # AMQP (RabbitMQ), 127.0.0.1 only
 RELAY_PORT=15673 # WebSocket -> AMQP relay (websockify)
 HTTP_PORT=8080   # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
-export PATH="$HOME/.cargo/bin:$PATH"
+case ":$PATH:" in
+*":$HOME/.cargo/bin:"*) ;;
+*) export PATH="$HOME/.cargo/bin:$PATH" ;;
+esac
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() {
@@ -61,7 +64,7 @@ spawn() {
     local pidfile=$1 logfile=$2
     shift 2
     mkdir -p "$(dirname "$pidfile")" "$(dirname "$logfile")"
-    setsid "$@" >"$logfile" 2>&1 </dev/null &
+    setsid "$@" >"$logfile" 2>&1 </dev/null 9>&- &
     echo $! >"$pidfile"
 }
 
@@ -82,6 +85,14 @@ stop_pidfile() {
     kill -KILL "$pid" 2>/dev/null || true
     rm -f "$pidfile"
     log "$name: stopped"
+}
+
+# lock NAME: serialize start/stop of a service across concurrent callers (bounded wait).
+# Uses fd 9, which spawn closes so services never inherit the lock.
+lock() {
+    mkdir -p "$STATE"
+    exec 9>"$STATE/$1.lock"
+    flock -w 180 9 || die "timed out waiting for $STATE/$1.lock"
 }
 
 # tail_log FILE [LINES]: show the end of a log on stderr (for failures).

@@ -7,71 +7,503 @@ use warren::protocol::*;
 
 pub fn method() -> impl Strategy<Value = Method> {
     Union::new(vec![
-        (any::<u8>(), any::<u8>(), field_table(), long_str(), long_str()).prop_map(|(version_major, version_minor, server_properties, mechanisms, locales)| Method::ConnectionStart(ConnectionStart { version_major, version_minor, server_properties, mechanisms, locales })).boxed(),
-        (field_table(), short_str(), long_str(), short_str()).prop_map(|(client_properties, mechanism, response, locale)| Method::ConnectionStartOk(ConnectionStartOk { client_properties, mechanism, response, locale })).boxed(),
-        (long_str(),).prop_map(|(challenge,)| Method::ConnectionSecure(ConnectionSecure { challenge })).boxed(),
-        (long_str(),).prop_map(|(response,)| Method::ConnectionSecureOk(ConnectionSecureOk { response })).boxed(),
-        (any::<u16>(), any::<u32>(), any::<u16>()).prop_map(|(channel_max, frame_max, heartbeat)| Method::ConnectionTune(ConnectionTune { channel_max, frame_max, heartbeat })).boxed(),
-        (any::<u16>(), any::<u32>(), any::<u16>()).prop_map(|(channel_max, frame_max, heartbeat)| Method::ConnectionTuneOk(ConnectionTuneOk { channel_max, frame_max, heartbeat })).boxed(),
-        (short_str(), short_str(), any::<bool>()).prop_map(|(virtual_host, capabilities, insist)| Method::ConnectionOpen(ConnectionOpen { virtual_host, capabilities, insist })).boxed(),
-        (short_str(),).prop_map(|(known_hosts,)| Method::ConnectionOpenOk(ConnectionOpenOk { known_hosts })).boxed(),
-        (any::<u16>(), short_str(), any::<u16>(), any::<u16>()).prop_map(|(reply_code, reply_text, class_id, method_id)| Method::ConnectionClose(ConnectionClose { reply_code, reply_text, class_id, method_id })).boxed(),
+        (
+            any::<u8>(),
+            any::<u8>(),
+            field_table(),
+            long_str(),
+            long_str(),
+        )
+            .prop_map(
+                |(version_major, version_minor, server_properties, mechanisms, locales)| {
+                    Method::ConnectionStart(ConnectionStart {
+                        version_major,
+                        version_minor,
+                        server_properties,
+                        mechanisms,
+                        locales,
+                    })
+                },
+            )
+            .boxed(),
+        (field_table(), short_str(), long_str(), short_str())
+            .prop_map(|(client_properties, mechanism, response, locale)| {
+                Method::ConnectionStartOk(ConnectionStartOk {
+                    client_properties,
+                    mechanism,
+                    response,
+                    locale,
+                })
+            })
+            .boxed(),
+        (long_str(),)
+            .prop_map(|(challenge,)| Method::ConnectionSecure(ConnectionSecure { challenge }))
+            .boxed(),
+        (long_str(),)
+            .prop_map(|(response,)| Method::ConnectionSecureOk(ConnectionSecureOk { response }))
+            .boxed(),
+        (any::<u16>(), any::<u32>(), any::<u16>())
+            .prop_map(|(channel_max, frame_max, heartbeat)| {
+                Method::ConnectionTune(ConnectionTune {
+                    channel_max,
+                    frame_max,
+                    heartbeat,
+                })
+            })
+            .boxed(),
+        (any::<u16>(), any::<u32>(), any::<u16>())
+            .prop_map(|(channel_max, frame_max, heartbeat)| {
+                Method::ConnectionTuneOk(ConnectionTuneOk {
+                    channel_max,
+                    frame_max,
+                    heartbeat,
+                })
+            })
+            .boxed(),
+        (short_str(), short_str(), any::<bool>())
+            .prop_map(|(virtual_host, capabilities, insist)| {
+                Method::ConnectionOpen(ConnectionOpen {
+                    virtual_host,
+                    capabilities,
+                    insist,
+                })
+            })
+            .boxed(),
+        (short_str(),)
+            .prop_map(|(known_hosts,)| Method::ConnectionOpenOk(ConnectionOpenOk { known_hosts }))
+            .boxed(),
+        (any::<u16>(), short_str(), any::<u16>(), any::<u16>())
+            .prop_map(|(reply_code, reply_text, class_id, method_id)| {
+                Method::ConnectionClose(ConnectionClose {
+                    reply_code,
+                    reply_text,
+                    class_id,
+                    method_id,
+                })
+            })
+            .boxed(),
         Just(Method::ConnectionCloseOk).boxed(),
-        (short_str(),).prop_map(|(reason,)| Method::ConnectionBlocked(ConnectionBlocked { reason })).boxed(),
+        (short_str(),)
+            .prop_map(|(reason,)| Method::ConnectionBlocked(ConnectionBlocked { reason }))
+            .boxed(),
         Just(Method::ConnectionUnblocked).boxed(),
-        (long_str(), short_str()).prop_map(|(new_secret, reason)| Method::ConnectionUpdateSecret(ConnectionUpdateSecret { new_secret, reason })).boxed(),
+        (long_str(), short_str())
+            .prop_map(|(new_secret, reason)| {
+                Method::ConnectionUpdateSecret(ConnectionUpdateSecret { new_secret, reason })
+            })
+            .boxed(),
         Just(Method::ConnectionUpdateSecretOk).boxed(),
-        (short_str(),).prop_map(|(out_of_band,)| Method::ChannelOpen(ChannelOpen { out_of_band })).boxed(),
-        (long_str(),).prop_map(|(channel_id,)| Method::ChannelOpenOk(ChannelOpenOk { channel_id })).boxed(),
-        (any::<bool>(),).prop_map(|(active,)| Method::ChannelFlow(ChannelFlow { active })).boxed(),
-        (any::<bool>(),).prop_map(|(active,)| Method::ChannelFlowOk(ChannelFlowOk { active })).boxed(),
-        (any::<u16>(), short_str(), any::<u16>(), any::<u16>()).prop_map(|(reply_code, reply_text, class_id, method_id)| Method::ChannelClose(ChannelClose { reply_code, reply_text, class_id, method_id })).boxed(),
+        (short_str(),)
+            .prop_map(|(out_of_band,)| Method::ChannelOpen(ChannelOpen { out_of_band }))
+            .boxed(),
+        (long_str(),)
+            .prop_map(|(channel_id,)| Method::ChannelOpenOk(ChannelOpenOk { channel_id }))
+            .boxed(),
+        (any::<bool>(),)
+            .prop_map(|(active,)| Method::ChannelFlow(ChannelFlow { active }))
+            .boxed(),
+        (any::<bool>(),)
+            .prop_map(|(active,)| Method::ChannelFlowOk(ChannelFlowOk { active }))
+            .boxed(),
+        (any::<u16>(), short_str(), any::<u16>(), any::<u16>())
+            .prop_map(|(reply_code, reply_text, class_id, method_id)| {
+                Method::ChannelClose(ChannelClose {
+                    reply_code,
+                    reply_text,
+                    class_id,
+                    method_id,
+                })
+            })
+            .boxed(),
         Just(Method::ChannelCloseOk).boxed(),
-        (short_str(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(realm, exclusive, passive, active, write, read)| Method::AccessRequest(AccessRequest { realm, exclusive, passive, active, write, read })).boxed(),
-        (any::<u16>(),).prop_map(|(ticket,)| Method::AccessRequestOk(AccessRequestOk { ticket })).boxed(),
-        (any::<u16>(), short_str(), short_str(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), field_table()).prop_map(|(ticket, exchange, kind, passive, durable, auto_delete, internal, nowait, arguments)| Method::ExchangeDeclare(ExchangeDeclare { ticket, exchange, kind, passive, durable, auto_delete, internal, nowait, arguments })).boxed(),
+        (
+            short_str(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(realm, exclusive, passive, active, write, read)| {
+                Method::AccessRequest(AccessRequest {
+                    realm,
+                    exclusive,
+                    passive,
+                    active,
+                    write,
+                    read,
+                })
+            })
+            .boxed(),
+        (any::<u16>(),)
+            .prop_map(|(ticket,)| Method::AccessRequestOk(AccessRequestOk { ticket }))
+            .boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            short_str(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            field_table(),
+        )
+            .prop_map(
+                |(
+                    ticket,
+                    exchange,
+                    kind,
+                    passive,
+                    durable,
+                    auto_delete,
+                    internal,
+                    nowait,
+                    arguments,
+                )| {
+                    Method::ExchangeDeclare(ExchangeDeclare {
+                        ticket,
+                        exchange,
+                        kind,
+                        passive,
+                        durable,
+                        auto_delete,
+                        internal,
+                        nowait,
+                        arguments,
+                    })
+                },
+            )
+            .boxed(),
         Just(Method::ExchangeDeclareOk).boxed(),
-        (any::<u16>(), short_str(), any::<bool>(), any::<bool>()).prop_map(|(ticket, exchange, if_unused, nowait)| Method::ExchangeDelete(ExchangeDelete { ticket, exchange, if_unused, nowait })).boxed(),
+        (any::<u16>(), short_str(), any::<bool>(), any::<bool>())
+            .prop_map(|(ticket, exchange, if_unused, nowait)| {
+                Method::ExchangeDelete(ExchangeDelete {
+                    ticket,
+                    exchange,
+                    if_unused,
+                    nowait,
+                })
+            })
+            .boxed(),
         Just(Method::ExchangeDeleteOk).boxed(),
-        (any::<u16>(), short_str(), short_str(), short_str(), any::<bool>(), field_table()).prop_map(|(ticket, destination, source, routing_key, nowait, arguments)| Method::ExchangeBind(ExchangeBind { ticket, destination, source, routing_key, nowait, arguments })).boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            short_str(),
+            short_str(),
+            any::<bool>(),
+            field_table(),
+        )
+            .prop_map(
+                |(ticket, destination, source, routing_key, nowait, arguments)| {
+                    Method::ExchangeBind(ExchangeBind {
+                        ticket,
+                        destination,
+                        source,
+                        routing_key,
+                        nowait,
+                        arguments,
+                    })
+                },
+            )
+            .boxed(),
         Just(Method::ExchangeBindOk).boxed(),
-        (any::<u16>(), short_str(), short_str(), short_str(), any::<bool>(), field_table()).prop_map(|(ticket, destination, source, routing_key, nowait, arguments)| Method::ExchangeUnbind(ExchangeUnbind { ticket, destination, source, routing_key, nowait, arguments })).boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            short_str(),
+            short_str(),
+            any::<bool>(),
+            field_table(),
+        )
+            .prop_map(
+                |(ticket, destination, source, routing_key, nowait, arguments)| {
+                    Method::ExchangeUnbind(ExchangeUnbind {
+                        ticket,
+                        destination,
+                        source,
+                        routing_key,
+                        nowait,
+                        arguments,
+                    })
+                },
+            )
+            .boxed(),
         Just(Method::ExchangeUnbindOk).boxed(),
-        (any::<u16>(), short_str(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), field_table()).prop_map(|(ticket, queue, passive, durable, exclusive, auto_delete, nowait, arguments)| Method::QueueDeclare(QueueDeclare { ticket, queue, passive, durable, exclusive, auto_delete, nowait, arguments })).boxed(),
-        (short_str(), any::<u32>(), any::<u32>()).prop_map(|(queue, message_count, consumer_count)| Method::QueueDeclareOk(QueueDeclareOk { queue, message_count, consumer_count })).boxed(),
-        (any::<u16>(), short_str(), short_str(), short_str(), any::<bool>(), field_table()).prop_map(|(ticket, queue, exchange, routing_key, nowait, arguments)| Method::QueueBind(QueueBind { ticket, queue, exchange, routing_key, nowait, arguments })).boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            field_table(),
+        )
+            .prop_map(
+                |(ticket, queue, passive, durable, exclusive, auto_delete, nowait, arguments)| {
+                    Method::QueueDeclare(QueueDeclare {
+                        ticket,
+                        queue,
+                        passive,
+                        durable,
+                        exclusive,
+                        auto_delete,
+                        nowait,
+                        arguments,
+                    })
+                },
+            )
+            .boxed(),
+        (short_str(), any::<u32>(), any::<u32>())
+            .prop_map(|(queue, message_count, consumer_count)| {
+                Method::QueueDeclareOk(QueueDeclareOk {
+                    queue,
+                    message_count,
+                    consumer_count,
+                })
+            })
+            .boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            short_str(),
+            short_str(),
+            any::<bool>(),
+            field_table(),
+        )
+            .prop_map(
+                |(ticket, queue, exchange, routing_key, nowait, arguments)| {
+                    Method::QueueBind(QueueBind {
+                        ticket,
+                        queue,
+                        exchange,
+                        routing_key,
+                        nowait,
+                        arguments,
+                    })
+                },
+            )
+            .boxed(),
         Just(Method::QueueBindOk).boxed(),
-        (any::<u16>(), short_str(), any::<bool>()).prop_map(|(ticket, queue, nowait)| Method::QueuePurge(QueuePurge { ticket, queue, nowait })).boxed(),
-        (any::<u32>(),).prop_map(|(message_count,)| Method::QueuePurgeOk(QueuePurgeOk { message_count })).boxed(),
-        (any::<u16>(), short_str(), any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(ticket, queue, if_unused, if_empty, nowait)| Method::QueueDelete(QueueDelete { ticket, queue, if_unused, if_empty, nowait })).boxed(),
-        (any::<u32>(),).prop_map(|(message_count,)| Method::QueueDeleteOk(QueueDeleteOk { message_count })).boxed(),
-        (any::<u16>(), short_str(), short_str(), short_str(), field_table()).prop_map(|(ticket, queue, exchange, routing_key, arguments)| Method::QueueUnbind(QueueUnbind { ticket, queue, exchange, routing_key, arguments })).boxed(),
+        (any::<u16>(), short_str(), any::<bool>())
+            .prop_map(|(ticket, queue, nowait)| {
+                Method::QueuePurge(QueuePurge {
+                    ticket,
+                    queue,
+                    nowait,
+                })
+            })
+            .boxed(),
+        (any::<u32>(),)
+            .prop_map(|(message_count,)| Method::QueuePurgeOk(QueuePurgeOk { message_count }))
+            .boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(ticket, queue, if_unused, if_empty, nowait)| {
+                Method::QueueDelete(QueueDelete {
+                    ticket,
+                    queue,
+                    if_unused,
+                    if_empty,
+                    nowait,
+                })
+            })
+            .boxed(),
+        (any::<u32>(),)
+            .prop_map(|(message_count,)| Method::QueueDeleteOk(QueueDeleteOk { message_count }))
+            .boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            short_str(),
+            short_str(),
+            field_table(),
+        )
+            .prop_map(|(ticket, queue, exchange, routing_key, arguments)| {
+                Method::QueueUnbind(QueueUnbind {
+                    ticket,
+                    queue,
+                    exchange,
+                    routing_key,
+                    arguments,
+                })
+            })
+            .boxed(),
         Just(Method::QueueUnbindOk).boxed(),
-        (any::<u32>(), any::<u16>(), any::<bool>()).prop_map(|(prefetch_size, prefetch_count, global)| Method::BasicQos(BasicQos { prefetch_size, prefetch_count, global })).boxed(),
+        (any::<u32>(), any::<u16>(), any::<bool>())
+            .prop_map(|(prefetch_size, prefetch_count, global)| {
+                Method::BasicQos(BasicQos {
+                    prefetch_size,
+                    prefetch_count,
+                    global,
+                })
+            })
+            .boxed(),
         Just(Method::BasicQosOk).boxed(),
-        (any::<u16>(), short_str(), short_str(), any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>(), field_table()).prop_map(|(ticket, queue, consumer_tag, no_local, no_ack, exclusive, nowait, arguments)| Method::BasicConsume(BasicConsume { ticket, queue, consumer_tag, no_local, no_ack, exclusive, nowait, arguments })).boxed(),
-        (short_str(),).prop_map(|(consumer_tag,)| Method::BasicConsumeOk(BasicConsumeOk { consumer_tag })).boxed(),
-        (short_str(), any::<bool>()).prop_map(|(consumer_tag, nowait)| Method::BasicCancel(BasicCancel { consumer_tag, nowait })).boxed(),
-        (short_str(),).prop_map(|(consumer_tag,)| Method::BasicCancelOk(BasicCancelOk { consumer_tag })).boxed(),
-        (any::<u16>(), short_str(), short_str(), any::<bool>(), any::<bool>()).prop_map(|(ticket, exchange, routing_key, mandatory, immediate)| Method::BasicPublish(BasicPublish { ticket, exchange, routing_key, mandatory, immediate })).boxed(),
-        (any::<u16>(), short_str(), short_str(), short_str()).prop_map(|(reply_code, reply_text, exchange, routing_key)| Method::BasicReturn(BasicReturn { reply_code, reply_text, exchange, routing_key })).boxed(),
-        (short_str(), any::<u64>(), any::<bool>(), short_str(), short_str()).prop_map(|(consumer_tag, delivery_tag, redelivered, exchange, routing_key)| Method::BasicDeliver(BasicDeliver { consumer_tag, delivery_tag, redelivered, exchange, routing_key })).boxed(),
-        (any::<u16>(), short_str(), any::<bool>()).prop_map(|(ticket, queue, no_ack)| Method::BasicGet(BasicGet { ticket, queue, no_ack })).boxed(),
-        (any::<u64>(), any::<bool>(), short_str(), short_str(), any::<u32>()).prop_map(|(delivery_tag, redelivered, exchange, routing_key, message_count)| Method::BasicGetOk(BasicGetOk { delivery_tag, redelivered, exchange, routing_key, message_count })).boxed(),
-        (short_str(),).prop_map(|(cluster_id,)| Method::BasicGetEmpty(BasicGetEmpty { cluster_id })).boxed(),
-        (any::<u64>(), any::<bool>()).prop_map(|(delivery_tag, multiple)| Method::BasicAck(BasicAck { delivery_tag, multiple })).boxed(),
-        (any::<u64>(), any::<bool>()).prop_map(|(delivery_tag, requeue)| Method::BasicReject(BasicReject { delivery_tag, requeue })).boxed(),
-        (any::<bool>(),).prop_map(|(requeue,)| Method::BasicRecoverAsync(BasicRecoverAsync { requeue })).boxed(),
-        (any::<bool>(),).prop_map(|(requeue,)| Method::BasicRecover(BasicRecover { requeue })).boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            short_str(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            field_table(),
+        )
+            .prop_map(
+                |(ticket, queue, consumer_tag, no_local, no_ack, exclusive, nowait, arguments)| {
+                    Method::BasicConsume(BasicConsume {
+                        ticket,
+                        queue,
+                        consumer_tag,
+                        no_local,
+                        no_ack,
+                        exclusive,
+                        nowait,
+                        arguments,
+                    })
+                },
+            )
+            .boxed(),
+        (short_str(),)
+            .prop_map(|(consumer_tag,)| Method::BasicConsumeOk(BasicConsumeOk { consumer_tag }))
+            .boxed(),
+        (short_str(), any::<bool>())
+            .prop_map(|(consumer_tag, nowait)| {
+                Method::BasicCancel(BasicCancel {
+                    consumer_tag,
+                    nowait,
+                })
+            })
+            .boxed(),
+        (short_str(),)
+            .prop_map(|(consumer_tag,)| Method::BasicCancelOk(BasicCancelOk { consumer_tag }))
+            .boxed(),
+        (
+            any::<u16>(),
+            short_str(),
+            short_str(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(ticket, exchange, routing_key, mandatory, immediate)| {
+                Method::BasicPublish(BasicPublish {
+                    ticket,
+                    exchange,
+                    routing_key,
+                    mandatory,
+                    immediate,
+                })
+            })
+            .boxed(),
+        (any::<u16>(), short_str(), short_str(), short_str())
+            .prop_map(|(reply_code, reply_text, exchange, routing_key)| {
+                Method::BasicReturn(BasicReturn {
+                    reply_code,
+                    reply_text,
+                    exchange,
+                    routing_key,
+                })
+            })
+            .boxed(),
+        (
+            short_str(),
+            any::<u64>(),
+            any::<bool>(),
+            short_str(),
+            short_str(),
+        )
+            .prop_map(
+                |(consumer_tag, delivery_tag, redelivered, exchange, routing_key)| {
+                    Method::BasicDeliver(BasicDeliver {
+                        consumer_tag,
+                        delivery_tag,
+                        redelivered,
+                        exchange,
+                        routing_key,
+                    })
+                },
+            )
+            .boxed(),
+        (any::<u16>(), short_str(), any::<bool>())
+            .prop_map(|(ticket, queue, no_ack)| {
+                Method::BasicGet(BasicGet {
+                    ticket,
+                    queue,
+                    no_ack,
+                })
+            })
+            .boxed(),
+        (
+            any::<u64>(),
+            any::<bool>(),
+            short_str(),
+            short_str(),
+            any::<u32>(),
+        )
+            .prop_map(
+                |(delivery_tag, redelivered, exchange, routing_key, message_count)| {
+                    Method::BasicGetOk(BasicGetOk {
+                        delivery_tag,
+                        redelivered,
+                        exchange,
+                        routing_key,
+                        message_count,
+                    })
+                },
+            )
+            .boxed(),
+        (short_str(),)
+            .prop_map(|(cluster_id,)| Method::BasicGetEmpty(BasicGetEmpty { cluster_id }))
+            .boxed(),
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(delivery_tag, multiple)| {
+                Method::BasicAck(BasicAck {
+                    delivery_tag,
+                    multiple,
+                })
+            })
+            .boxed(),
+        (any::<u64>(), any::<bool>())
+            .prop_map(|(delivery_tag, requeue)| {
+                Method::BasicReject(BasicReject {
+                    delivery_tag,
+                    requeue,
+                })
+            })
+            .boxed(),
+        (any::<bool>(),)
+            .prop_map(|(requeue,)| Method::BasicRecoverAsync(BasicRecoverAsync { requeue }))
+            .boxed(),
+        (any::<bool>(),)
+            .prop_map(|(requeue,)| Method::BasicRecover(BasicRecover { requeue }))
+            .boxed(),
         Just(Method::BasicRecoverOk).boxed(),
-        (any::<u64>(), any::<bool>(), any::<bool>()).prop_map(|(delivery_tag, multiple, requeue)| Method::BasicNack(BasicNack { delivery_tag, multiple, requeue })).boxed(),
+        (any::<u64>(), any::<bool>(), any::<bool>())
+            .prop_map(|(delivery_tag, multiple, requeue)| {
+                Method::BasicNack(BasicNack {
+                    delivery_tag,
+                    multiple,
+                    requeue,
+                })
+            })
+            .boxed(),
         Just(Method::TxSelect).boxed(),
         Just(Method::TxSelectOk).boxed(),
         Just(Method::TxCommit).boxed(),
         Just(Method::TxCommitOk).boxed(),
         Just(Method::TxRollback).boxed(),
         Just(Method::TxRollbackOk).boxed(),
-        (any::<bool>(),).prop_map(|(nowait,)| Method::ConfirmSelect(ConfirmSelect { nowait })).boxed(),
+        (any::<bool>(),)
+            .prop_map(|(nowait,)| Method::ConfirmSelect(ConfirmSelect { nowait }))
+            .boxed(),
         Just(Method::ConfirmSelectOk).boxed(),
     ])
 }
