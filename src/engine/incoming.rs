@@ -164,7 +164,11 @@ impl Engine {
             0 => u16::MAX,
             n => n as u16,
         };
-        self.frame_max = pick(self.config.frame_max, tune.frame_max).max(FRAME_MIN_SIZE);
+        // Both sides "unlimited": pick a size that keeps frames cheap to buffer.
+        self.frame_max = match pick(self.config.frame_max, tune.frame_max) {
+            0 => 131_072,
+            n => n.max(FRAME_MIN_SIZE),
+        };
         self.heartbeat = self.config.heartbeat.unwrap_or(tune.heartbeat);
         self.decoder.set_max_frame(self.frame_max);
         let tune_ok = ConnectionTuneOk {
@@ -237,10 +241,13 @@ impl Engine {
                     self.drop_channel(id, Some(err));
                 }
             }
-            Method::ChannelCloseOk => {
+            Method::ChannelCloseOk if closing => {
                 let err = ch.peer_close.take();
                 self.drop_channel(id, err);
             }
+            Method::ChannelCloseOk => self.unexpected(format!(
+                "channel.close-ok on channel {id}, which we did not close"
+            )),
             _ if closing => {} // after channel.close only close-ok matters
             Method::BasicDeliver(d) => {
                 ch.content = Some(Assembly::new(ContentStart::Deliver(Delivery {

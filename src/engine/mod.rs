@@ -84,10 +84,14 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// A new connection; the protocol header is already queued for transmission.
     pub fn new(config: Config) -> Engine {
+        // Until tune, accept frames up to 1 MiB: enough for any connection.start, and a
+        // non-AMQP peer cannot make us buffer gigabytes.
+        let mut decoder = FrameDecoder::new();
+        decoder.set_max_frame(1 << 20);
         Engine {
             config,
             state: ConnState::AwaitStart,
-            decoder: FrameDecoder::new(),
+            decoder,
             out: PROTOCOL_HEADER.to_vec(),
             events: VecDeque::new(),
             channels: HashMap::new(),

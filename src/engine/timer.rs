@@ -5,7 +5,7 @@ pub type Millis = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
-    /// Nothing sent for half the interval: send a heartbeat frame.
+    /// Checked every half interval: if nothing was sent since the last check, send a heartbeat.
     SendHeartbeat = 0,
     /// Nothing received for two intervals: the peer is dead.
     PeerSilent = 1,
