@@ -556,7 +556,7 @@ proptest! {
         let shorter = frame(1, 0, &payload[..at]);
         prop_assert_eq!(first_result(&shorter), Err(DecodeError::Incomplete));
         let mut longer = payload.to_vec();
-        longer.extend(std::iter::repeat(0u8).take(extra));
+        longer.resize(longer.len() + extra, 0);
         prop_assert_eq!(first_result(&frame(1, 0, &longer)), Err(DecodeError::TrailingBytes(extra)));
     }
 }

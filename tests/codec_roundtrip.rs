@@ -143,6 +143,7 @@ fn message_properties() -> BoxedStrategy<BasicProperties> {
 
 /// One item of a frame stream: a method, a whole message, or a heartbeat.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // test data, built once per case
 enum Item {
     Method(u16, Method),
     Content(u16, Method, BasicProperties, Vec<u8>),
@@ -372,7 +373,7 @@ proptest! {
             prop_assert!(payload.len() + 8 <= frame_max as usize, "frame of {} > {}", payload.len() + 8, frame_max);
             prop_assert!(matches!(kind, 1..=3));
         }
-        prop_assert_eq!(&raw[1].2[..], &header[..]);
+        prop_assert_eq!(raw[1].2, &header[..]);
 
         let frames = decode_whole(&out[1..]);
         prop_assert_eq!(&frames[0], &Frame::Method(channel, m));
