@@ -1,15 +1,17 @@
+# shellcheck shell=bash disable=SC2034  # constants are used by the scripts that source this
 # Shared helpers for warren's dev scripts. Source it from a script in scripts/:
 #   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-# It sets ROOT (repo root) and STATE (.state/, gitignored) and the fixed local ports.
+# It sets ROOT (repo root), STATE (.state/, gitignored), NODE_BIN (npm tools) and the local ports.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STATE="$ROOT/.state"
 SCRIPTS="$ROOT/scripts"
 NODE_BIN="$SCRIPTS/node_modules/.bin"
 
-BROKER_PORT=5673 # AMQP (RabbitMQ), 127.0.0.1 only
-RELAY_PORT=15673 # WebSocket -> AMQP relay (websockify)
-HTTP_PORT=8080   # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
+# Local ports (all on 127.0.0.1); the env overrides exist to run a second checkout side by side.
+BROKER_PORT=${WARREN_BROKER_PORT:-5673} # AMQP (RabbitMQ)
+RELAY_PORT=${WARREN_RELAY_PORT:-15673}  # WebSocket -> AMQP relay (websockify)
+HTTP_PORT=${WARREN_HTTP_PORT:-8080}     # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;
 *) export PATH="$HOME/.cargo/bin:$PATH" ;;
@@ -40,6 +42,11 @@ wait_port() {
         fi
         sleep 0.3
     done
+}
+
+# port_owner PORT: who listens there (for error messages).
+port_owner() {
+    ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:.*' | head -1
 }
 
 # alive PID: the process exists and is not a zombie (PID 1 here may not reap orphans).

@@ -117,9 +117,10 @@ impl JsChannel {
         &self,
         #[wasm_bindgen(unchecked_param_type = "((message: AMQPMessage) => void) | undefined")]
         f: JsValue,
-    ) {
-        *self.inner.onreturn.borrow_mut() = f.dyn_into().ok();
+    ) -> Result<(), JsValue> {
+        *self.inner.onreturn.borrow_mut() = super::client::callback_arg(f, "onReturn")?;
         self.start_returns();
+        Ok(())
     }
 
     #[wasm_bindgen(js_name = exchangeDeclare, unchecked_return_type = "Promise<void>")]

@@ -39,6 +39,17 @@ fn is_deno() -> bool {
     js_sys::Reflect::has(&js_sys::global(), &"Deno".into()).unwrap_or(false)
 }
 
+/// A callback property: a function, or `null`/`undefined` to remove it; anything else is a
+/// TypeError (silently dropping e.g. a string would leave the user without the notification).
+pub(crate) fn callback_arg(f: JsValue, what: &str) -> Result<Option<Function>, JsValue> {
+    if f.is_undefined() || f.is_null() {
+        return Ok(None);
+    }
+    f.dyn_into::<Function>()
+        .map(Some)
+        .map_err(|_| type_error(&format!("{what} must be a function, null or undefined")))
+}
+
 fn u16_arg(v: &JsValue, what: &str) -> Result<Option<u16>, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -231,8 +242,9 @@ impl JsClient {
     pub fn set_onerror(
         &self,
         #[wasm_bindgen(unchecked_param_type = "((error: Error) => void) | undefined")] f: JsValue,
-    ) {
-        self.inner.callbacks.borrow_mut().onerror = f.dyn_into().ok();
+    ) -> Result<(), JsValue> {
+        self.inner.callbacks.borrow_mut().onerror = callback_arg(f, "onerror")?;
+        Ok(())
     }
 
     /// Called with the broker's reason when it blocks publishing (resource alarm).
@@ -253,8 +265,9 @@ impl JsClient {
     pub fn set_onblocked(
         &self,
         #[wasm_bindgen(unchecked_param_type = "((reason: string) => void) | undefined")] f: JsValue,
-    ) {
-        self.inner.callbacks.borrow_mut().onblocked = f.dyn_into().ok();
+    ) -> Result<(), JsValue> {
+        self.inner.callbacks.borrow_mut().onblocked = callback_arg(f, "onblocked")?;
+        Ok(())
     }
 
     #[wasm_bindgen(getter, unchecked_return_type = "(() => void) | undefined")]
@@ -271,8 +284,9 @@ impl JsClient {
     pub fn set_onunblocked(
         &self,
         #[wasm_bindgen(unchecked_param_type = "(() => void) | undefined")] f: JsValue,
-    ) {
-        self.inner.callbacks.borrow_mut().onunblocked = f.dyn_into().ok();
+    ) -> Result<(), JsValue> {
+        self.inner.callbacks.borrow_mut().onunblocked = callback_arg(f, "onunblocked")?;
+        Ok(())
     }
 }
 

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("not written yet");
+    std::process::exit(1);
+}

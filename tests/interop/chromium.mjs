@@ -1,0 +1,31 @@
+// usage: node tests/interop/chromium.mjs WS_URL IN_QUEUE OUT_QUEUE  (page served by scripts/serve)
+import { createRequire } from "node:module";
+
+const require = createRequire(new URL("../../scripts/package.json", import.meta.url));
+const { chromium } = require("playwright-core");
+const [url, inQueue, outQueue] = process.argv.slice(2);
+const page_url = `http://127.0.0.1:8080/tests/interop/index.html?url=${encodeURIComponent(url)}&in=${inQueue}&out=${outQueue}`;
+
+const browser = await chromium.launch({
+  executablePath: "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  timeout: 30_000,
+});
+let result;
+try {
+  const page = await browser.newPage();
+  page.on("pageerror", (e) => console.log(`  [pageerror] ${e.message}`));
+  await page.goto(page_url, { timeout: 30_000 });
+  await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
+  result = await page.evaluate(() => window.__result);
+} catch (e) {
+  result = { ok: false, error: String(e?.message ?? e) };
+} finally {
+  await browser.close().catch(() => {});
+}
+if (!result.ok) {
+  console.error(`chromium interop: FAILED ${result.error}`);
+  process.exit(1);
+}
+console.log("chromium interop: ok");
