@@ -115,9 +115,10 @@ impl JsChannel {
     #[wasm_bindgen(setter, js_name = onReturn)]
     pub fn set_onreturn(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "((message: AMQPMessage) => void) | undefined")]
-        f: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "((message: AMQPMessage) => void)")]
+        f: Option<JsValue>,
     ) -> Result<(), JsValue> {
+        let f = f.unwrap_or(JsValue::UNDEFINED);
         *self.inner.onreturn.borrow_mut() = super::client::callback_arg(f, "onReturn")?;
         self.start_returns();
         Ok(())
@@ -128,10 +129,13 @@ impl JsChannel {
         &self,
         name: String,
         #[wasm_bindgen(unchecked_param_type = "string")] kind: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "ExchangeParams | undefined")] params: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
-        args: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ExchangeParams")] params: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let args = args.unwrap_or(JsValue::UNDEFINED);
+        let params = params.unwrap_or(JsValue::UNDEFINED);
         let ch = self.inner.channel.clone();
         promise(async move {
             let kind = kind
@@ -154,9 +158,11 @@ impl JsChannel {
     pub fn exchange_delete(
         &self,
         name: String,
-        #[wasm_bindgen(unchecked_param_type = "{ ifUnused?: boolean } | undefined")]
-        params: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ ifUnused?: boolean }")] params: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let params = params.unwrap_or(JsValue::UNDEFINED);
         let ch = self.inner.channel.clone();
         promise(async move {
             let o = ExchangeDeleteOptions {
@@ -174,9 +180,11 @@ impl JsChannel {
         destination: String,
         source: String,
         routing_key: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
-        args: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let args = args.unwrap_or(JsValue::UNDEFINED);
         let ch = self.inner.channel.clone();
         promise(async move {
             ch.exchange_bind(
@@ -196,9 +204,11 @@ impl JsChannel {
         destination: String,
         source: String,
         routing_key: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
-        args: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let args = args.unwrap_or(JsValue::UNDEFINED);
         let ch = self.inner.channel.clone();
         promise(async move {
             ch.exchange_unbind(
@@ -218,10 +228,13 @@ impl JsChannel {
     pub fn queue_declare(
         &self,
         name: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "QueueParams | undefined")] params: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
-        args: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "QueueParams")] params: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let args = args.unwrap_or(JsValue::UNDEFINED);
+        let params = params.unwrap_or(JsValue::UNDEFINED);
         let ch = self.inner.channel.clone();
         promise(async move {
             let name = name.unwrap_or_default();
@@ -250,9 +263,11 @@ impl JsChannel {
         queue: String,
         exchange: String,
         routing_key: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
-        args: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let args = args.unwrap_or(JsValue::UNDEFINED);
         let ch = self.inner.channel.clone();
         promise(async move {
             ch.queue_bind(
@@ -272,9 +287,11 @@ impl JsChannel {
         queue: String,
         exchange: String,
         routing_key: Option<String>,
-        #[wasm_bindgen(unchecked_param_type = "Record<string, FieldValue> | undefined")]
-        args: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let args = args.unwrap_or(JsValue::UNDEFINED);
         let ch = self.inner.channel.clone();
         promise(async move {
             ch.queue_unbind(
@@ -352,9 +369,13 @@ impl JsChannel {
         routing_key: Option<String>,
         #[wasm_bindgen(unchecked_param_type = "string | Uint8Array | ArrayBuffer | null")]
         data: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "AMQPProperties | undefined")] properties: JsValue,
-        mandatory: Option<bool>,
+        #[wasm_bindgen(unchecked_optional_param_type = "AMQPProperties")] properties: Option<
+            JsValue,
+        >,
+        #[wasm_bindgen(unchecked_optional_param_type = "boolean")] mandatory: Option<JsValue>,
     ) -> Promise {
+        let mandatory = mandatory.and_then(|m| m.as_bool());
+        let properties = properties.unwrap_or(JsValue::UNDEFINED);
         // Encoding happens now, so a bad argument rejects before anything is sent and the
         // publish order matches call order even if the caller does not await.
         let prepared = body_bytes(&data).and_then(|b| Ok((b, js_to_properties(&properties)?)));
@@ -388,10 +409,11 @@ impl JsChannel {
     pub fn basic_consume(
         &self,
         queue: String,
-        #[wasm_bindgen(unchecked_param_type = "ConsumeParams | undefined")] params: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "((message: AMQPMessage) => void) | undefined")]
-        callback: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ConsumeParams")] params: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "(message: AMQPMessage) => void")] callback: Option<JsValue>,
     ) -> Promise {
+        let callback = callback.unwrap_or(JsValue::UNDEFINED);
+        let params = params.unwrap_or(JsValue::UNDEFINED);
         let this = self.clone();
         promise(async move {
             let callback =
@@ -426,8 +448,11 @@ impl JsChannel {
     pub fn basic_get(
         &self,
         queue: String,
-        #[wasm_bindgen(unchecked_param_type = "{ noAck?: boolean } | undefined")] params: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ noAck?: boolean }")] params: Option<
+            JsValue,
+        >,
     ) -> Promise {
+        let params = params.unwrap_or(JsValue::UNDEFINED);
         let this = self.clone();
         promise(async move {
             let no_ack = opt_bool(&params, "noAck", true)?;

@@ -69,18 +69,20 @@ impl JsClient {
     pub fn new(
         #[wasm_bindgen(unchecked_param_type = "string | AMQPWebSocketOptions")]
         url_or_options: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string | undefined")] vhost: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string | undefined")] username: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string | undefined")] password: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "string | undefined")] name: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "number | undefined")] frame_max: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "number | undefined")] heartbeat: JsValue,
-        #[wasm_bindgen(unchecked_param_type = "number | undefined")] channel_max: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "string")] vhost: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string")] username: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string")] password: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "string")] name: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] frame_max: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] heartbeat: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] channel_max: Option<JsValue>,
     ) -> Result<JsClient, JsValue> {
         let (opts, url) = if let Some(url) = url_or_options.as_string() {
             let o = js_sys::Object::new();
-            let set = |k: &str, v: &JsValue| {
-                let _ = js_sys::Reflect::set(&o, &k.into(), v);
+            let set = |k: &str, v: &Option<JsValue>| {
+                if let Some(v) = v {
+                    let _ = js_sys::Reflect::set(&o, &k.into(), v);
+                }
             };
             set("vhost", &vhost);
             set("username", &username);

@@ -207,6 +207,12 @@ impl JsConsumer {
         })
     }
 
+    /// The consumer as an async iterable (`for await (const msg of consumer.messages)`), as in amqp-client.
+    #[wasm_bindgen(getter)]
+    pub fn messages(&self) -> JsConsumer {
+        self.clone()
+    }
+
     #[wasm_bindgen(js_name = "[Symbol.asyncIterator]")]
     pub fn async_iterator(&self) -> JsConsumer {
         self.clone()
