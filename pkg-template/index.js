@@ -13,3 +13,19 @@ const nodeFs =
 await init({ module_or_path: nodeFs ? nodeFs.readFileSync(wasmUrl) : wasmUrl });
 
 export * from "./warren.js";
+
+/**
+ * Errors from the broker or the connection are `Error`s named "AMQPError" carrying the AMQP reply
+ * `code`, `replyText`, `classId` and `methodId` where there is one. They are made inside the
+ * WebAssembly module, so this class recognises them by name: `err instanceof AMQPError` works.
+ */
+export class AMQPError extends Error {
+  constructor(message, code) {
+    super(message);
+    this.name = "AMQPError";
+    if (code !== undefined) this.code = code;
+  }
+  static [Symbol.hasInstance](value) {
+    return value instanceof Error && value.name === "AMQPError";
+  }
+}
