@@ -9,9 +9,10 @@ SCRIPTS="$ROOT/scripts"
 NODE_BIN="$SCRIPTS/node_modules/.bin"
 
 # Local ports (all on 127.0.0.1); the env overrides exist to run a second checkout side by side.
-BROKER_PORT=${WARREN_BROKER_PORT:-5673} # AMQP (RabbitMQ)
-RELAY_PORT=${WARREN_RELAY_PORT:-15673}  # WebSocket -> AMQP relay (websockify)
-HTTP_PORT=${WARREN_HTTP_PORT:-8080}     # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
+BROKER_PORT=${WARREN_BROKER_PORT:-5673}         # AMQP (RabbitMQ)
+BROKER_TLS_PORT=${WARREN_BROKER_TLS_PORT:-5674} # AMQPS (same broker; certificates in .state/tls/)
+RELAY_PORT=${WARREN_RELAY_PORT:-15673}          # WebSocket -> AMQP relay (websockify)
+HTTP_PORT=${WARREN_HTTP_PORT:-8080}             # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;
 *) export PATH="$HOME/.cargo/bin:$PATH" ;;

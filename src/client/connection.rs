@@ -51,16 +51,18 @@ impl Connection {
 
     /// Opens a channel with the given id, or the lowest free one.
     pub async fn channel(&self, id: Option<u16>) -> Result<Channel, Error> {
-        let slot = std::cell::Cell::new(0);
+        // A plain `&mut u16`, not a `Cell`: a `&Cell` held across the await would make this
+        // future `!Send`, so channels could not be opened from tasks on a multi-thread runtime.
+        let mut opened = 0;
         self.shared
             .call(|e| {
                 let (ch, req) = e.open_channel(id)?;
-                slot.set(ch);
+                opened = ch;
                 Ok(req)
             })
             .await?;
         Ok(Channel {
-            id: slot.get(),
+            id: opened,
             shared: self.shared.clone(),
         })
     }

@@ -3,8 +3,16 @@
 //! Options (both spellings): heartbeat, frame_max/frameMax, channel_max/channelMax,
 //! connection_timeout/connectionTimeout (ms), name/connection_name, auth_mechanism/authMechanism,
 //! and for WebSocket URLs vhost. Everything is validated here, before any IO.
+//!
+//! TLS options for `amqps://` (the names RabbitMQ's URI spec uses, plus camelCase):
+//! cacertfile/caCertFile (PEM bundle of CAs to trust instead of the built-in web roots),
+//! certfile/certFile + keyfile/keyFile (PEM client certificate chain and key, for mutual TLS and
+//! `auth_mechanism=EXTERNAL`), server_name_indication/serverNameIndication (the name to send as
+//! SNI and verify the certificate against, instead of the host). `verify=verify_peer` is accepted;
+//! `verify=verify_none` is refused: there is no mode that skips certificate verification.
 
 use crate::engine::{AuthMechanism, Config, Error};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -12,6 +20,26 @@ pub enum Scheme {
     Amqps,
     Ws,
     Wss,
+}
+
+/// TLS settings of an `amqps://` URL. Files are read when connecting, not while parsing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// PEM file of CA certificates to trust; `None` trusts the built-in web (Mozilla) roots.
+    pub ca_cert_file: Option<PathBuf>,
+    /// PEM client certificate chain (leaf first); always set together with `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `cert_file`.
+    pub key_file: Option<PathBuf>,
+    /// The name sent as SNI and checked against the server certificate; `None` uses the host.
+    pub server_name: Option<String>,
+}
+
+impl TlsOptions {
+    /// True when any option was given.
+    pub fn is_set(&self) -> bool {
+        *self != TlsOptions::default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -24,6 +52,8 @@ pub struct ConnectionUrl {
     pub config: Config,
     /// Bound on TCP/WebSocket connect plus the AMQP handshake.
     pub connection_timeout_ms: u64,
+    /// TLS settings; only `amqps://` URLs may carry any.
+    pub tls: TlsOptions,
 }
 
 fn bad(why: impl Into<String>) -> Error {
@@ -102,6 +132,7 @@ impl ConnectionUrl {
             config.vhost = percent_decode(&path[1..])?;
         }
         let mut connection_timeout_ms = 30_000;
+        let mut tls = TlsOptions::default();
         let mut kept_query = Vec::new();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -128,9 +159,35 @@ impl ConnectionUrl {
                 }
                 "vhost" if is_ws => config.vhost = v,
                 _ if is_ws => kept_query.push(pair),
-                // Options other clients know (e.g. locale, verify) are accepted and ignored.
+                "cacertfile" | "caCertFile" => tls.ca_cert_file = Some(file_path(k, v)?),
+                "certfile" | "certFile" => tls.cert_file = Some(file_path(k, v)?),
+                "keyfile" | "keyFile" => tls.key_file = Some(file_path(k, v)?),
+                "server_name_indication" | "serverNameIndication" => {
+                    if v.is_empty() || v.contains(['/', ' ']) {
+                        return Err(bad(format!("{k}={v} is not a host name")));
+                    }
+                    tls.server_name = Some(v)
+                }
+                "verify" => match v.as_str() {
+                    "verify_peer" => {}
+                    "verify_none" => {
+                        return Err(bad(
+                            "verify=verify_none is not supported: warren always verifies the broker's certificate (trust a private CA with cacertfile=)",
+                        ))
+                    }
+                    _ => return Err(bad(format!("unknown verify={v} (only verify_peer)"))),
+                },
+                // Options other clients know (e.g. locale) are accepted and ignored.
                 _ => {}
             }
+        }
+        if tls.cert_file.is_some() != tls.key_file.is_some() {
+            return Err(bad("certfile and keyfile must be given together"));
+        }
+        if tls.is_set() && scheme != Scheme::Amqps {
+            return Err(bad(
+                "TLS options (cacertfile, certfile, keyfile, server_name_indication) need an amqps:// URL",
+            ));
         }
         let mut ws_url = format!(
             "{}://{}{}",
@@ -149,8 +206,16 @@ impl ConnectionUrl {
             ws_url,
             config,
             connection_timeout_ms,
+            tls,
         })
     }
+}
+
+fn file_path(key: &str, v: String) -> Result<PathBuf, Error> {
+    if v.is_empty() {
+        return Err(bad(format!("URL option {key} needs a file path")));
+    }
+    Ok(PathBuf::from(v))
 }
 
 fn split_host_port(hp: &str) -> Result<(String, Option<u16>), Error> {
@@ -229,6 +294,60 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn amqps_tls_options_both_spellings() {
+        let u = ConnectionUrl::parse(
+            "amqps://localhost/?cacertfile=%2Ftmp%2Fca.pem&certfile=/tmp/c.pem&keyfile=/tmp/k.pem&server_name_indication=broker.example&verify=verify_peer&auth_mechanism=external",
+        )
+        .unwrap();
+        assert_eq!((u.scheme, u.port), (Scheme::Amqps, 5671));
+        assert_eq!(u.config.auth_mechanism, AuthMechanism::External);
+        assert_eq!(
+            u.tls,
+            TlsOptions {
+                ca_cert_file: Some("/tmp/ca.pem".into()),
+                cert_file: Some("/tmp/c.pem".into()),
+                key_file: Some("/tmp/k.pem".into()),
+                server_name: Some("broker.example".into()),
+            }
+        );
+        let camel = ConnectionUrl::parse(
+            "amqps://h:5674?caCertFile=a.pem&certFile=c.pem&keyFile=k.pem&serverNameIndication=x",
+        )
+        .unwrap();
+        assert_eq!(camel.port, 5674);
+        assert_eq!(camel.tls.ca_cert_file, Some("a.pem".into()));
+        assert_eq!(camel.tls.cert_file, Some("c.pem".into()));
+        assert_eq!(camel.tls.key_file, Some("k.pem".into()));
+        assert_eq!(camel.tls.server_name.as_deref(), Some("x"));
+        let plain = ConnectionUrl::parse("amqps://h").unwrap();
+        assert!(!plain.tls.is_set());
+        assert_eq!(plain.tls, TlsOptions::default());
+    }
+
+    #[test]
+    fn bad_tls_options_are_rejected() {
+        for (url, why) in [
+            ("amqps://h?verify=verify_none", "verify_none"),
+            ("amqps://h?verify=sometimes", "verify"),
+            ("amqps://h?certfile=c.pem", "together"),
+            ("amqps://h?keyfile=k.pem", "together"),
+            ("amqps://h?cacertfile=", "file path"),
+            ("amqps://h?server_name_indication=", "host name"),
+            ("amqp://h?cacertfile=ca.pem", "amqps://"),
+            ("amqp://h?server_name_indication=x", "amqps://"),
+        ] {
+            match ConnectionUrl::parse(url) {
+                Err(Error::InvalidArgument(m)) => assert!(m.contains(why), "{url}: {m}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+        // WebSocket URLs pass unknown options through to the server untouched.
+        let ws = ConnectionUrl::parse("wss://h/ws?cacertfile=x").unwrap();
+        assert_eq!(ws.ws_url, "wss://h/ws?cacertfile=x");
+        assert!(!ws.tls.is_set());
     }
 
     #[test]

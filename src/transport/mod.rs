@@ -6,5 +6,8 @@ pub mod runtime;
 #[cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 pub mod tcp;
 
+#[cfg(all(not(target_arch = "wasm32"), feature = "tls"))]
+pub mod tls;
+
 #[cfg(target_arch = "wasm32")]
 pub mod websocket;

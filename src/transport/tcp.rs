@@ -1,4 +1,5 @@
-//! Native transport: tokio TCP. `Connection::connect("amqp://...")` lives here.
+//! Native transports: tokio TCP, and TLS over it (feature `tls`, see `tls.rs`). Both are a
+//! [`StreamTransport`] over a different byte stream. `Connection::connect("amqp[s]://...")` lives here.
 
 use crate::client::transport::Transport;
 use crate::client::url::{ConnectionUrl, Scheme};
@@ -6,20 +7,25 @@ use crate::client::Connection;
 use crate::engine::Error;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
-pub struct TcpTransport {
-    stream: TcpStream,
+/// A [`Transport`] over any tokio byte stream (plain TCP, TLS over TCP, an in-memory duplex).
+pub struct StreamTransport<S> {
+    stream: S,
     read_buf: Box<[u8]>,
     write_buf: Vec<u8>,
     written: usize,
 }
 
-impl TcpTransport {
-    pub fn new(stream: TcpStream) -> Self {
-        let _ = stream.set_nodelay(true);
-        TcpTransport {
+/// The `amqp://` transport.
+pub type TcpTransport = StreamTransport<TcpStream>;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> StreamTransport<S> {
+    pub fn new(stream: S) -> Self {
+        StreamTransport {
             stream,
             read_buf: vec![0; 128 * 1024].into_boxed_slice(),
             write_buf: Vec::new(),
@@ -28,7 +34,7 @@ impl TcpTransport {
     }
 }
 
-impl Transport for TcpTransport {
+impl<S: AsyncRead + AsyncWrite + Unpin> Transport for StreamTransport<S> {
     fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -69,7 +75,13 @@ impl Transport for TcpTransport {
         }
         self.write_buf.clear();
         self.written = 0;
-        Poll::Ready(Ok(()))
+        // A TLS stream may accept plaintext while its ciphertext still waits for the socket: it
+        // is only out once the stream's own flush says so (a no-op for plain TCP).
+        match Pin::new(&mut self.stream).poll_flush(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e.to_string())),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn close(&mut self) {
@@ -79,21 +91,39 @@ impl Transport for TcpTransport {
 }
 
 impl Connection {
-    /// Connects to `amqp://user:pass@host:port/vhost?heartbeat=..&frame_max=..&channel_max=..`.
+    /// Connects to `amqp[s]://user:pass@host:port/vhost?heartbeat=..&frame_max=..&channel_max=..`
+    /// (options: [`crate::client::url`]). `amqps://` needs the cargo feature `tls`.
     pub async fn connect(url: &str) -> Result<Connection, Error> {
-        let url = ConnectionUrl::parse(url)?;
-        if url.scheme != Scheme::Amqp {
-            return Err(Error::InvalidArgument(
-                "the tokio transport supports amqp:// URLs".into(),
-            ));
-        }
-        Self::connect_with(&url).await
+        Self::connect_with(&ConnectionUrl::parse(url)?).await
     }
 
     pub async fn connect_with(url: &ConnectionUrl) -> Result<Connection, Error> {
-        let timeout = std::time::Duration::from_millis(url.connection_timeout_ms);
+        match url.scheme {
+            Scheme::Amqp => {}
+            #[cfg(feature = "tls")]
+            Scheme::Amqps => {}
+            #[cfg(not(feature = "tls"))]
+            Scheme::Amqps => {
+                return Err(Error::InvalidArgument(
+                    "amqps:// needs warren's `tls` cargo feature".into(),
+                ))
+            }
+            Scheme::Ws | Scheme::Wss => {
+                return Err(Error::InvalidArgument(
+                    "the native transport supports amqp:// and amqps:// URLs".into(),
+                ))
+            }
+        }
+        // Read certificate files before any IO, so a bad file fails fast.
+        #[cfg(feature = "tls")]
+        let tls = match url.scheme {
+            Scheme::Amqps => Some(super::tls::Tls::new(url)?),
+            _ => None,
+        };
+        // One deadline covers TCP connect, TLS and the AMQP handshake.
+        let deadline = Instant::now() + Duration::from_millis(url.connection_timeout_ms);
         let addr = (url.host.as_str(), url.port);
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
                 return Err(Error::ConnectionLost(format!(
@@ -103,8 +133,51 @@ impl Connection {
             }
             Err(_) => return Err(Error::Timeout),
         };
+        let _ = stream.set_nodelay(true);
         let mut config = url.config.clone();
+        #[cfg(feature = "tls")]
+        if let Some(tls) = tls {
+            let stream = match tokio::time::timeout_at(deadline, tls.handshake(stream)).await {
+                Ok(r) => r?,
+                Err(_) => return Err(Error::Timeout),
+            };
+            config.platform = format!("Rust {} (tokio, rustls)", std::env::consts::OS);
+            let left = remaining_ms(deadline);
+            return Connection::open(StreamTransport::new(stream), config, left).await;
+        }
         config.platform = format!("Rust {} (tokio)", std::env::consts::OS);
-        Connection::open(TcpTransport::new(stream), config, url.connection_timeout_ms).await
+        let left = remaining_ms(deadline);
+        Connection::open(StreamTransport::new(stream), config, left).await
+    }
+}
+
+fn remaining_ms(deadline: Instant) -> u64 {
+    deadline
+        .saturating_duration_since(Instant::now())
+        .as_millis()
+        .max(1) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn schemes_the_native_transport_cannot_serve() {
+        match Connection::connect("ws://127.0.0.1:1/ws").await {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("amqps://"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
+        #[cfg(not(feature = "tls"))]
+        match Connection::connect("amqps://127.0.0.1:1").await {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("`tls` cargo feature"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
+        // With TLS, bad certificate files fail before any connection attempt.
+        #[cfg(feature = "tls")]
+        match Connection::connect("amqps://127.0.0.1:1?cacertfile=/nonexistent.pem").await {
+            Err(Error::ConnectionLost(m)) => assert!(m.contains("/nonexistent.pem"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
     }
 }

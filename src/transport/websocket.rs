@@ -135,6 +135,9 @@ impl Transport for WebSocketTransport {
 
 impl Drop for WebSocketTransport {
     fn drop(&mut self) {
+        // onopen too: if the connect future is dropped while the socket is still connecting (a
+        // connect timeout), its closure is gone and must not be called afterwards
+        self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
         self.ws.set_onerror(None);
