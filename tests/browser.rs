@@ -13,12 +13,12 @@ use futures::future::{join_all, select, Either};
 use futures::StreamExt;
 use gloo_timers::future::TimeoutFuture;
 use std::future::Future;
-use wasm_bindgen_test::*;
 use warren::client::{
     ConsumeOptions, PublishOptions, QueueDeclareOptions, QueueDeleteOptions, QueueInfo,
 };
 use warren::transport::websocket::WebSocketTransport;
 use warren::{BasicProperties, Channel, Config, Connection, Error, FieldTable, ReplyCode};
+use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
@@ -81,7 +81,11 @@ async fn temp_queue(ch: &Channel) -> String {
     let q = step("declare queue", ch.queue_declare("", o, FieldTable::new()))
         .await
         .expect("declare server-named queue");
-    assert!(q.name.starts_with("amq.gen-"), "server-named queue: {}", q.name);
+    assert!(
+        q.name.starts_with("amq.gen-"),
+        "server-named queue: {}",
+        q.name
+    );
     q.name
 }
 
@@ -90,9 +94,12 @@ async fn queue_info(ch: &Channel, name: &str) -> QueueInfo {
         passive: true,
         ..Default::default()
     };
-    step("passive declare", ch.queue_declare(name, o, FieldTable::new()))
-        .await
-        .expect("passive declare")
+    step(
+        "passive declare",
+        ch.queue_declare(name, o, FieldTable::new()),
+    )
+    .await
+    .expect("passive declare")
 }
 
 async fn publish(ch: &Channel, queue: &str, body: &[u8]) {
@@ -132,6 +139,27 @@ async fn handshake_negotiates_and_reports_the_server() {
     let c2 = open(small).await.expect("connect with frame_max 8192");
     assert_eq!(c2.frame_max(), 8192);
     close(c2).await;
+    close(conn).await;
+}
+
+#[wasm_bindgen_test]
+async fn heartbeats_keep_an_idle_connection_alive() {
+    // heartbeat 1 s: the broker drops a connection that stays silent for ~2 s, so idling for
+    // 3.5 s only survives if the driver sends heartbeats on time
+    let mut cfg = config("guest", "guest", "/");
+    cfg.heartbeat = Some(1);
+    let conn = open(cfg).await.expect("connect with heartbeat 1");
+    assert_eq!(conn.heartbeat(), 1, "negotiated heartbeat");
+    let ch = channel(&conn).await;
+    TimeoutFuture::new(3_500).await; // idle on purpose: the point of the test
+    assert!(conn.is_open(), "connection dropped while idle");
+    let q = temp_queue(&ch).await;
+    publish(&ch, &q, b"alive").await;
+    let m = step("get", ch.basic_get(&q, true))
+        .await
+        .expect("get")
+        .expect("message");
+    assert_eq!(&m.body[..], b"alive");
     close(conn).await;
 }
 
@@ -247,7 +275,10 @@ async fn one_megabyte_body_spans_many_frames_byte_exact() {
         .expect("delivery error");
     assert_eq!(m.body.len(), body.len());
     assert!(m.body[..] == body[..], "delivered body differs");
-    assert_eq!(m.properties.content_type.as_deref(), Some("application/octet-stream"));
+    assert_eq!(
+        m.properties.content_type.as_deref(),
+        Some("application/octet-stream")
+    );
     step("cancel", consumer.cancel()).await.expect("cancel");
     // the second copy may already be on its way to the (now cancelled) no-ack consumer
     let m2 = step("second delivery or get", async {
@@ -285,9 +316,17 @@ async fn confirms_with_500_publishes_in_flight() {
     )
     .await;
     let failed: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
-    assert!(failed.is_empty(), "{} nacked/failed: {:?}", failed.len(), failed.first());
+    assert!(
+        failed.is_empty(),
+        "{} nacked/failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
     let info = queue_info(&ch, &q).await;
-    assert_eq!(info.message_count, 500, "every confirmed message is in the queue");
+    assert_eq!(
+        info.message_count, 500,
+        "every confirmed message is in the queue"
+    );
     // order is preserved
     for i in [0, 1, 2] {
         let m = step("get", ch.basic_get(&q, true))
@@ -333,14 +372,22 @@ async fn soft_error_closes_only_the_channel() {
         Err(Error::ChannelClosed(info)) => {
             assert_eq!(info.code, ReplyCode::NOT_FOUND);
             assert!(info.text.contains("NOT_FOUND"), "reply text: {}", info.text);
-            assert_eq!((info.class_id, info.method_id), (50, 10), "caused by queue.declare");
+            assert_eq!(
+                (info.class_id, info.method_id),
+                (50, 10),
+                "caused by queue.declare"
+            );
         }
         other => panic!("expected ChannelClosed 404, got {other:?}"),
     }
     assert!(!ch.is_open(), "the failed channel is closed");
     assert!(conn.is_open(), "the connection survives a soft error");
     // calls on the closed channel fail at once instead of hanging
-    let r = step("call on the closed channel", ch.queue_declare("", Default::default(), FieldTable::new())).await;
+    let r = step(
+        "call on the closed channel",
+        ch.queue_declare("", Default::default(), FieldTable::new()),
+    )
+    .await;
     assert!(r.is_err(), "call on a closed channel: {r:?}");
     // the other channel and new channels work
     assert!(other.is_open());
@@ -361,7 +408,10 @@ async fn wrong_password_is_refused_with_403() {
     match r {
         Err(e @ Error::ConnectionClosed(_)) => {
             assert_eq!(e.reply_code(), Some(ReplyCode::ACCESS_REFUSED), "{e}");
-            assert!(!e.to_string().contains("not-the-password"), "password leaked: {e}");
+            assert!(
+                !e.to_string().contains("not-the-password"),
+                "password leaked: {e}"
+            );
         }
         other => panic!("expected ConnectionClosed 403, got {other:?}"),
     }
@@ -413,7 +463,10 @@ async fn close_ends_everything_cleanly() {
     close(conn.clone()).await;
     assert!(!conn.is_open());
     assert!(!ch.is_open());
-    assert!(step("closed()", conn.closed()).await.is_none(), "closed by us: no error");
+    assert!(
+        step("closed()", conn.closed()).await.is_none(),
+        "closed by us: no error"
+    );
     // the consumer stream ends (no error: we closed it)
     match step("consumer end", consumer.next()).await {
         None => {}
@@ -424,7 +477,13 @@ async fn close_ends_everything_cleanly() {
     assert!(r.is_err(), "channel() after close: {r:?}");
     let r = step(
         "publish after close",
-        ch.basic_publish("", &name, b"x", &BasicProperties::default(), PublishOptions::default()),
+        ch.basic_publish(
+            "",
+            &name,
+            b"x",
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        ),
     )
     .await;
     assert!(r.is_err(), "publish after close: {r:?}");
@@ -449,7 +508,11 @@ async fn close_ends_everything_cleanly() {
     if r.is_ok() {
         // not deleted (e.g. the consumer never registered): clean up, but fail
         let ch2 = channel(&conn).await;
-        let _ = step("delete", ch2.queue_delete(&name, QueueDeleteOptions::default())).await;
+        let _ = step(
+            "delete",
+            ch2.queue_delete(&name, QueueDeleteOptions::default()),
+        )
+        .await;
         panic!("auto-delete queue {name} survived its consumer's connection");
     }
     close(conn).await;

@@ -1,0 +1,1020 @@
+// warren's JavaScript API suite: the package's public surface (AMQPWebSocketClient, AMQPChannel,
+// AMQPConsumer, AMQPMessage) against a real broker through the WebSocket relay, shared by the
+// Chromium runner (index.html + run-chromium.mjs) and the Deno runner (run-deno.ts).
+//
+// `tests` is a list of async functions `(lib, url)`: `lib` is the imported package, `url` the
+// relay's ws:// URL. `runAll` runs them one after another with a per-test time limit and closes
+// whatever connections a test left open. Every wait inside a test is bounded too (`within`), so a
+// hang fails with the name of the step it hung in. Sleeps are only used to assert that something
+// does NOT happen (and say so where they are).
+
+const STEP_MS = 10_000;
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+/** Clients opened by the running test; `runAll` closes them afterwards. */
+const live = new Set();
+/** The package under test (set by `runAll`), for its `AMQPError` class. */
+let current;
+
+function within(promise, what, ms = STEP_MS) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`timed out after ${ms} ms: ${what}`), { boundedWait: true })), ms);
+  });
+  return Promise.race([Promise.resolve(promise), timeout])
+    .catch((e) => {
+      // remember the step an error surfaced in (the innermost one), for the report
+      if (e && typeof e === "object" && e.step === undefined) {
+        try { e.step = what; } catch { /* frozen */ }
+      }
+      throw e;
+    })
+    .finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function show(v, depth = 0) {
+  if (depth > 4) return "…";
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "string") return JSON.stringify(v);
+  if (v instanceof Date) return `Date(${v.getTime()})`;
+  if (v instanceof Uint8Array) return `Uint8Array[${Array.from(v.slice(0, 16)).join(",")}${v.length > 16 ? ",…" : ""}](${v.length})`;
+  if (v instanceof ArrayBuffer) return `ArrayBuffer(${v.byteLength})`;
+  if (Array.isArray(v)) return `[${v.map((x) => show(x, depth + 1)).join(", ")}]`;
+  if (v instanceof Error) return `${v.name}(${v.message}${v.code !== undefined ? `, code ${v.code}` : ""})`;
+  if (v && typeof v === "object") {
+    return `{${Object.entries(v).map(([k, x]) => `${k}: ${show(x, depth + 1)}`).join(", ")}}`;
+  }
+  return String(v);
+}
+
+function assert(condition, what) {
+  if (!condition) throw new Error(`assertion failed: ${what}`);
+}
+
+function deepEqual(a, b) {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== typeof b) return false;
+  if (a instanceof Date || b instanceof Date) {
+    return a instanceof Date && b instanceof Date && a.getTime() === b.getTime();
+  }
+  if (a instanceof Uint8Array || b instanceof Uint8Array) {
+    return (
+      a instanceof Uint8Array && b instanceof Uint8Array &&
+      a.length === b.length && a.every((x, i) => x === b[i])
+    );
+  }
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
+  }
+  if (a && b && typeof a === "object") {
+    const ka = Object.keys(a).sort();
+    const kb = Object.keys(b).sort();
+    return deepEqual(ka, kb) && ka.every((k) => deepEqual(a[k], b[k]));
+  }
+  return false;
+}
+
+function eq(actual, expected, what) {
+  if (!deepEqual(actual, expected)) {
+    throw new Error(`${what}: expected ${show(expected)}, got ${show(actual)}`);
+  }
+}
+
+/** `fn()` must throw synchronously an instance of `Type`; returns the error. */
+function throwsSync(fn, Type, what) {
+  let result;
+  try {
+    result = fn();
+  } catch (e) {
+    assert(e instanceof Type, `${what}: expected a ${Type.name}, got ${show(e)}`);
+    return e;
+  }
+  if (result instanceof Promise) result.catch(() => {});
+  throw new Error(`${what}: expected a synchronous ${Type.name}, but it returned ${show(result)}`);
+}
+
+/**
+ * `fn()` must return a promise (not throw) that rejects, within the step bound; `check(e)` then
+ * asserts on the error. Returns the error.
+ */
+async function rejects(fn, what, check = () => {}) {
+  let p;
+  try {
+    p = fn();
+  } catch (e) {
+    throw new Error(`${what}: expected a rejected promise, but it threw synchronously ${show(e)}`);
+  }
+  assert(p instanceof Promise, `${what}: expected a Promise, got ${show(p)}`);
+  let error;
+  try {
+    const v = await within(p, what);
+    throw Object.assign(new Error(`${what}: expected a rejection, but it resolved to ${show(v)}`), { unexpected: true });
+  } catch (e) {
+    if (e?.unexpected || e?.boundedWait) throw e;
+    error = e;
+  }
+  check(error);
+  return error;
+}
+
+/** An `Error` named "AMQPError" with the given reply code (if one is given). */
+function isAMQPError(e, code, what) {
+  assert(e instanceof Error, `${what}: an Error, got ${show(e)}`);
+  assert(e.name === "AMQPError", `${what}: named "AMQPError", got ${show(e)} named ${e.name}`);
+  if (current?.AMQPError) assert(e instanceof current.AMQPError, `${what}: instanceof the package's AMQPError`);
+  if (code !== undefined) {
+    assert(e.code === code, `${what}: code ${code}, got ${show(e)}`);
+    assert(typeof e.replyText === "string" && e.replyText.length > 0, `${what}: replyText, got ${show(e.replyText)}`);
+  }
+}
+
+const amqpError = (code, what) => (e) => isAMQPError(e, code, what);
+const typeError = (what) => (e) => assert(e instanceof TypeError, `${what}: a TypeError, got ${show(e)}`);
+
+let counter = 0;
+const unique = (prefix) => `warren-js-${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
+/** Connects with an options object (guest on "/" unless overridden) and tracks the client. */
+async function open(lib, url, opts = {}) {
+  const client = new lib.AMQPWebSocketClient({ url, vhost: "/", username: "guest", password: "guest", name: "warren js suite", ...opts });
+  live.add(client);
+  await within(client.connect(), `connect ${opts.username ?? "guest"}@${opts.vhost ?? "/"}`);
+  return client;
+}
+
+async function close(client) {
+  await within(client.close(), "close");
+  live.delete(client);
+}
+
+async function tempQueue(ch, params = {}) {
+  const q = await within(ch.queueDeclare("", params), "declare server-named queue");
+  return q.name;
+}
+
+/** Messages pushed to a consumer callback, read with bounded waits. */
+function inbox() {
+  const items = [];
+  const waiters = [];
+  return {
+    items,
+    push(m) {
+      const w = waiters.shift();
+      if (w) w(m);
+      else items.push(m);
+    },
+    next(what = "next delivery", ms = STEP_MS) {
+      if (items.length) return Promise.resolve(items.shift());
+      return within(new Promise((resolve) => waiters.push(resolve)), what, ms);
+    },
+  };
+}
+
+async function get(ch, queue, what = "basicGet", params = { noAck: true }) {
+  return within(ch.basicGet(queue, params), what);
+}
+
+async function mustGet(ch, queue, what = "basicGet") {
+  const m = await get(ch, queue, what);
+  assert(m !== null, `${what}: expected a message, the queue was empty`);
+  return m;
+}
+
+async function messageCount(ch, queue) {
+  const q = await within(ch.queueDeclare(queue, { passive: true }), `passive declare ${queue}`);
+  return q.messageCount;
+}
+
+const bytes = (n, seed = 7) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed + (i >> 8)) & 0xff);
+
+// ---------------------------------------------------------------------------------------------
+// tests
+
+async function constructorForms(lib, url) {
+  const { AMQPWebSocketClient } = lib;
+  // positional: url, vhost, username, password, name; declares a queue in warren-test
+  const pos = new AMQPWebSocketClient(url, "warren-test", "guest", "guest", "js positional");
+  live.add(pos);
+  assert(pos.closed === true, "closed before connect");
+  const conn = await within(pos.connect(), "positional connect");
+  assert(conn instanceof AMQPWebSocketClient, `connect resolves to an AMQPWebSocketClient, got ${show(conn)}`);
+  assert(pos.closed === false && conn.closed === false, "open after connect");
+  const name = unique("vhost");
+  const ch = await within(conn.channel(), "channel on the resolved client");
+  await within(ch.queueDeclare(name, { exclusive: true }), "declare in warren-test");
+
+  // options object: the same queue is visible on warren-test, not on "/"
+  const opt = new AMQPWebSocketClient({
+    url, vhost: "warren-test", username: "guest", password: "guest", name: "js options",
+    frameMax: 4096, heartbeat: 0, channelMax: 3,
+  });
+  live.add(opt);
+  await within(opt.connect(), "options connect");
+  const och = await within(opt.channel(), "channel");
+  // exclusive to the other connection: it exists (405 RESOURCE_LOCKED, not 404) in this vhost
+  await rejects(() => och.queueDeclare(name, { passive: true }), "passive declare of another connection's exclusive queue", amqpError(405, "exclusive queue"));
+  const root = await open(lib, url);
+  const rch = await within(root.channel(), "channel on /");
+  await rejects(() => rch.queueDeclare(name, { passive: true }), "queue is not in /", amqpError(404, "other vhost"));
+
+  // frameMax 4096 took effect: a 100 kB body crosses it in 25 frames and comes back intact
+  const och2 = await within(opt.channel(), "channel 2");
+  const q = await tempQueue(och2, { exclusive: true });
+  const body = bytes(100_000);
+  await within(och2.basicPublish("", q, body), "publish 100 kB");
+  const m = await mustGet(och2, q, "get 100 kB");
+  eq(m.body, body, "100 kB body over frameMax 4096");
+  // channelMax 3: ids 1..3 exist now (one closed by the 405), a 4th explicit id is refused
+  await rejects(() => opt.channel(4), "channel(4) with channelMax 3", typeError("channel id beyond channelMax"));
+
+  await close(conn);
+  assert(pos.closed === true, "closed after close (original object)");
+  await close(opt);
+  await close(root);
+}
+
+async function constructorRejectsBadArguments(lib, url) {
+  const { AMQPWebSocketClient: C } = lib;
+  throwsSync(() => new C("not a url"), TypeError, "url without scheme");
+  throwsSync(() => new C("http://127.0.0.1:15673"), TypeError, "http:// scheme");
+  throwsSync(() => new C("amqp://127.0.0.1:5673"), TypeError, "amqp:// scheme for a WebSocket client");
+  throwsSync(() => new C({ url, frameMax: 100 }), TypeError, "frameMax 100");
+  throwsSync(() => new C({ url, frameMax: 4095 }), TypeError, "frameMax 4095");
+  throwsSync(() => new C({ url, heartbeat: -1 }), TypeError, "heartbeat -1");
+  throwsSync(() => new C({ url, heartbeat: 1.5 }), TypeError, "heartbeat 1.5");
+  throwsSync(() => new C({ url, channelMax: 70000 }), TypeError, "channelMax 70000");
+  throwsSync(() => new C({ url, vhost: 5 }), TypeError, "vhost not a string");
+  throwsSync(() => new C({ url, password: {} }), TypeError, "password not a string");
+  throwsSync(() => new C({ vhost: "/" }), TypeError, "options without url");
+  throwsSync(() => new C(), TypeError, "no arguments");
+  throwsSync(() => new C(42), TypeError, "a number");
+  // the limits themselves are accepted
+  new C({ url, frameMax: 4096, heartbeat: 0, channelMax: 0 });
+  new C({ url, frameMax: 0 });
+
+  // callbacks must be functions (null/undefined remove them)
+  const c = new C(url);
+  const f = () => {};
+  c.onerror = f;
+  assert(c.onerror === f, "onerror reads back the function");
+  throwsSync(() => { c.onerror = 42; }, TypeError, "onerror = 42");
+  throwsSync(() => { c.onerror = "handler"; }, TypeError, "onerror = string");
+  assert(c.onerror === f, "a rejected onerror value leaves the old callback");
+  c.onerror = null;
+  assert(c.onerror === undefined, `onerror = null removes it, got ${show(c.onerror)}`);
+  throwsSync(() => { c.onblocked = {}; }, TypeError, "onblocked = {}");
+
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  throwsSync(() => { ch.onReturn = true; }, TypeError, "onReturn = true");
+  const q = await tempQueue(ch);
+  await rejects(() => ch.basicConsume(q, { noAck: true }, "not a function"), "basicConsume with a string callback", typeError("callback"));
+  await rejects(() => ch.basicConsume(q, { noAck: "yes" }), "basicConsume noAck: 'yes'", typeError("noAck"));
+  // none of that broke the channel
+  await within(ch.basicPublish("", q, "ok"), "publish");
+  eq((await mustGet(ch, q)).bodyString(), "ok", "body after the rejected calls");
+  await close(client);
+}
+
+async function connectAndClose(lib, url) {
+  const client = new lib.AMQPWebSocketClient({ url, username: "guest", password: "guest" });
+  live.add(client);
+  assert(client.closed === true, "closed before connect");
+  await rejects(() => client.channel(), "channel() before connect", amqpError(undefined, "not connected"));
+  const conn = await within(client.connect(), "connect");
+  assert(client.closed === false, "closed is false after connect");
+  const ch = await within(conn.channel(), "channel");
+  assert(ch.id === 1 && ch.closed === false, `first channel is 1 and open, got id ${ch.id}`);
+  await within(client.close(), "close");
+  assert(client.closed === true, "closed is true after close");
+  assert(ch.closed === true, "channels are closed with the connection");
+  await rejects(() => client.channel(), "channel() after close", amqpError(undefined, "after close"));
+  await rejects(() => ch.queueDeclare(""), "queueDeclare after close", amqpError(undefined, "after close"));
+  live.delete(client);
+}
+
+async function wrongPasswordIs403(lib, url) {
+  const secret = "wrong-secret-7f3a9";
+  const client = new lib.AMQPWebSocketClient({ url, username: "guest", password: secret });
+  live.add(client);
+  const e = await rejects(() => client.connect(), "connect with a wrong password", amqpError(403, "wrong password"));
+  assert(!String(e.message).includes(secret) && !String(e.replyText).includes(secret) && !String(e.stack).includes(secret),
+    `the password must not appear in the error: ${e.message}`);
+  assert(client.closed === true, "closed after a refused connect");
+  live.delete(client);
+}
+
+async function vhostsAndPermissions(lib, url) {
+  const a = await open(lib, url, { vhost: "warren-test" });
+  const ch = await within(a.channel(), "channel on warren-test");
+  await tempQueue(ch);
+  await close(a);
+  const b = await open(lib, url, { username: "limited", password: "limited-pass" });
+  await close(b);
+  const c = new lib.AMQPWebSocketClient({ url, vhost: "warren-test", username: "limited", password: "limited-pass" });
+  live.add(c);
+  await rejects(() => c.connect(), "limited on warren-test", amqpError(530, "no access to the vhost"));
+  live.delete(c);
+}
+
+async function queueDeclareResultsAndDefaults(lib, url) {
+  const client = await open(lib, url);
+  let ch = await within(client.channel(), "channel");
+  const q = await within(ch.queueDeclare(""), "queueDeclare('')");
+  assert(/^amq\.gen-/.test(q.name), `server-named queue, got ${show(q.name)}`);
+  eq(q, { name: q.name, messageCount: 0, consumerCount: 0 }, "queueDeclare('') result");
+  // server-named defaults: exclusive (another connection is locked out) and auto-delete
+  const other = await open(lib, url);
+  const och = await within(other.channel(), "other channel");
+  await rejects(() => och.queueDeclare(q.name, { passive: true }), "server-named queue from another connection", amqpError(405, "exclusive"));
+  // auto-delete: the queue goes away when its only consumer is cancelled
+  const c = await within(ch.basicConsume(q.name, { noAck: true }, () => {}), "consume the server-named queue");
+  await within(c.cancel(), "cancel its only consumer");
+  await rejects(() => ch.queueDeclare(q.name, { passive: true }), "auto-deleted server-named queue", amqpError(404, "auto-deleted"));
+  ch = await within(client.channel(), "channel after 404");
+
+  // a named queue defaults to durable, not exclusive, not auto-delete
+  const name = unique("named");
+  try {
+    eq(await within(ch.queueDeclare(name), "declare named"), { name, messageCount: 0, consumerCount: 0 }, "named queue result");
+    const och2 = await within(other.channel(), "other connection, new channel (the 405 closed the first)");
+    await within(och2.queueDeclare(name, { passive: true }), "a named queue is not exclusive");
+    await within(ch.queueDeclare(name, { durable: true, exclusive: false, autoDelete: false }), "redeclare with the explicit defaults");
+    await rejects(() => ch.queueDeclare(name, { durable: false }), "redeclare non-durable",
+      (e) => { isAMQPError(e, 406, "inequivalent durable"); assert(/durable/.test(e.replyText), e.replyText); });
+    ch = await within(client.channel(), "channel after 406");
+    // confirmed, so the counts below see them (RabbitMQ answers queue.declare's counts ahead of
+    // deliveries still queued for the queue process)
+    await within(ch.confirmSelect(), "confirmSelect");
+    await within(ch.basicPublish("", name, "one"), "publish");
+    await within(ch.basicPublish("", name, "two"), "publish");
+    const again = await within(ch.queueDeclare(name), "redeclare");
+    eq(again.messageCount, 2, "messageCount of a redeclared queue");
+    eq(await within(ch.queueDelete(name), "queueDelete"), { messageCount: 2 }, "queueDelete result");
+  } finally {
+    // cleanup on failure (a fresh channel: ch may have been closed by the failure)
+    const c = await within(client.channel(), "cleanup channel");
+    await within(c.queueDelete(name), "cleanup queueDelete");
+  }
+  await close(other);
+  await close(client);
+}
+
+async function queueBindUnbindPurgeDelete(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  await within(ch.queueBind(q, "amq.direct", "k1"), "queueBind");
+  await within(ch.basicPublish("amq.direct", "k1", "routed"), "publish via binding");
+  await within(ch.basicPublish("amq.direct", "k2", "not routed"), "publish, other key");
+  eq((await mustGet(ch, q, "get routed")).bodyString(), "routed", "routed message");
+  eq(await get(ch, q, "nothing else"), null, "only the bound key was routed");
+  await within(ch.queueUnbind(q, "amq.direct", "k1"), "queueUnbind");
+  await within(ch.basicPublish("amq.direct", "k1", "after unbind"), "publish after unbind");
+  eq(await get(ch, q, "after unbind"), null, "nothing routed after unbind");
+
+  // headers binding with arguments
+  await within(ch.queueBind(q, "amq.headers", "", { "x-match": "all", color: "red" }), "headers bind");
+  await within(ch.basicPublish("amq.headers", "", "red", { headers: { color: "red" } }), "publish red");
+  await within(ch.basicPublish("amq.headers", "", "blue", { headers: { color: "blue" } }), "publish blue");
+  eq((await mustGet(ch, q, "get red")).bodyString(), "red", "headers binding routes by argument");
+  eq(await get(ch, q), null, "blue was not routed");
+  await within(ch.queueUnbind(q, "amq.headers", "", { "x-match": "all", color: "red" }), "headers unbind");
+
+  // confirmed publishes: purge and delete report counts, which must include them
+  await within(ch.confirmSelect(), "confirmSelect");
+  for (let i = 0; i < 3; i++) await within(ch.basicPublish("", q, `p${i}`), "publish");
+  eq(await within(ch.queuePurge(q), "queuePurge"), { messageCount: 3 }, "queuePurge result");
+  eq(await get(ch, q), null, "empty after purge");
+  await within(ch.basicPublish("", q, "left"), "publish");
+  eq(await within(ch.queueDelete(q), "queueDelete"), { messageCount: 1 }, "queueDelete result");
+  await rejects(() => ch.queueDeclare(q, { passive: true }), "deleted queue", amqpError(404, "deleted"));
+  await close(client);
+}
+
+async function exchangesEndToEnd(lib, url) {
+  const client = await open(lib, url);
+  let ch = await within(client.channel(), "channel");
+  const src = unique("src");
+  const dst = unique("dst");
+  try {
+    await within(ch.exchangeDeclare(src, "fanout", { autoDelete: false }), "declare fanout");
+    await within(ch.exchangeDeclare(dst, "direct"), "declare direct");
+    // exchangeDeclare defaults to durable (amqp-client): a non-durable redeclare is inequivalent
+    await rejects(() => ch.exchangeDeclare(dst, "direct", { durable: false }), "redeclare non-durable", amqpError(406, "durable default"));
+    ch = await within(client.channel(), "channel after 406");
+    await within(ch.exchangeDeclare(dst, "direct", { passive: true }), "passive declare");
+    const q = await tempQueue(ch);
+    await within(ch.queueBind(q, dst, "rk"), "bind queue to dst");
+    await within(ch.exchangeBind(dst, src, ""), "exchangeBind dst <- src");
+    await within(ch.basicPublish(src, "rk", "via two exchanges"), "publish to src");
+    await within(ch.basicPublish(src, "other", "wrong key"), "publish other key");
+    const m = await mustGet(ch, q, "get via exchange binding");
+    eq(m.bodyString(), "via two exchanges", "body");
+    eq(m.exchange, src, "exchange of a message routed through an e2e binding");
+    eq(m.routingKey, "rk", "routingKey");
+    eq(await get(ch, q), null, "the direct exchange filtered the other key");
+    await within(ch.exchangeUnbind(dst, src, ""), "exchangeUnbind");
+    await within(ch.basicPublish(src, "rk", "after unbind"), "publish after unbind");
+    eq(await get(ch, q), null, "nothing after exchangeUnbind");
+  } finally {
+    await within(ch.exchangeDelete(src), "exchangeDelete src");
+    await within(ch.exchangeDelete(dst), "exchangeDelete dst");
+  }
+  await rejects(() => ch.exchangeDeclare(src, "fanout", { passive: true }), "deleted exchange", amqpError(404, "deleted exchange"));
+  await close(client);
+}
+
+async function publishBodyTypes(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  const text = "héllo wörld ✓ 🐇";
+  const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const big = new Uint8Array(64).fill(9);
+  big.set([1, 2, 3, 4, 5], 10);
+  const view = big.subarray(10, 15); // a view into a larger buffer: only its 5 bytes
+  const ab = Uint8Array.from([250, 0, 1, 2]).buffer;
+  await within(ch.basicPublish("", q, text), "publish string");
+  await within(ch.basicPublish("", q, all), "publish Uint8Array");
+  await within(ch.basicPublish("", q, view), "publish subarray");
+  await within(ch.basicPublish("", q, ab), "publish ArrayBuffer");
+  await within(ch.basicPublish("", q, null), "publish null");
+  await within(ch.basicPublish("", q, ""), "publish empty string");
+
+  const box = inbox();
+  const consumer = await within(ch.basicConsume(q, { noAck: true }, (m) => box.push(m)), "consume");
+  const m1 = await box.next("string body");
+  assert(m1.body instanceof Uint8Array, `body is a Uint8Array, got ${show(m1.body)}`);
+  eq(m1.body, new TextEncoder().encode(text), "string body as UTF-8 bytes");
+  eq(m1.bodyString(), text, "bodyString()");
+  eq(m1.bodySize, new TextEncoder().encode(text).length, "bodySize");
+  eq((await box.next("Uint8Array body")).body, all, "Uint8Array body, all 256 byte values");
+  eq((await box.next("subarray body")).body, Uint8Array.from([1, 2, 3, 4, 5]), "subarray body (view, not the whole buffer)");
+  eq((await box.next("ArrayBuffer body")).body, Uint8Array.from([250, 0, 1, 2]), "ArrayBuffer body");
+  const empty = await box.next("null body");
+  eq(empty.body, null, "empty body is null");
+  eq(empty.bodyString(), "", "bodyString() of an empty body");
+  eq(empty.bodySize, 0, "bodySize of an empty body");
+  eq((await box.next("empty string body")).body, null, "empty string body is null");
+  await within(consumer.cancel(), "cancel");
+  await close(client);
+}
+
+async function publishAllProperties(lib, url) {
+  const client = await open(lib, url);
+  let ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  const props = {
+    contentType: "application/json",
+    contentEncoding: "identity",
+    headers: { h: "v", n: 1 },
+    deliveryMode: 2,
+    priority: 0,
+    correlationId: "corr-42",
+    replyTo: "reply-queue",
+    expiration: "60000",
+    messageId: "msg-42",
+    timestamp: new Date(1_700_000_000_999),
+    type: "order.created",
+    userId: "guest",
+    appId: "warren-suite",
+    clusterId: "cluster-7",
+  };
+  await within(ch.basicPublish("", q, "{}", props), "publish with every property");
+  const m = await mustGet(ch, q, "get");
+  const expected = { ...props, timestamp: new Date(1_700_000_000_000) }; // seconds on the wire
+  eq(m.properties, expected, "every property reads back identical");
+  assert(m.properties.timestamp instanceof Date, "timestamp is a Date");
+  // priority 0 is a value, not "absent"; no properties means an empty object
+  await within(ch.basicPublish("", q, "x", { priority: 9, deliveryMode: 1 }), "publish priority 9");
+  eq((await mustGet(ch, q)).properties, { priority: 9, deliveryMode: 1 }, "only the given properties");
+  await within(ch.basicPublish("", q, "x"), "publish without properties");
+  eq((await mustGet(ch, q)).properties, {}, "no properties");
+  // bad property values are TypeErrors before anything is sent
+  await rejects(() => ch.basicPublish("", q, "x", { priority: 256 }), "priority 256", typeError("priority"));
+  await rejects(() => ch.basicPublish("", q, "x", { deliveryMode: "persistent" }), "deliveryMode string", typeError("deliveryMode"));
+  await rejects(() => ch.basicPublish("", q, "x", { timestamp: "yesterday" }), "timestamp string", typeError("timestamp"));
+  await rejects(() => ch.basicPublish("", q, "x", { contentType: "a".repeat(256) }), "256-byte shortstr", typeError("long shortstr"));
+  eq(await get(ch, q), null, "nothing was sent by the rejected publishes");
+  // the broker validates userId: another user's name closes the channel with 406
+  await within(ch.basicPublish("", q, "x", { userId: "someone-else" }), "publish as someone else");
+  await rejects(() => ch.basicGet(q), "get after a forged userId", amqpError(406, "userId mismatch"));
+  ch = await within(client.channel(), "channel after 406");
+  eq(await get(ch, q), null, "the forged message was not enqueued");
+  await close(client);
+}
+
+async function headerValueMapping(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  const headers = {
+    str: "text ✓",
+    empty: "",
+    yes: true,
+    no: false,
+    int: 42,
+    negInt: -2147483648,
+    maxInt32: 2147483647,
+    zero: 0,
+    i40: 2 ** 40,
+    maxSafe: Number.MAX_SAFE_INTEGER,
+    smallBig: 5n,
+    big60: 2n ** 60n,
+    minI64: -(2n ** 63n),
+    maxI64: 2n ** 63n - 1n,
+    float: 1.5,
+    negFloat: -0.25,
+    date: new Date(1_700_000_000_999),
+    bytes: Uint8Array.from([0, 255, 128]),
+    arrayBuffer: Uint8Array.from([1, 2]).buffer,
+    nul: null,
+    list: [1, "two", [true, null], { k: "v" }, 2n ** 60n, 2.5],
+    obj: { nested: { deep: 2n ** 62n, s: "x", d: new Date(86_400_000) }, list: [], t: {} },
+  };
+  await within(ch.basicPublish("", q, "h", { headers }), "publish with headers");
+  const m = await mustGet(ch, q);
+  const got = m.properties.headers;
+  const expected = {
+    ...headers,
+    i40: 1099511627776, // 'l', back as a number (safe integer)
+    smallBig: 5, // 'l' with a safe value → number
+    date: new Date(1_700_000_000_000), // seconds
+    arrayBuffer: Uint8Array.from([1, 2]),
+    obj: { nested: { deep: 2n ** 62n, s: "x", d: new Date(86_400_000) }, list: [], t: {} },
+  };
+  eq(got, expected, "headers round trip");
+  assert(typeof got.big60 === "bigint" && typeof got.minI64 === "bigint", "64-bit values beyond 2^53 are BigInt");
+  assert(typeof got.i40 === "number" && typeof got.maxSafe === "number", "safe 64-bit values are numbers");
+  assert(got.date instanceof Date && got.bytes instanceof Uint8Array, "Date and Uint8Array types");
+
+  // the wire types: 2**40 and 5n go as integers (RabbitMQ takes only integer types for
+  // x-max-length), 1.5 as a double (refused there)
+  await within(ch.queueDeclare("", { exclusive: true }, { "x-max-length": 2 ** 40 }), "x-max-length 2**40 (an integer type)");
+  await within(ch.queueDeclare("", { exclusive: true }, { "x-max-length": 5n }), "x-max-length 5n");
+  await within(ch.queueDeclare("", { exclusive: true }, { "x-max-length": 10 }), "x-max-length 10");
+  await rejects(() => ch.queueDeclare("", { exclusive: true }, { "x-max-length": 1.5 }), "x-max-length 1.5 (a double)",
+    (e) => { isAMQPError(e, 406, "double refused"); assert(/double/.test(e.replyText), `sent as a double: ${e.replyText}`); });
+  await close(client);
+}
+
+async function headerValueRejections(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  const bad = [
+    ["NaN", { headers: { n: NaN } }],
+    ["Infinity", { headers: { n: Infinity } }],
+    ["-Infinity in an array", { headers: { list: [1, -Infinity] } }],
+    ["NaN in a nested table", { headers: { o: { p: { q: NaN } } } }],
+    ["BigInt 2**63", { headers: { b: 2n ** 63n } }],
+    ["BigInt -2**63-1", { headers: { b: -(2n ** 63n) - 1n } }],
+    ["a function", { headers: { f: () => 1 } }],
+    ["a symbol", { headers: { s: Symbol("x") } }],
+    ["headers not an object", { headers: "a=b" }],
+  ];
+  for (const [what, props] of bad) {
+    await rejects(() => ch.basicPublish("", q, "bad", props), `headers with ${what}`, typeError(what));
+  }
+  await rejects(() => ch.basicPublish("", q, 42), "body a number", typeError("number body"));
+  await rejects(() => ch.basicPublish("", q, { text: "x" }), "body an object", typeError("object body"));
+  await rejects(() => ch.queueDeclare("", { exclusive: true }, { "x-message-ttl": NaN }), "NaN in arguments", typeError("NaN argument"));
+  // nothing was sent: the connection and channel are fine and the queue is empty
+  assert(client.closed === false && ch.closed === false, "connection and channel still open");
+  eq(await get(ch, q), null, "no message from the rejected publishes");
+  await within(ch.basicPublish("", q, "good", { headers: { n: 1.25 } }), "publish after the rejections");
+  const m = await mustGet(ch, q);
+  eq([m.bodyString(), m.properties.headers], ["good", { n: 1.25 }], "a following publish works");
+  await close(client);
+}
+
+async function consumeCallbackStyle(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  const box = inbox();
+  const consumer = await within(ch.basicConsume(q, { noAck: true }, (m) => box.push(m)), "consume");
+  assert(typeof consumer.tag === "string" && consumer.tag.length > 0, "consumer tag");
+  for (let i = 0; i < 20; i++) ch.basicPublish("", q, `m${i}`, { messageId: String(i) });
+  for (let i = 0; i < 20; i++) {
+    const m = await box.next(`delivery ${i}`);
+    eq([m.bodyString(), m.deliveryTag, m.routingKey, m.exchange, m.redelivered, m.consumerTag],
+      [`m${i}`, i + 1, q, "", false, consumer.tag], `delivery ${i} fields`);
+  }
+  // our own tag is used
+  const tag = unique("tag");
+  const box2 = inbox();
+  const q2 = await tempQueue(ch);
+  const c2 = await within(ch.basicConsume(q2, { tag, noAck: true }, (m) => box2.push(m)), "consume with a tag");
+  eq(c2.tag, tag, "consumer tag as given");
+  await within(ch.basicPublish("", q2, "t"), "publish");
+  eq((await box2.next()).consumerTag, tag, "delivery carries our tag");
+  await within(consumer.cancel(), "cancel");
+  await within(consumer.wait(), "wait after cancel");
+  await close(client);
+}
+
+async function consumeAckNackReject(lib, url) {
+  const client = await open(lib, url);
+  let ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  const box = inbox();
+  const consumer = await within(ch.basicConsume(q, { noAck: false }, (m) => box.push(m)), "consume noAck false");
+  for (const b of ["ack-me", "nack-me", "reject-me"]) await within(ch.basicPublish("", q, b), "publish");
+  const a = await box.next("first");
+  eq(a.bodyString(), "ack-me", "first");
+  await within(a.ack(), "ack");
+  const n = await box.next("second");
+  eq([n.bodyString(), n.redelivered], ["nack-me", false], "second, first time");
+  const r = await box.next("third");
+  eq(r.bodyString(), "reject-me", "third");
+  await within(n.nack(true), "nack(requeue)");
+  const again = await box.next("redelivery after nack(true)");
+  eq([again.bodyString(), again.redelivered], ["nack-me", true], "requeued message comes back redelivered");
+  assert(again.deliveryTag > r.deliveryTag, "a new delivery tag for the redelivery");
+  await within(r.reject(false), "reject(false)");
+  await within(again.ack(), "ack the redelivery");
+  await within(consumer.cancel(), "cancel");
+  await within(consumer.wait(), "wait");
+  // closing the channel would requeue anything unsettled: nothing comes back
+  await within(ch.close(), "channel close");
+  assert(ch.closed === true, "channel closed");
+  ch = await within(client.channel(), "new channel");
+  eq(await messageCount(ch, q), 0, "acked, rejected and re-acked messages are gone");
+  // an unacked delivery does come back when its channel closes (so the check above means something)
+  await within(ch.basicPublish("", q, "unacked"), "publish");
+  const m = await within(ch.basicGet(q, { noAck: false }), "get noAck false");
+  eq(m.bodyString(), "unacked", "got it");
+  await within(ch.close(), "close without ack");
+  ch = await within(client.channel(), "another channel");
+  const back = await mustGet(ch, q, "requeued by the channel close");
+  eq([back.bodyString(), back.redelivered], ["unacked", true], "requeued message");
+  await within(ch.queueDelete(q), "delete");
+  await close(client);
+}
+
+async function consumerCancelAndWait(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  // not auto-delete: the queue must outlive the cancel
+  const q = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  const box = inbox();
+  const consumer = await within(ch.basicConsume(q, { noAck: true }, (m) => box.push(m)), "consume");
+  eq((await within(ch.queueDeclare(q, { passive: true }), "passive")).consumerCount, 1, "one consumer");
+  const waiting = consumer.wait();
+  await within(consumer.cancel(), "cancel");
+  await within(waiting, "wait() pending before the cancel resolves");
+  await within(consumer.wait(), "wait() after the end resolves at once");
+  eq((await within(ch.queueDeclare(q, { passive: true }), "passive")).consumerCount, 0, "no consumer after cancel");
+  await within(ch.basicPublish("", q, "after cancel"), "publish");
+  eq((await mustGet(ch, q)).bodyString(), "after cancel", "a cancelled consumer no longer takes messages");
+  eq(box.items.length, 0, "nothing delivered after cancel");
+  // wait(timeout) on a running consumer rejects with a timeout (a bounded wait for the API user)
+  const c2 = await within(ch.basicConsume(q, { noAck: true }, () => {}), "consume again");
+  await rejects(() => c2.wait(50), "wait(50) on a running consumer", amqpError(undefined, "wait timeout"));
+  await within(c2.cancel(), "cancel");
+  await close(client);
+}
+
+async function asyncIteratorStyle(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  for (let i = 0; i < 3; i++) await within(ch.basicPublish("", q, `it${i}`), "publish");
+  const consumer = await within(ch.basicConsume(q, { noAck: true }), "consume without callback");
+  assert(typeof consumer[Symbol.asyncIterator] === "function", "consumer is async-iterable");
+  const seen = [];
+  await within((async () => {
+    for await (const m of consumer) {
+      seen.push(m.bodyString());
+      eq(m.consumerTag, consumer.tag, "consumerTag");
+      if (seen.length === 2) break;
+    }
+  })(), "iterate two messages");
+  eq(seen, ["it0", "it1"], "iterated in order");
+  // break cancelled the consumer (the loop awaited return()): the broker has no consumer and
+  // a new message stays in the queue for basicGet
+  eq((await within(ch.queueDeclare(q, { passive: true }), "passive")).consumerCount, 0, "consumer cancelled by break");
+  await within(ch.basicPublish("", q, "after break"), "publish after break");
+  const m = await mustGet(ch, q, "basicGet after break");
+  eq(m.bodyString(), "after break", "the next message is not held by the cancelled consumer");
+  await within(consumer.wait(), "wait() after break");
+  await within(ch.queueDelete(q), "delete");
+  await close(client);
+}
+
+async function serverCancel(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const admin = await within(client.channel(), "second channel");
+  // callback style: wait() resolves when the broker cancels (queue deleted)
+  const q1 = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  const c1 = await within(ch.basicConsume(q1, { noAck: true }, () => {}), "consume q1");
+  const ended = c1.wait();
+  await within(admin.queueDelete(q1), "delete q1 from another channel");
+  await within(ended, "wait() resolves after the server cancel");
+  // iterator style: the loop ends after the messages already received
+  const q2 = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  await within(ch.basicPublish("", q2, "before delete"), "publish");
+  const c2 = await within(ch.basicConsume(q2, { noAck: true }), "consume q2");
+  const seen = [];
+  const loop = (async () => {
+    for await (const m of c2.messages) { // amqp-client's spelling of the iterable
+      seen.push(m.bodyString());
+      if (seen.length === 1) await within(admin.queueDelete(q2), "delete q2");
+    }
+    return "ended";
+  })();
+  eq(await within(loop, "iteration ends after the server cancel"), "ended", "loop ended");
+  eq(seen, ["before delete"], "messages before the cancel");
+  assert(ch.closed === false && client.closed === false, "a server cancel closes nothing");
+  await within(c2.wait(), "wait() after the iteration ended");
+  await close(client);
+}
+
+async function prefetchLimitsUnacked(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  await within(ch.prefetch(5), "prefetch(5)");
+  const box = inbox();
+  const got = [];
+  await within(ch.basicConsume(q, { noAck: false }, (m) => { got.push(m); box.push(m); }), "consume");
+  for (let i = 0; i < 10; i++) ch.basicPublish("", q, `p${i}`);
+  for (let i = 0; i < 5; i++) await box.next(`delivery ${i} of 5`);
+  // Asserting absence needs a short timer: the broker has had 10 messages for a while and
+  // has sent 5; give it 400 ms to (wrongly) send a 6th.
+  await sleep(400);
+  eq(got.length, 5, "exactly 5 unacked deliveries with prefetch 5");
+  await within(got[0].ack(), "ack one");
+  const sixth = await box.next("a 6th delivery after one ack");
+  eq(sixth.bodyString(), "p5", "the 6th message");
+  await sleep(300); // again: no 7th while 5 are unacked
+  eq(got.length, 6, "one ack makes room for exactly one more");
+  await within(got[5].ack(true), "ack(multiple) the rest so far");
+  for (let i = 6; i < 10; i++) eq((await box.next(`delivery ${i}`)).bodyString(), `p${i}`, `delivery ${i}`);
+  await close(client);
+}
+
+async function publisherConfirms(lib, url) {
+  const client = await open(lib, url);
+  let ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  eq(await within(ch.basicPublish("", q, "plain"), "publish without confirms"), 0, "no sequence number without confirms");
+  await within(ch.queuePurge(q), "purge");
+  await within(ch.confirmSelect(), "confirmSelect");
+  const pending = [];
+  for (let i = 0; i < 1000; i++) pending.push(ch.basicPublish("", q, `c${i}`));
+  const seqs = await within(Promise.all(pending), "1000 confirms", 15_000);
+  eq(seqs.length, 1000, "1000 results");
+  eq(seqs[0], 1, "first sequence number");
+  for (let i = 1; i < seqs.length; i++) {
+    assert(seqs[i] === seqs[i - 1] + 1, `sequence numbers increase by one: ${seqs[i - 1]} then ${seqs[i]} at ${i}`);
+  }
+  eq(await messageCount(ch, q), 1000, "all 1000 confirmed messages are in the queue");
+  eq((await mustGet(ch, q)).bodyString(), "c0", "in order");
+  // a confirmed publish to a missing exchange rejects with the channel error
+  await rejects(() => ch.basicPublish(unique("no-such-exchange"), "", "x"), "confirmed publish to a missing exchange", amqpError(404, "missing exchange"));
+  assert(ch.closed === true, "the channel was closed by the 404");
+  ch = await within(client.channel(), "new channel");
+  eq(await messageCount(ch, q), 999, "connection still usable");
+  await close(client);
+}
+
+async function mandatoryReturns(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const returned = inbox();
+  ch.onReturn = (m) => returned.push(m);
+  const key = unique("nowhere");
+  await within(ch.basicPublish("", key, "unroutable", { messageId: "r1", headers: { a: 1 } }, true), "mandatory publish");
+  const r = await returned.next("onReturn");
+  eq([r.replyCode, r.exchange, r.routingKey, r.bodyString(), r.properties.messageId, r.properties.headers],
+    [312, "", key, "unroutable", "r1", { a: 1 }], "returned message");
+  assert(/NO_ROUTE/.test(r.replyText), `replyText ${r.replyText}`);
+  eq(r.body, new TextEncoder().encode("unroutable"), "returned body bytes");
+  await rejects(() => r.ack(), "ack of a returned message", typeError("ack of a return"));
+  // not mandatory: silently dropped, no return
+  await within(ch.basicPublish("", key, "dropped"), "non-mandatory publish");
+  // confirm channel: the return fires before the publish promise resolves
+  const cch = await within(client.channel(), "confirm channel");
+  await within(cch.confirmSelect(), "confirmSelect");
+  const order = [];
+  cch.onReturn = (m) => order.push(`return:${m.bodyString()}`);
+  await within(cch.basicPublish("", key, "confirmed-return", {}, true).then(() => order.push("confirmed")), "confirmed mandatory publish");
+  eq(order, ["return:confirmed-return", "confirmed"], "return before confirm");
+  eq(returned.items.length, 0, "the non-mandatory publish was not returned");
+  await close(client);
+}
+
+async function transactions(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const observer = await within(client.channel(), "observer channel");
+  const q = await tempQueue(ch);
+  await within(ch.txSelect(), "txSelect");
+  await within(ch.basicPublish("", q, "rolled back"), "publish in tx");
+  eq(await get(observer, q, "get before rollback"), null, "uncommitted publish is invisible");
+  await within(ch.txRollback(), "txRollback");
+  eq(await get(observer, q, "get after rollback"), null, "rolled back");
+  await within(ch.basicPublish("", q, "committed"), "publish in tx");
+  eq(await get(observer, q, "get before commit"), null, "invisible before commit");
+  await within(ch.txCommit(), "txCommit");
+  eq((await mustGet(observer, q, "get after commit")).bodyString(), "committed", "committed message");
+  await close(client);
+}
+
+async function channelErrors(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const other = await within(client.channel(), "other channel");
+  const missing = unique("missing");
+  // a call queued behind the failing one is rejected too (not left hanging)
+  const failing = ch.queueDeclare(missing, { passive: true });
+  const queued = ch.queueDeclare("");
+  const e = await rejects(() => failing, "passive declare of a missing queue", amqpError(404, "missing queue"));
+  assert(/NOT_FOUND/.test(e.replyText) && e.replyText.includes(missing), `replyText: ${e.replyText}`);
+  eq([e.classId, e.methodId], [50, 10], "caused by queue.declare");
+  eq(e.scope, "channel", "scope of a soft error");
+  if (lib.AMQPError) {
+    assert(!(new TypeError("x") instanceof lib.AMQPError), "a TypeError is not an AMQPError");
+    const own = new lib.AMQPError("mine", 406);
+    assert(own instanceof Error && own.name === "AMQPError" && own.code === 406, "AMQPError constructor");
+  }
+  await rejects(() => queued, "the call queued behind it", amqpError(undefined, "queued call"));
+  assert(ch.closed === true, "ch.closed after the soft error");
+  assert(client.closed === false && other.closed === false, "connection and other channels survive");
+  const q = await tempQueue(other);
+  await within(other.basicPublish("", q, "fine"), "publish on the other channel");
+  eq((await mustGet(other, q)).bodyString(), "fine", "other channel works");
+  // every call on the closed channel rejects instead of hanging
+  await rejects(() => ch.queueDeclare(""), "queueDeclare on a closed channel", amqpError(undefined, "closed channel"));
+  await rejects(() => ch.basicPublish("", q, "x"), "basicPublish on a closed channel", amqpError(undefined, "closed channel"));
+  await rejects(() => ch.basicGet(q), "basicGet on a closed channel", amqpError(undefined, "closed channel"));
+  await rejects(() => ch.basicConsume(q, {}, () => {}), "basicConsume on a closed channel", amqpError(undefined, "closed channel"));
+  await rejects(() => ch.prefetch(1), "prefetch on a closed channel", amqpError(undefined, "closed channel"));
+  await rejects(() => ch.confirmSelect(), "confirmSelect on a closed channel", amqpError(undefined, "closed channel"));
+  await within(ch.close(), "close() of an already closed channel resolves");
+  // a consumer on a channel that fails: wait() rejects with the channel's error, iteration throws
+  const c3 = await within(client.channel(), "third channel");
+  const cons = await within(c3.basicConsume(q, { noAck: true }, () => {}), "consume");
+  const waited = cons.wait();
+  await rejects(() => c3.queueDeclare(unique("missing"), { passive: true }), "second 404", amqpError(404, "second 404"));
+  await rejects(() => waited, "consumer.wait() on the failed channel", amqpError(404, "consumer end"));
+  // a closed channel from close(): calls reject as well
+  const c4 = await within(client.channel(), "fourth channel");
+  await within(c4.close(), "close channel");
+  assert(c4.closed === true, "closed after close()");
+  await rejects(() => c4.basicGet(q), "basicGet after close()", amqpError(undefined, "closed by us"));
+  await close(client);
+}
+
+async function explicitChannelIds(lib, url) {
+  const client = await open(lib, url);
+  const c7 = await within(client.channel(7), "channel(7)");
+  eq(c7.id, 7, "explicit id");
+  await rejects(() => client.channel(7), "channel(7) while 7 is open", typeError("id in use"));
+  await rejects(() => client.channel(0), "channel(0)", typeError("channel 0"));
+  const auto = await within(client.channel(), "channel()");
+  eq(auto.id, 1, "lowest free id");
+  const auto2 = await within(client.channel(), "channel()");
+  eq(auto2.id, 2, "next free id");
+  await within(c7.close(), "close 7");
+  const again = await within(client.channel(7), "channel(7) after closing it");
+  eq(again.id, 7, "id reusable after close");
+  const q = await tempQueue(again);
+  await within(again.basicPublish("", q, "on 7"), "publish on 7");
+  eq((await mustGet(again, q)).bodyString(), "on 7", "works");
+  await close(client);
+}
+
+async function onerrorOnBrokerClose(lib, url) {
+  const client = await open(lib, url);
+  const errors = [];
+  let fired;
+  const firedP = new Promise((resolve) => { fired = resolve; });
+  client.onerror = (e) => { errors.push(e); fired(); };
+  const ch = await within(client.channel(), "channel");
+  const other = await within(client.channel(), "other channel");
+  // an unknown exchange type is a connection-level error (503 COMMAND_INVALID) in RabbitMQ
+  const e = await rejects(() => ch.exchangeDeclare(unique("x"), "warren-no-such-type"), "declare with an unknown type", amqpError(503, "hard error"));
+  await within(firedP, "onerror called");
+  eq(errors.length, 1, "onerror called once");
+  isAMQPError(errors[0], 503, "onerror argument");
+  assert(errors[0].replyText === e.replyText, "the same error");
+  assert(client.closed === true, "client.closed after the broker closed the connection");
+  assert(other.closed === true, "every channel is closed");
+  await rejects(() => other.queueDeclare(""), "call on the dead connection", amqpError(undefined, "dead connection"));
+  await rejects(() => client.channel(), "channel() on the dead connection", amqpError(undefined, "dead connection"));
+  live.delete(client);
+  // a normal close does not call onerror
+  const c2 = await open(lib, url);
+  let called = false;
+  c2.onerror = () => { called = true; };
+  await close(c2);
+  await sleep(100); // absence check: give a (wrong) onerror a moment to fire
+  assert(!called, "onerror not called for a normal close");
+}
+
+async function basicGetEmptyAndCount(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  eq(await get(ch, q, "get on empty"), null, "basicGet on an empty queue is null");
+  for (let i = 0; i < 3; i++) await within(ch.basicPublish("", q, `g${i}`), "publish");
+  const m = await within(ch.basicGet(q, { noAck: false }), "get noAck false");
+  eq([m.bodyString(), m.messageCount, m.deliveryTag, m.redelivered, m.routingKey, m.exchange],
+    ["g0", 2, 1, false, q, ""], "first get");
+  await within(m.ack(), "ack");
+  eq((await mustGet(ch, q)).messageCount, 1, "messageCount after the second get");
+  eq((await mustGet(ch, q)).messageCount, 0, "messageCount after the last get");
+  eq(await get(ch, q), null, "empty again");
+  await rejects(() => ch.basicGet(unique("nope")), "basicGet of a missing queue", amqpError(404, "missing queue"));
+  await close(client);
+}
+
+async function heartbeatsKeepAnIdleConnection(lib, url) {
+  // heartbeat 1 s: without our heartbeats the broker drops the connection after ~2 s of silence
+  const client = await open(lib, url, { heartbeat: 1 });
+  let error;
+  client.onerror = (e) => { error = e; };
+  const ch = await within(client.channel(), "channel");
+  await sleep(3500); // idle on purpose: the point of the test
+  assert(error === undefined && client.closed === false, `still connected after 3.5 s idle: ${show(error)}`);
+  const q = await tempQueue(ch);
+  await within(ch.basicPublish("", q, "alive"), "publish");
+  eq((await mustGet(ch, q)).bodyString(), "alive", "round trip after idling");
+  await close(client);
+}
+
+export const tests = [
+  constructorForms,
+  constructorRejectsBadArguments,
+  connectAndClose,
+  wrongPasswordIs403,
+  vhostsAndPermissions,
+  queueDeclareResultsAndDefaults,
+  queueBindUnbindPurgeDelete,
+  exchangesEndToEnd,
+  publishBodyTypes,
+  publishAllProperties,
+  headerValueMapping,
+  headerValueRejections,
+  consumeCallbackStyle,
+  consumeAckNackReject,
+  consumerCancelAndWait,
+  asyncIteratorStyle,
+  serverCancel,
+  prefetchLimitsUnacked,
+  publisherConfirms,
+  mandatoryReturns,
+  transactions,
+  channelErrors,
+  explicitChannelIds,
+  onerrorOnBrokerClose,
+  basicGetEmptyAndCount,
+  heartbeatsKeepAnIdleConnection,
+];
+
+/**
+ * Runs `tests` (or those whose name matches `only`) one after another, each bounded by
+ * `timeoutMs`; closes the connections a test left open. Resolves to
+ * `[{ name, ok, ms, error? }]`; `log` gets one line per test.
+ */
+export async function runAll(lib, url, { timeoutMs = 20_000, log = () => {}, only } = {}) {
+  const results = [];
+  current = lib;
+  for (const test of tests) {
+    if (only && !only.test(test.name)) continue;
+    const t0 = Date.now();
+    let error;
+    let timer;
+    try {
+      const limit = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`test exceeded the per-test limit of ${timeoutMs} ms`)), timeoutMs);
+      });
+      await Promise.race([test(lib, url), limit]);
+    } catch (e) {
+      error = e instanceof Error ? `${e.name}: ${e.message}${e.step && !e.message.includes(e.step) ? ` [in step: ${e.step}]` : ""}` : show(e);
+    } finally {
+      clearTimeout(timer);
+    }
+    for (const client of [...live]) {
+      live.delete(client);
+      try {
+        await within(Promise.resolve().then(() => client.close()), "cleanup close", 3_000);
+      } catch {
+        // already closed, or refused: nothing more to do
+      }
+    }
+    const r = { name: test.name, ok: error === undefined, ms: Date.now() - t0, ...(error ? { error } : {}) };
+    results.push(r);
+    log(r.ok ? `ok    ${r.name} (${r.ms} ms)` : `FAIL  ${r.name} (${r.ms} ms): ${r.error}`);
+  }
+  return results;
+}
