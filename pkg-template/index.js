@@ -1,7 +1,7 @@
 /* @ts-self-types="./index.d.ts" */
 // Entry point of warren-amqp. It instantiates the WebAssembly module once, with top-level await,
 // so importers use the classes right away and never call an init function.
-import init from "./warren.js";
+import init, { AMQPWebSocketClient } from "./warren.js";
 
 const wasmUrl = new URL("./warren_bg.wasm", import.meta.url);
 // Browsers and Deno fetch the module (Deno also from file: URLs). Node's fetch cannot read
@@ -29,3 +29,11 @@ export class AMQPError extends Error {
     return value instanceof Error && value.name === "AMQPError";
   }
 }
+
+// amqp-client's connect() resolves to the client itself; the wasm side can only hand back a new
+// wrapper of the same connection, so resolve to `this` here to keep `(await c.connect()) === c`.
+const connect = AMQPWebSocketClient.prototype.connect;
+AMQPWebSocketClient.prototype.connect = async function () {
+  await connect.call(this);
+  return this;
+};

@@ -340,8 +340,14 @@ async fn client_close_ends_consumers_and_settles_everything() {
             (0..200).map(|_| pub_ch.basic_publish("", &q, b"x", &props, PublishOptions::default())),
         );
         let closing = conn.close();
-        let (results, closed) = futures::join!(publishes, closing);
+        // Calls made once the close has started fail at once instead of waiting for an answer.
+        let after = async {
+            tokio::task::yield_now().await;
+            ch.queue_declare("", exclusive(), FieldTable::new()).await
+        };
+        let (results, closed, after) = futures::join!(publishes, closing, after);
         closed.unwrap();
+        assert!(matches!(after.unwrap_err(), Error::NotOpen(_)));
         assert_eq!(results.len(), 200);
         assert_eq!(waiter.await.unwrap(), None);
         // Our close is not an error: the consumer may drain what was delivered, then ends.
@@ -355,6 +361,36 @@ async fn client_close_ends_consumers_and_settles_everything() {
         assert!(within(1_000, ch.basic_get(&q, true)).await.is_err());
         assert!(ch.basic_ack(1, false).is_err());
         conn.close().await.unwrap(); // closing again is a no-op
+    })
+    .await
+}
+
+#[tokio::test]
+async fn our_close_crossing_the_brokers_close_keeps_the_connection() {
+    bounded(async {
+        let (conn, ch) = open().await;
+        let id = ch.id();
+        // The nowait declare fails on the broker, which sends channel.close while our own
+        // channel.close is already on its way: both closes cross on the wire, and the broker
+        // still answers ours with close-ok.
+        let nowait_passive = QueueDeclareOptions {
+            passive: true,
+            nowait: true,
+            ..Default::default()
+        };
+        ch.queue_declare(&unique("missing"), nowait_passive, FieldTable::new())
+            .await
+            .unwrap();
+        match ch.close().await {
+            Ok(()) => {}
+            Err(e) => assert_channel_closed(&e, ReplyCode::NOT_FOUND),
+        }
+        assert!(!ch.is_open());
+        assert!(conn.is_open(), "{:?}", within(1_000, conn.closed()).await);
+        // The id is free again and the connection fully usable.
+        let again = conn.channel(Some(id)).await.unwrap();
+        temp_queue(&again).await;
+        conn.close().await.unwrap();
     })
     .await
 }

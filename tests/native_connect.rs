@@ -282,7 +282,6 @@ async fn invalid_urls_fail_before_any_io() {
         "amqp://10.255.255.1/?auth_mechanism=KERBEROS",
         "amqp://10.255.255.1/%zz",
         "amqp://us%er:pw@10.255.255.1/",
-        "amqps://10.255.255.1/",
         "ws://10.255.255.1/ws",
     ];
     for u in bad {
@@ -314,6 +313,140 @@ async fn connection_name_is_visible_to_the_broker() {
                 "{line}"
             );
         }
+        conn.close().await.unwrap();
+    })
+    .await
+}
+
+/// A one-shot fake server: accepts one connection, reads the client's protocol header, answers
+/// with `reply` and closes. Returns its port.
+async fn fake_server(reply: &'static [u8]) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut header = [0u8; 8];
+        s.read_exact(&mut header).await.unwrap();
+        assert_eq!(
+            &header, b"AMQP\x00\x00\x09\x01",
+            "the client opens with the 0-9-1 header"
+        );
+        s.write_all(reply).await.unwrap();
+        let _ = s.shutdown().await;
+    });
+    port
+}
+
+#[tokio::test]
+async fn peer_speaking_another_protocol_is_refused_quickly() {
+    bounded(async {
+        // A broker that does not speak 0-9-1 answers with the header of the version it does.
+        let port = fake_server(b"AMQP\x00\x01\x00\x00").await;
+        let e = within(
+            2_000,
+            Connection::connect(&format!("amqp://127.0.0.1:{port}/")),
+        )
+        .await
+        .unwrap_err();
+        match &e {
+            Error::ConnectionLost(why) => assert!(why.contains("refused"), "{why}"),
+            other => panic!("{other:?}"),
+        }
+        // Not AMQP at all.
+        let port = fake_server(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n").await;
+        let e = within(
+            2_000,
+            Connection::connect(&format!("amqp://127.0.0.1:{port}/")),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::ConnectionClosed(_) | Error::ConnectionLost(_)),
+            "{e:?}"
+        );
+        // Accepts, then hangs up.
+        let port = fake_server(b"").await;
+        let e = within(
+            2_000,
+            Connection::connect(&format!("amqp://127.0.0.1:{port}/")),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(e, Error::ConnectionLost(_)), "{e:?}");
+    })
+    .await
+}
+
+#[tokio::test]
+async fn url_without_vhost_uses_the_default_vhost() {
+    bounded(async {
+        let conn = Connection::connect(&format!("amqp://guest:guest@{}", host_port()))
+            .await
+            .unwrap();
+        let ch = conn.channel(None).await.unwrap();
+        // A queue declared here is visible from a connection that names "/" explicitly.
+        let q = unique("default-vhost");
+        ch.queue_declare(
+            &q,
+            QueueDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::new(),
+        )
+        .await
+        .unwrap();
+        let (other, other_ch) = open().await;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        other_ch
+            .queue_declare(&q, passive, FieldTable::new())
+            .await
+            .unwrap();
+        ch.queue_delete(&q, Default::default()).await.unwrap();
+        other.close().await.unwrap();
+        conn.close().await.unwrap();
+    })
+    .await
+}
+
+#[tokio::test]
+async fn limits_above_the_brokers_are_capped_by_it() {
+    bounded(async {
+        let conn =
+            Connection::connect(&url_with("frame_max=1048576&channel_max=65535&heartbeat=0"))
+                .await
+                .unwrap();
+        // The smaller of the two sides wins; heartbeat 0 switches heartbeats off.
+        assert_eq!(
+            (conn.frame_max(), conn.channel_max(), conn.heartbeat()),
+            (131_072, 2047, 0)
+        );
+        assert!(matches!(
+            conn.channel(Some(2048)).await,
+            Err(Error::InvalidArgument(_))
+        ));
+        // A client that framed by its own 1 MiB wish would be closed with 501 FRAME_ERROR here.
+        let ch = conn.channel(None).await.unwrap();
+        ch.confirm_select().await.unwrap();
+        let q = temp_queue(&ch).await;
+        let body = vec![0x5a; 300_000];
+        ch.basic_publish(
+            "",
+            &q,
+            &body,
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            ch.basic_get(&q, true).await.unwrap().unwrap().body.len(),
+            300_000
+        );
         conn.close().await.unwrap();
     })
     .await

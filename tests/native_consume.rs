@@ -19,7 +19,8 @@ async fn fill(conn: &warren::Connection, queue: &str, n: usize) {
     let ch = &ch;
     let publishes = (0..n).map(|i| async move {
         let body = i.to_string();
-        ch.basic_publish("", queue, body.as_bytes(), props, PublishOptions::default()).await
+        ch.basic_publish("", queue, body.as_bytes(), props, PublishOptions::default())
+            .await
     });
     for r in futures::future::join_all(publishes).await {
         r.unwrap();
@@ -32,7 +33,10 @@ fn acked() -> ConsumeOptions {
 }
 
 fn no_ack() -> ConsumeOptions {
-    ConsumeOptions { no_ack: true, ..Default::default() }
+    ConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -42,14 +46,24 @@ async fn prefetch_limits_unacked_deliveries() {
         let q = temp_queue(&ch).await;
         fill(&conn, &q, 20).await;
         ch.basic_qos(10, 0, false).await.unwrap();
-        let mut consumer = ch.basic_consume(&q, acked(), FieldTable::new()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap();
         let mut first = Vec::new();
         for i in 0..10 {
             let m = consumer.wait(5_000).await.unwrap().expect("delivery");
             assert_eq!(m.body_str(), i.to_string());
             assert_eq!(m.delivery_tag, i as u64 + 1);
             assert!(!m.redelivered);
-            assert_eq!((m.exchange.as_str(), m.routing_key.as_str(), m.consumer_tag.as_str()), ("", q.as_str(), consumer.tag()));
+            assert_eq!(
+                (
+                    m.exchange.as_str(),
+                    m.routing_key.as_str(),
+                    m.consumer_tag.as_str()
+                ),
+                ("", q.as_str(), consumer.tag())
+            );
             first.push(m);
         }
         // The broker holds the other 10 back until something is acked.
@@ -59,7 +73,11 @@ async fn prefetch_limits_unacked_deliveries() {
             m.ack().unwrap();
         }
         for i in 10..20 {
-            let m = consumer.wait(5_000).await.unwrap().expect("delivery after acks");
+            let m = consumer
+                .wait(5_000)
+                .await
+                .unwrap()
+                .expect("delivery after acks");
             assert_eq!(m.body_str(), i.to_string());
             m.ack().unwrap();
         }
@@ -77,7 +95,10 @@ async fn ack_multiple_releases_the_window() {
         let q = temp_queue(&ch).await;
         fill(&conn, &q, 6).await;
         ch.basic_qos(3, 0, false).await.unwrap();
-        let mut consumer = ch.basic_consume(&q, acked(), FieldTable::new()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap();
         let mut last = 0;
         for _ in 0..3 {
             last = consumer.wait(5_000).await.unwrap().unwrap().delivery_tag;
@@ -85,7 +106,10 @@ async fn ack_multiple_releases_the_window() {
         assert_eq!(consumer.wait(300).await.unwrap_err(), Error::Timeout);
         ch.basic_ack(last, true).unwrap();
         for i in 3..6 {
-            assert_eq!(consumer.wait(5_000).await.unwrap().unwrap().body_str(), i.to_string());
+            assert_eq!(
+                consumer.wait(5_000).await.unwrap().unwrap().body_str(),
+                i.to_string()
+            );
         }
         conn.close().await.unwrap();
     })
@@ -100,7 +124,10 @@ async fn ack_nack_reject_with_basic_get() {
         fill(&conn, &q, 3).await;
 
         let m0 = ch.basic_get(&q, false).await.unwrap().unwrap();
-        assert_eq!((m0.body_str().as_ref(), m0.message_count, m0.redelivered), ("0", Some(2), false));
+        assert_eq!(
+            (m0.body_str().as_ref(), m0.message_count, m0.redelivered),
+            ("0", Some(2), false)
+        );
         m0.ack().unwrap();
 
         let m1 = ch.basic_get(&q, false).await.unwrap().unwrap();
@@ -114,12 +141,25 @@ async fn ack_nack_reject_with_basic_get() {
         let m2 = ch.basic_get(&q, false).await.unwrap().unwrap();
         assert_eq!((m2.body_str().as_ref(), m2.message_count), ("2", Some(0)));
         m2.reject(false).unwrap();
-        assert!(ch.basic_get(&q, false).await.unwrap().is_none(), "rejected without requeue: gone");
+        assert!(
+            ch.basic_get(&q, false).await.unwrap().is_none(),
+            "rejected without requeue: gone"
+        );
 
         // nack without requeue drops, reject with requeue keeps.
         fill(&conn, &q, 2).await;
-        ch.basic_get(&q, false).await.unwrap().unwrap().nack(false).unwrap();
-        ch.basic_get(&q, false).await.unwrap().unwrap().reject(true).unwrap();
+        ch.basic_get(&q, false)
+            .await
+            .unwrap()
+            .unwrap()
+            .nack(false)
+            .unwrap();
+        ch.basic_get(&q, false)
+            .await
+            .unwrap()
+            .unwrap()
+            .reject(true)
+            .unwrap();
         let kept = ch.basic_get(&q, true).await.unwrap().unwrap();
         assert_eq!((kept.body_str().as_ref(), kept.redelivered), ("1", true));
         assert!(ch.basic_get(&q, true).await.unwrap().is_none());
@@ -134,7 +174,10 @@ async fn nack_requeue_redelivers_to_the_consumer() {
         let (conn, ch) = open().await;
         let q = temp_queue(&ch).await;
         fill(&conn, &q, 1).await;
-        let mut consumer = ch.basic_consume(&q, acked(), FieldTable::new()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap();
         let m = consumer.wait(5_000).await.unwrap().unwrap();
         assert!(!m.redelivered);
         m.nack(true).unwrap();
@@ -153,7 +196,10 @@ async fn ack_of_unknown_delivery_tag_is_precondition_failed() {
     bounded(async {
         let (conn, ch) = open().await;
         ch.basic_ack(999, false).unwrap(); // async method: the broker answers with a channel close
-        let e = ch.queue_declare("", exclusive(), FieldTable::new()).await.unwrap_err();
+        let e = ch
+            .queue_declare("", exclusive(), FieldTable::new())
+            .await
+            .unwrap_err();
         assert_channel_closed(&e, ReplyCode::PRECONDITION_FAILED);
         assert!(conn.is_open());
         conn.close().await.unwrap();
@@ -170,8 +216,14 @@ async fn basic_get_reports_message_count_and_none_when_empty() {
         fill(&conn, &q, 3).await;
         for (i, left) in [2u32, 1, 0].into_iter().enumerate() {
             let m = ch.basic_get(&q, true).await.unwrap().unwrap();
-            assert_eq!((m.body_str().into_owned(), m.message_count), (i.to_string(), Some(left)));
-            assert_eq!((m.exchange.as_str(), m.routing_key.as_str()), ("", q.as_str()));
+            assert_eq!(
+                (m.body_str().into_owned(), m.message_count),
+                (i.to_string(), Some(left))
+            );
+            assert_eq!(
+                (m.exchange.as_str(), m.routing_key.as_str()),
+                ("", q.as_str())
+            );
             assert_eq!(m.consumer_tag, "");
         }
         assert!(ch.basic_get(&q, true).await.unwrap().is_none());
@@ -211,10 +263,18 @@ async fn consumers_on_several_channels() {
     bounded(async {
         let (conn, ch) = open().await;
         let shared_q = temp_queue(&ch).await;
-        let chans: Vec<Channel> = futures::future::join_all((0..3).map(|_| conn.channel(None))).await.into_iter().map(Result::unwrap).collect();
+        let chans: Vec<Channel> = futures::future::join_all((0..3).map(|_| conn.channel(None)))
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
         let mut consumers = Vec::new();
         for c in &chans {
-            consumers.push(c.basic_consume(&shared_q, no_ack(), FieldTable::new()).await.unwrap());
+            consumers.push(
+                c.basic_consume(&shared_q, no_ack(), FieldTable::new())
+                    .await
+                    .unwrap(),
+            );
         }
         fill(&conn, &shared_q, 30).await;
         // Competing consumers: each message goes to exactly one of them (RabbitMQ round-robins,
@@ -232,21 +292,49 @@ async fn consumers_on_several_channels() {
         ids.sort_unstable();
         let mut expected: Vec<u16> = chans.iter().map(|c| c.id()).collect();
         expected.sort_unstable();
-        assert_eq!(ids, expected, "every consumer got messages: {per_channel:?}");
+        assert_eq!(
+            ids, expected,
+            "every consumer got messages: {per_channel:?}"
+        );
         assert_eq!(ready_count(&ch, &shared_q).await, 0);
         // Separate queues bound to one fanout: each consumer sees every message.
         let x = unique("fan");
-        ch.exchange_declare(&x, "fanout", warren::client::ExchangeDeclareOptions { auto_delete: true, ..Default::default() }, FieldTable::new()).await.unwrap();
+        ch.exchange_declare(
+            &x,
+            "fanout",
+            warren::client::ExchangeDeclareOptions {
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::new(),
+        )
+        .await
+        .unwrap();
         let mut fan = Vec::new();
         for c in &chans {
             let q = temp_queue(c).await;
             c.queue_bind(&q, &x, "", FieldTable::new()).await.unwrap();
-            fan.push(c.basic_consume(&q, no_ack(), FieldTable::new()).await.unwrap());
+            fan.push(
+                c.basic_consume(&q, no_ack(), FieldTable::new())
+                    .await
+                    .unwrap(),
+            );
         }
-        ch.basic_publish(&x, "", b"to all", &BasicProperties::default(), PublishOptions::default()).await.unwrap();
+        ch.basic_publish(
+            &x,
+            "",
+            b"to all",
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        )
+        .await
+        .unwrap();
         for c in &mut fan {
             let m = c.wait(5_000).await.unwrap().unwrap();
-            assert_eq!((m.body_str().as_ref(), m.exchange.as_str()), ("to all", x.as_str()));
+            assert_eq!(
+                (m.body_str().as_ref(), m.exchange.as_str()),
+                ("to all", x.as_str())
+            );
         }
         conn.close().await.unwrap();
     })
@@ -259,7 +347,18 @@ async fn client_cancel_ends_the_stream() {
         let (conn, ch) = open().await;
         let q = temp_queue(&ch).await;
         let tag = unique("tag");
-        let mut consumer = ch.basic_consume(&q, ConsumeOptions { tag: tag.clone(), no_ack: true, ..Default::default() }, FieldTable::new()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                &q,
+                ConsumeOptions {
+                    tag: tag.clone(),
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::new(),
+            )
+            .await
+            .unwrap();
         assert_eq!(consumer.tag(), tag);
         fill(&conn, &q, 1).await;
         assert_eq!(consumer.next().await.unwrap().unwrap().body_str(), "0");
@@ -269,7 +368,10 @@ async fn client_cancel_ends_the_stream() {
         fill(&conn, &q, 2).await;
         assert_eq!(ready_count(&ch, &q).await, 2);
         // Cancelling by tag through the channel works the same way.
-        let mut second = ch.basic_consume(&q, acked(), FieldTable::new()).await.unwrap();
+        let mut second = ch
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap();
         assert_ne!(second.tag(), tag);
         assert!(second.tag().starts_with("amq.ctag-"), "{}", second.tag());
         ch.basic_cancel(second.tag()).await.unwrap();
@@ -291,11 +393,20 @@ async fn server_cancel_on_queue_delete_ends_the_stream() {
     bounded(async {
         let (conn, ch) = open().await;
         let q = temp_queue(&ch).await;
-        let mut consumer = ch.basic_consume(&q, no_ack(), FieldTable::new()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(&q, no_ack(), FieldTable::new())
+            .await
+            .unwrap();
         fill(&conn, &q, 1).await;
         assert!(consumer.next().await.unwrap().is_ok());
         let other = conn.channel(None).await.unwrap();
-        assert_eq!(other.queue_delete(&q, QueueDeleteOptions::default()).await.unwrap(), 0);
+        assert_eq!(
+            other
+                .queue_delete(&q, QueueDeleteOptions::default())
+                .await
+                .unwrap(),
+            0
+        );
         // basic.cancel from the broker: the stream ends cleanly and the channel stays open.
         assert!(consumer.next().await.is_none());
         assert!(ch.is_open());
@@ -310,10 +421,19 @@ async fn channel_close_ends_its_consumers() {
     bounded(async {
         let (conn, ch) = open().await;
         let q = temp_queue(&ch).await;
-        let mut a = ch.basic_consume(&q, acked(), FieldTable::new()).await.unwrap();
-        let mut b = ch.basic_consume(&q, acked(), FieldTable::new()).await.unwrap();
+        let mut a = ch
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap();
+        let mut b = ch
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap();
         let keep_ch = conn.channel(None).await.unwrap();
-        let mut keep = keep_ch.basic_consume(&q, no_ack(), FieldTable::new()).await.unwrap();
+        let mut keep = keep_ch
+            .basic_consume(&q, no_ack(), FieldTable::new())
+            .await
+            .unwrap();
         ch.close().await.unwrap();
         assert!(a.next().await.is_none());
         assert!(b.next().await.is_none());
@@ -331,18 +451,56 @@ async fn exclusive_consumer_conflicts() {
     bounded(async {
         let (conn, ch) = open().await;
         let q = temp_queue(&ch).await;
-        let _excl = ch.basic_consume(&q, ConsumeOptions { exclusive: true, ..Default::default() }, FieldTable::new()).await.unwrap();
+        let _excl = ch
+            .basic_consume(
+                &q,
+                ConsumeOptions {
+                    exclusive: true,
+                    ..Default::default()
+                },
+                FieldTable::new(),
+            )
+            .await
+            .unwrap();
         let other = conn.channel(None).await.unwrap();
-        let e = other.basic_consume(&q, acked(), FieldTable::new()).await.unwrap_err();
+        let e = other
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap_err();
         // RabbitMQ answers 403 ACCESS_REFUSED ("in exclusive use"); 405 would also be acceptable.
-        assert!(matches!(code(&e), ReplyCode::ACCESS_REFUSED | ReplyCode::RESOURCE_LOCKED), "{e}");
+        assert!(
+            matches!(
+                code(&e),
+                ReplyCode::ACCESS_REFUSED | ReplyCode::RESOURCE_LOCKED
+            ),
+            "{e}"
+        );
         assert!(matches!(e, Error::ChannelClosed(_)), "{e:?}");
         // And the other way round: an exclusive consumer when one already exists.
         let q2 = temp_queue(&ch).await;
-        let _plain = ch.basic_consume(&q2, acked(), FieldTable::new()).await.unwrap();
+        let _plain = ch
+            .basic_consume(&q2, acked(), FieldTable::new())
+            .await
+            .unwrap();
         let other = conn.channel(None).await.unwrap();
-        let e = other.basic_consume(&q2, ConsumeOptions { exclusive: true, ..Default::default() }, FieldTable::new()).await.unwrap_err();
-        assert!(matches!(code(&e), ReplyCode::ACCESS_REFUSED | ReplyCode::RESOURCE_LOCKED), "{e}");
+        let e = other
+            .basic_consume(
+                &q2,
+                ConsumeOptions {
+                    exclusive: true,
+                    ..Default::default()
+                },
+                FieldTable::new(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                code(&e),
+                ReplyCode::ACCESS_REFUSED | ReplyCode::RESOURCE_LOCKED
+            ),
+            "{e}"
+        );
         assert!(ch.is_open());
         conn.close().await.unwrap();
     })
@@ -353,7 +511,10 @@ async fn exclusive_consumer_conflicts() {
 async fn consume_from_missing_queue_is_not_found() {
     bounded(async {
         let (conn, ch) = open().await;
-        let e = ch.basic_consume(&unique("missing"), acked(), FieldTable::new()).await.unwrap_err();
+        let e = ch
+            .basic_consume(&unique("missing"), acked(), FieldTable::new())
+            .await
+            .unwrap_err();
         assert_channel_closed(&e, ReplyCode::NOT_FOUND);
         assert!(conn.is_open());
         conn.close().await.unwrap();
@@ -367,13 +528,63 @@ async fn reused_consumer_tag_is_a_connection_error() {
         let (conn, ch) = open().await;
         let q = temp_queue(&ch).await;
         let tag = unique("dup");
-        let opts = ConsumeOptions { tag: tag.clone(), ..Default::default() };
-        let mut first = ch.basic_consume(&q, opts.clone(), FieldTable::new()).await.unwrap();
+        let opts = ConsumeOptions {
+            tag: tag.clone(),
+            ..Default::default()
+        };
+        let mut first = ch
+            .basic_consume(&q, opts.clone(), FieldTable::new())
+            .await
+            .unwrap();
         // RabbitMQ treats a duplicate tag on one channel as a hard error: 530 NOT_ALLOWED.
-        let e = ch.basic_consume(&q, opts, FieldTable::new()).await.unwrap_err();
+        let e = ch
+            .basic_consume(&q, opts, FieldTable::new())
+            .await
+            .unwrap_err();
         assert_connection_closed(&e, ReplyCode::NOT_ALLOWED);
-        assert_connection_closed(&first.next().await.unwrap().unwrap_err(), ReplyCode::NOT_ALLOWED);
+        assert_connection_closed(
+            &first.next().await.unwrap().unwrap_err(),
+            ReplyCode::NOT_ALLOWED,
+        );
         assert!(first.next().await.is_none());
+        assert!(!conn.is_open());
+    })
+    .await
+}
+
+#[tokio::test]
+async fn basic_recover_redelivers_to_the_consumer() {
+    bounded(async {
+        let (conn, ch) = open().await;
+        let q = temp_queue(&ch).await;
+        fill(&conn, &q, 2).await;
+        let mut consumer = ch
+            .basic_consume(&q, acked(), FieldTable::new())
+            .await
+            .unwrap();
+        for i in 0..2 {
+            let m = consumer.wait(5_000).await.unwrap().unwrap();
+            assert_eq!(
+                (m.body_str().into_owned(), m.redelivered),
+                (i.to_string(), false)
+            );
+        }
+        ch.basic_recover(true).await.unwrap();
+        for i in 0..2 {
+            let m = consumer.wait(5_000).await.unwrap().unwrap();
+            assert_eq!(
+                (m.body_str().into_owned(), m.redelivered),
+                (i.to_string(), true)
+            );
+            m.ack().unwrap();
+        }
+        // RabbitMQ does not implement recover without requeue: 540 NOT_IMPLEMENTED, a hard error.
+        let e = ch.basic_recover(false).await.unwrap_err();
+        assert_connection_closed(&e, ReplyCode::NOT_IMPLEMENTED);
+        assert_connection_closed(
+            &consumer.next().await.unwrap().unwrap_err(),
+            ReplyCode::NOT_IMPLEMENTED,
+        );
         assert!(!conn.is_open());
     })
     .await

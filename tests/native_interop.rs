@@ -10,15 +10,25 @@ use warren::client::{PublishOptions, QueueDeclareOptions};
 use warren::{BasicProperties, Connection, FieldTable, FieldValue};
 
 fn amqp_url() -> String {
-    std::env::var("WARREN_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5673/%2f".into())
+    std::env::var("WARREN_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5673/%2f".into())
 }
 
 fn pika(args: &[&str]) -> std::process::Output {
     let python = std::env::var("WARREN_PIKA_PYTHON")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.state/venv/bin/python").into());
     let tool = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/pika_tool.py");
-    let out = Command::new(&python).arg(tool).args(args).output().unwrap_or_else(|e| panic!("cannot run {python}: {e} (run scripts/setup)"));
-    assert!(out.status.success(), "pika_tool {args:?} failed: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&python)
+        .arg(tool)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e} (run scripts/setup)"));
+    assert!(
+        out.status.success(),
+        "pika_tool {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -33,7 +43,11 @@ async fn warren_reads_what_pika_publishes() {
     let msg = tokio::time::timeout(Duration::from_secs(20), async {
         let conn = Connection::connect(&amqp_url()).await.unwrap();
         let ch = conn.channel(None).await.unwrap();
-        let msg = ch.basic_get(&queue, true).await.unwrap().expect("pika's message is in the queue");
+        let msg = ch
+            .basic_get(&queue, true)
+            .await
+            .unwrap()
+            .expect("pika's message is in the queue");
         ch.queue_delete(&queue, Default::default()).await.unwrap();
         conn.close().await.unwrap();
         msg
@@ -58,8 +72,14 @@ async fn warren_reads_what_pika_publishes() {
     let h = p.headers.as_ref().expect("headers");
     let expect: Vec<(&str, FieldValue)> = vec![
         ("str", s("h\u{e9}llo \u{1f600}")),
-        ("not_utf8", FieldValue::LongString(Bytes::from_static(b"\xff\xfe"))),
-        ("bytes", FieldValue::ByteArray(Bytes::from_static(b"\x00\x01\xfe"))),
+        (
+            "not_utf8",
+            FieldValue::LongString(Bytes::from_static(b"\xff\xfe")),
+        ),
+        (
+            "bytes",
+            FieldValue::ByteArray(Bytes::from_static(b"\x00\x01\xfe")),
+        ),
         ("yes", FieldValue::Bool(true)),
         ("no", FieldValue::Bool(false)),
         ("i8", FieldValue::I8(-5)),
@@ -73,11 +93,30 @@ async fn warren_reads_what_pika_publishes() {
         ("i64_min", FieldValue::I64(i64::MIN)),
         ("f32", FieldValue::F32(1.5)),
         ("f64", FieldValue::F64(-2.25)),
-        ("dec", FieldValue::Decimal { scale: 2, value: -12345 }),
+        (
+            "dec",
+            FieldValue::Decimal {
+                scale: 2,
+                value: -12345,
+            },
+        ),
         ("ts", FieldValue::Timestamp(1_700_000_000)),
         ("void", FieldValue::Void),
-        ("arr", FieldValue::Array(vec![FieldValue::I32(1), s("two"), FieldValue::Array(vec![FieldValue::Bool(true)])])),
-        ("tbl", FieldValue::Table(FieldTable::new().with("k", "v").with("inner", FieldTable::new().with("deep", FieldValue::I64(1 << 33))))),
+        (
+            "arr",
+            FieldValue::Array(vec![
+                FieldValue::I32(1),
+                s("two"),
+                FieldValue::Array(vec![FieldValue::Bool(true)]),
+            ]),
+        ),
+        (
+            "tbl",
+            FieldValue::Table(FieldTable::new().with("k", "v").with(
+                "inner",
+                FieldTable::new().with("deep", FieldValue::I64(1 << 33)),
+            )),
+        ),
     ];
     assert_eq!(h.len(), expect.len(), "header count: {h:?}");
     for (k, v) in &expect {
@@ -91,7 +130,9 @@ async fn pika_reads_what_warren_publishes() {
     tokio::time::timeout(Duration::from_secs(20), async {
         let conn = Connection::connect(&amqp_url()).await.unwrap();
         let ch = conn.channel(None).await.unwrap();
-        ch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::new()).await.unwrap();
+        ch.queue_declare(&queue, QueueDeclareOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
         ch.confirm_select().await.unwrap();
         let headers = FieldTable::new()
             .with("i8", FieldValue::I8(-5))
@@ -103,9 +144,18 @@ async fn pika_reads_what_warren_publishes() {
             .with("i64", FieldValue::I64(-(1 << 62)))
             .with("f32", FieldValue::F32(1.5))
             .with("f64", FieldValue::F64(-2.25))
-            .with("dec", FieldValue::Decimal { scale: 2, value: -12345 })
+            .with(
+                "dec",
+                FieldValue::Decimal {
+                    scale: 2,
+                    value: -12345,
+                },
+            )
             .with("str", "h\u{e9}llo")
-            .with("bytes", FieldValue::ByteArray(Bytes::from_static(b"\x00\xff")))
+            .with(
+                "bytes",
+                FieldValue::ByteArray(Bytes::from_static(b"\x00\xff")),
+            )
             .with("yes", true)
             .with("ts", FieldValue::Timestamp(1_700_000_000))
             .with("void", FieldValue::Void)
@@ -127,7 +177,15 @@ async fn pika_reads_what_warren_publishes() {
             headers: Some(headers),
             ..Default::default()
         };
-        ch.basic_publish("", &queue, b"from warren", &props, PublishOptions::default()).await.unwrap();
+        ch.basic_publish(
+            "",
+            &queue,
+            b"from warren",
+            &props,
+            PublishOptions::default(),
+        )
+        .await
+        .unwrap();
         conn.close().await.unwrap();
     })
     .await

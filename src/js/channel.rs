@@ -338,25 +338,24 @@ impl JsChannel {
     #[wasm_bindgen(js_name = basicQos, unchecked_return_type = "Promise<void>")]
     pub fn basic_qos(
         &self,
-        prefetch_count: u16,
-        prefetch_size: Option<u32>,
+        prefetch_count: f64,
+        prefetch_size: Option<f64>,
         global: Option<bool>,
     ) -> Promise {
         let ch = self.inner.channel.clone();
         promise(async move {
-            ch.basic_qos(
-                prefetch_count,
-                prefetch_size.unwrap_or(0),
-                global.unwrap_or(false),
-            )
-            .await?;
+            let count =
+                super::values::int_arg(prefetch_count, "prefetchCount", u16::MAX as u32)? as u16;
+            let size =
+                super::values::int_arg(prefetch_size.unwrap_or(0.0), "prefetchSize", u32::MAX)?;
+            ch.basic_qos(count, size, global.unwrap_or(false)).await?;
             Ok(JsValue::UNDEFINED)
         })
     }
 
     /// Shorthand for `basicQos(count)`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn prefetch(&self, prefetch_count: u16) -> Promise {
+    pub fn prefetch(&self, prefetch_count: f64) -> Promise {
         self.basic_qos(prefetch_count, None, None)
     }
 

@@ -184,9 +184,14 @@ impl JsClient {
 
     /// Opens a channel (the lowest free id unless one is given).
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPChannel>")]
-    pub fn channel(&self, id: Option<u16>) -> Promise {
+    pub fn channel(&self, id: Option<f64>) -> Promise {
         let conn = self.inner.conn.borrow().clone();
         promise(async move {
+            let id = id
+                .map(|id| {
+                    super::values::int_arg(id, "channel id", u16::MAX as u32).map(|id| id as u16)
+                })
+                .transpose()?;
             let conn = conn.ok_or(Error::NotOpen("connection"))?;
             let ch = conn.channel(id).await?;
             Ok(JsChannel::new(ch, conn))

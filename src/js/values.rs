@@ -325,3 +325,12 @@ pub fn opt_num(o: &JsValue, key: &str) -> Result<Option<f64>, Error> {
 pub fn get_field(o: &JsValue, key: &str) -> JsValue {
     get(o, key)
 }
+
+/// An integer argument in `0..=max`; out-of-range or fractional values are a TypeError, not a wrap.
+pub fn int_arg(v: f64, what: &str, max: u32) -> Result<u32, Error> {
+    if v.fract() == 0.0 && v >= 0.0 && v <= max as f64 {
+        Ok(v as u32)
+    } else {
+        Err(type_error(format!("{what} must be an integer 0-{max}")))
+    }
+}

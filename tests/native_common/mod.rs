@@ -170,3 +170,115 @@ pub async fn broker_ctl(args: &[&str]) -> Option<String> {
     }
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+type ClientWriter = std::sync::Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>;
+
+/// A TCP relay between the client and the broker that a test can cut (`kill`: both sockets
+/// closed), silence (`blackhole`: sockets stay open, bytes are dropped both ways — a dead network
+/// the client must notice by itself) or use to slip frames to the client (`inject`).
+pub struct Proxy {
+    pub port: u16,
+    blackholed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    client: std::sync::Arc<std::sync::Mutex<Option<ClientWriter>>>,
+}
+
+impl Proxy {
+    pub async fn start() -> Proxy {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::{Arc, Mutex};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let blackholed = Arc::new(AtomicBool::new(false));
+        let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let client: Arc<Mutex<Option<ClientWriter>>> = Arc::default();
+        let (bh, ts, cl) = (blackholed.clone(), tasks.clone(), client.clone());
+        let acceptor = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(broker) = tokio::net::TcpStream::connect(host_port()).await else {
+                    return;
+                };
+                let (cr, cw) = client.into_split();
+                let (br, bw) = broker.into_split();
+                let cw = Arc::new(tokio::sync::Mutex::new(cw));
+                *cl.lock().unwrap() = Some(cw.clone());
+                let up = tokio::spawn(pump(cr, Arc::new(tokio::sync::Mutex::new(bw)), bh.clone()));
+                let down = tokio::spawn(pump(br, cw, bh.clone()));
+                ts.lock().unwrap().extend([up, down]);
+            }
+        });
+        tasks.lock().unwrap().push(acceptor);
+        Proxy {
+            port,
+            blackholed,
+            tasks,
+            client,
+        }
+    }
+
+    /// The test broker's URL, through this proxy.
+    pub fn url(&self, query: &str) -> String {
+        let q = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f{q}", self.port)
+    }
+
+    /// From now on every byte is dropped, in both directions; no socket is closed.
+    pub fn blackhole(&self) {
+        self.blackholed.store(true, Ordering::SeqCst);
+    }
+
+    /// Writes raw bytes to the (last) client as if the broker had sent them. Only safe between
+    /// frames, i.e. while the broker is not sending anything (an idle connection, heartbeats off).
+    pub async fn inject(&self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        let w = self
+            .client
+            .lock()
+            .unwrap()
+            .clone()
+            .expect("a client is connected");
+        w.lock().await.write_all(bytes).await.unwrap();
+    }
+
+    /// Closes every relayed socket (the client sees EOF) and stops accepting.
+    pub fn kill(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+        self.client.lock().unwrap().take();
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    to: std::sync::Arc<tokio::sync::Mutex<tokio::net::tcp::OwnedWriteHalf>>,
+    blackholed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await.unwrap_or(0);
+        if blackholed.load(Ordering::SeqCst) {
+            if n == 0 {
+                // Keep the other side open: a silent network, not a closed one.
+                std::future::pending::<()>().await;
+            }
+            continue;
+        }
+        let mut to = to.lock().await;
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            let _ = to.shutdown().await;
+            return;
+        }
+    }
+}
