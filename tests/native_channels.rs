@@ -394,3 +394,31 @@ async fn our_close_crossing_the_brokers_close_keeps_the_connection() {
     })
     .await
 }
+
+#[tokio::test]
+async fn stale_handle_does_not_act_on_a_reused_channel_id() {
+    bounded(async {
+        let conn = Connection::connect(&url_with("channel_max=2"))
+            .await
+            .unwrap();
+        let old = conn.channel(None).await.unwrap();
+        let id = old.id();
+        old.close().await.unwrap();
+        let new = conn.channel(None).await.unwrap();
+        assert_eq!(new.id(), id, "the id is reused");
+        // The old handle must not reach the channel that now has its id.
+        assert!(matches!(old.basic_ack(1, false), Err(Error::NotOpen(_))));
+        let e = old
+            .queue_declare("", exclusive(), FieldTable::new())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::NotOpen(_)), "{e:?}");
+        assert!(!old.is_open());
+        // Had the stale ack reached the new channel, the broker would have closed it (406).
+        let q = temp_queue(&new).await;
+        assert!(new.basic_get(&q, true).await.unwrap().is_none());
+        assert!(new.is_open());
+        conn.close().await.unwrap();
+    })
+    .await
+}

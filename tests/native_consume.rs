@@ -589,3 +589,33 @@ async fn basic_recover_redelivers_to_the_consumer() {
     })
     .await
 }
+
+#[tokio::test]
+async fn dropping_an_active_consumer_cancels_it() {
+    bounded(async {
+        let (conn, ch) = open().await;
+        let q = temp_queue(&ch).await;
+        let consumer = ch
+            .basic_consume(&q, ConsumeOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        drop(consumer);
+        // Same channel, so the broker sees the cancel before the publish: the message stays in
+        // the queue instead of going to a consumer nobody reads.
+        ch.basic_publish(
+            "",
+            &q,
+            b"kept",
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        )
+        .await
+        .unwrap();
+        let msg = get_eventually(&ch, &q, 50)
+            .await
+            .expect("the message was not given to the dropped consumer");
+        assert_eq!(&msg.body[..], b"kept");
+        conn.close().await.unwrap();
+    })
+    .await
+}

@@ -361,3 +361,24 @@ async fn blocked_and_unblocked_notifications() {
     })
     .await
 }
+
+#[tokio::test]
+async fn close_is_bounded_when_the_broker_never_answers() {
+    bounded(async {
+        let proxy = Proxy::start().await;
+        let conn = Connection::connect(&proxy.url("heartbeat=0&connection_timeout=700"))
+            .await
+            .unwrap();
+        proxy.blackhole();
+        let t = Instant::now();
+        let e = conn.close().await.unwrap_err();
+        assert!(matches!(e, Error::Timeout), "{e:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            t.elapsed()
+        );
+        assert!(!conn.is_open());
+    })
+    .await
+}

@@ -3,7 +3,7 @@
 use super::consumer::Consumer;
 use super::message::Message;
 use super::options::*;
-use super::shared::Shared;
+use super::shared::{ChannelKey, Shared};
 use crate::engine::{Error, Response, Returned};
 use crate::protocol::*;
 use futures::channel::{mpsc, oneshot};
@@ -14,6 +14,7 @@ pub(crate) type ConfirmRx = oneshot::Receiver<Result<(), Error>>;
 #[derive(Clone)]
 pub struct Channel {
     pub(crate) id: u16,
+    pub(crate) key: ChannelKey,
     pub(crate) shared: Shared,
 }
 
@@ -33,12 +34,15 @@ impl Channel {
     }
 
     pub fn is_open(&self) -> bool {
-        self.shared.lock().engine.channel_is_open(self.id)
+        let inner = self.shared.lock();
+        inner.check(self.key).is_ok() && inner.engine.channel_is_open(self.id)
     }
 
     async fn call(&self, m: Method) -> Result<Response, Error> {
         let id = self.id;
-        self.shared.call(move |e| e.call(id, m)).await
+        self.shared
+            .call_then(Some(self.key), move |e| e.call(id, m), |_, _| {})
+            .await
     }
 
     async fn call_ok(&self, m: Method) -> Result<Method, Error> {
@@ -259,6 +263,7 @@ impl Channel {
         o: PublishOptions,
     ) -> Result<Option<(u64, ConfirmRx)>, Error> {
         let mut inner = self.shared.lock();
+        inner.check(self.key)?;
         let seq = inner.engine.publish(
             self.id,
             exchange,
@@ -297,18 +302,19 @@ impl Channel {
         let id = self.id;
         // The driver routes the consumer when it dispatches consume-ok, before any delivery behind it.
         let reply = self.shared.call_then(
+            Some(self.key),
             |e| e.call(id, Method::BasicConsume(m)),
             |inner, req| {
                 inner.pending_consumers.insert(req, (id, tx));
             },
         );
         match reply.await? {
-            Response::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer {
-                channel: id,
-                tag: ok.consumer_tag,
+            Response::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer::new(
+                self.key,
+                ok.consumer_tag,
                 rx,
-                shared: self.shared.clone(),
-            }),
+                self.shared.clone(),
+            )),
             r => Err(unexpected(r)),
         }
     }
@@ -337,14 +343,14 @@ impl Channel {
             }))
             .await?
         {
-            Response::Get(d) => Ok(d.map(|d| Message::new(*d, self.shared.clone()))),
+            Response::Get(d) => Ok(d.map(|d| Message::new(*d, self.key, self.shared.clone()))),
             r => Err(unexpected(r)),
         }
     }
 
     fn send(&self, m: Method) -> Result<(), Error> {
         let id = self.id;
-        self.shared.run(|e| e.send(id, &m))
+        self.shared.run(Some(self.key), |e| e.send(id, &m))
     }
 
     pub fn basic_ack(&self, delivery_tag: u64, multiple: bool) -> Result<(), Error> {
@@ -425,14 +431,21 @@ impl Channel {
     /// a second call replaces the first.
     pub fn returns(&self) -> mpsc::UnboundedReceiver<Returned> {
         let (tx, rx) = mpsc::unbounded();
-        self.shared.lock().returns.insert(self.id, tx);
+        let mut inner = self.shared.lock();
+        if inner.check(self.key).is_ok() {
+            inner.returns.insert(self.id, tx);
+        }
         rx
     }
 
     /// Closes the channel; consumers on it end.
     pub async fn close(&self) -> Result<(), Error> {
         let id = self.id;
-        match self.shared.call(|e| e.close_channel(id)).await {
+        match self
+            .shared
+            .call_then(Some(self.key), |e| e.close_channel(id), |_, _| {})
+            .await
+        {
             Ok(_) | Err(Error::NotOpen(_)) => Ok(()),
             Err(e) => Err(e),
         }

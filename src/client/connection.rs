@@ -33,6 +33,7 @@ impl Connection {
     ) -> Result<Connection, Error> {
         let (tx, rx) = oneshot::channel();
         let shared = Shared::new(Engine::new(config), tx);
+        shared.lock().timeout_ms = timeout_ms;
         runtime::spawn(driver::run(shared.clone(), transport));
         match select(rx, runtime::sleep_ms(timeout_ms)).await {
             Either::Left((Ok(Ok(())), _)) => Ok(Connection { shared }),
@@ -51,18 +52,16 @@ impl Connection {
 
     /// Opens a channel with the given id, or the lowest free one.
     pub async fn channel(&self, id: Option<u16>) -> Result<Channel, Error> {
-        // A plain `&mut u16`, not a `Cell`: a `&Cell` held across the await would make this
-        // future `!Send`, so channels could not be opened from tasks on a multi-thread runtime.
-        let mut opened = 0;
-        self.shared
-            .call(|e| {
-                let (ch, req) = e.open_channel(id)?;
-                opened = ch;
-                Ok(req)
-            })
-            .await?;
+        let (key, rx) = {
+            let mut inner = self.shared.lock();
+            let (ch, req) = inner.engine.open_channel(id)?;
+            let key = inner.register_channel(ch);
+            (key, inner.wait_for(req))
+        };
+        rx.await.unwrap_or(Err(Error::NotOpen("connection")))?;
         Ok(Channel {
-            id: opened,
+            id: key.id,
+            key,
             shared: self.shared.clone(),
         })
     }
@@ -72,11 +71,26 @@ impl Connection {
         self.close_with(ReplyCode::SUCCESS, "goodbye").await
     }
 
+    /// Closes with a reply code. Bounded by the connection timeout: a broker that never answers
+    /// (dead network, heartbeats off) gets the transport closed under it and `Error::Timeout`.
     pub async fn close_with(&self, code: ReplyCode, text: &str) -> Result<(), Error> {
-        self.shared.run(|e| e.close(code, text))?;
-        match self.closed().await {
-            None => Ok(()),
-            Some(e) => Err(e),
+        let timeout_ms = {
+            let mut inner = self.shared.lock();
+            inner.engine.close(code, text)?;
+            inner.kick();
+            inner.timeout_ms
+        };
+        match select(Box::pin(self.closed()), runtime::sleep_ms(timeout_ms)).await {
+            Either::Left((None, _)) => Ok(()),
+            Either::Left((Some(e), _)) => Err(e),
+            Either::Right(_) => {
+                let mut inner = self.shared.lock();
+                inner
+                    .engine
+                    .handle_transport_closed("no close-ok from the broker in time");
+                inner.kick();
+                Err(Error::Timeout)
+            }
         }
     }
 

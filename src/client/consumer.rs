@@ -2,7 +2,7 @@
 //! yields one error first when its channel or connection fails.
 
 use super::message::Message;
-use super::shared::Shared;
+use super::shared::{ChannelKey, Shared};
 use crate::engine::Error;
 use crate::protocol::{BasicCancel, Method};
 use crate::transport::runtime;
@@ -12,10 +12,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub struct Consumer {
-    pub(crate) channel: u16,
-    pub(crate) tag: String,
-    pub(crate) rx: mpsc::UnboundedReceiver<Result<Message, Error>>,
-    pub(crate) shared: Shared,
+    channel: u16,
+    key: ChannelKey,
+    tag: String,
+    rx: mpsc::UnboundedReceiver<Result<Message, Error>>,
+    shared: Shared,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -28,6 +29,21 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
+    pub(crate) fn new(
+        key: ChannelKey,
+        tag: String,
+        rx: mpsc::UnboundedReceiver<Result<Message, Error>>,
+        shared: Shared,
+    ) -> Self {
+        Consumer {
+            channel: key.id,
+            key,
+            tag,
+            rx,
+            shared,
+        }
+    }
+
     pub fn tag(&self) -> &str {
         &self.tag
     }
@@ -38,17 +54,13 @@ impl Consumer {
 
     /// Cancels the consumer; messages already delivered can still be read, then the stream ends.
     pub async fn cancel(&self) -> Result<(), Error> {
-        let (ch, tag) = (self.channel, self.tag.clone());
+        let m = Method::BasicCancel(BasicCancel {
+            consumer_tag: self.tag.clone(),
+            nowait: false,
+        });
+        let ch = self.channel;
         self.shared
-            .call(|e| {
-                e.call(
-                    ch,
-                    Method::BasicCancel(BasicCancel {
-                        consumer_tag: tag,
-                        nowait: false,
-                    }),
-                )
-            })
+            .call_then(Some(self.key), |e| e.call(ch, m), |_, _| {})
             .await?;
         self.shared
             .lock()
@@ -73,5 +85,24 @@ impl Stream for Consumer {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.rx.poll_next_unpin(cx)
+    }
+}
+
+/// A consumer dropped while still active is cancelled, so the broker stops sending it messages
+/// that nobody would read (and that would stay unacked until the channel closes).
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let mut inner = self.shared.lock();
+        let key = (self.channel, std::mem::take(&mut self.tag));
+        if inner.check(self.key).is_err() || inner.consumers.remove(&key).is_none() {
+            return;
+        }
+        let m = Method::BasicCancel(BasicCancel {
+            consumer_tag: key.1,
+            nowait: true,
+        });
+        if inner.engine.call(self.channel, m).is_ok() {
+            inner.kick();
+        }
     }
 }

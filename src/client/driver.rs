@@ -115,7 +115,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
         Event::Delivery(d) => {
             let key = (d.channel, d.consumer_tag.clone());
             if let Some(tx) = inner.consumers.get(&key) {
-                let msg = Message::new(*d, shared.clone());
+                let msg = Message::new(*d, inner.key_of(key.0), shared.clone());
                 if tx.unbounded_send(Ok(msg)).is_err() {
                     inner.consumers.remove(&key);
                 }
@@ -142,6 +142,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
             inner.consumers.remove(&(channel, consumer_tag));
         }
         Event::ChannelClosed { channel, error } => {
+            inner.channel_ended(channel, error.as_ref());
             let err = error.unwrap_or(Error::NotOpen("channel"));
             let tags: Vec<_> = inner
                 .consumers

@@ -1,6 +1,6 @@
 //! A message received from a consumer or `basic_get`, with the means to settle it.
 
-use super::shared::Shared;
+use super::shared::{ChannelKey, Shared};
 use crate::engine::{Delivery, Error};
 use crate::protocol::{BasicAck, BasicNack, BasicProperties, BasicReject, Method};
 use bytes::Bytes;
@@ -16,6 +16,7 @@ pub struct Message {
     pub message_count: Option<u32>,
     pub properties: BasicProperties,
     pub body: Bytes,
+    key: ChannelKey,
     shared: Shared,
 }
 
@@ -33,7 +34,7 @@ impl std::fmt::Debug for Message {
 }
 
 impl Message {
-    pub(crate) fn new(d: Delivery, shared: Shared) -> Message {
+    pub(crate) fn new(d: Delivery, key: ChannelKey, shared: Shared) -> Message {
         Message {
             channel: d.channel,
             consumer_tag: d.consumer_tag,
@@ -44,6 +45,7 @@ impl Message {
             message_count: d.message_count,
             properties: d.properties,
             body: d.body,
+            key,
             shared,
         }
     }
@@ -79,6 +81,6 @@ impl Message {
 
     fn settle(&self, m: Method) -> Result<(), Error> {
         let ch = self.channel;
-        self.shared.run(|e| e.send(ch, &m))
+        self.shared.run(Some(self.key), |e| e.send(ch, &m))
     }
 }

@@ -35,9 +35,77 @@ pub(crate) struct Inner {
     pub closed: Option<Option<Error>>,
     pub driver_waker: Option<Waker>,
     pub server_properties: FieldTable,
+    /// Epoch of the channel currently holding each id (see [`ChannelKey`]).
+    pub epochs: HashMap<u16, u64>,
+    pub next_epoch: u64,
+    /// Bound on the handshake and on waiting for close-ok, in ms.
+    pub timeout_ms: u64,
+    /// Why recently closed channels ended, by epoch.
+    pub channel_errors: HashMap<u64, Error>,
+}
+
+/// A channel id plus the epoch of the channel that had it when the handle was made: ids are
+/// reused after a close, and a stale handle must not act on the channel that now has its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChannelKey {
+    pub id: u16,
+    pub epoch: u64,
 }
 
 impl Inner {
+    /// Whether a handle's channel is still the live one; if not, why it ended.
+    pub fn check(&self, key: ChannelKey) -> Result<(), Error> {
+        match self.epochs.get(&key.id) {
+            Some(&e) if e == key.epoch => Ok(()),
+            _ => Err(match (&self.closed, self.channel_errors.get(&key.epoch)) {
+                (_, Some(e)) | (Some(Some(e)), None) => e.clone(),
+                _ => Error::NotOpen("channel"),
+            }),
+        }
+    }
+
+    /// Forgets a closed channel, keeping its error (if any) for calls on stale handles.
+    pub fn channel_ended(&mut self, id: u16, error: Option<&Error>) {
+        let Some(epoch) = self.epochs.remove(&id) else {
+            return;
+        };
+        if let Some(e) = error {
+            if self.channel_errors.len() >= 256 {
+                // Bounded memory under channel churn: the oldest reasons go first.
+                if let Some(&oldest) = self.channel_errors.keys().min() {
+                    self.channel_errors.remove(&oldest);
+                }
+            }
+            self.channel_errors.insert(epoch, e.clone());
+        }
+    }
+
+    /// Registers interest in the reply to `req` and wakes the driver to send the request.
+    pub fn wait_for(&mut self, req: ReqId) -> oneshot::Receiver<Result<Response, Error>> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.insert(req, tx);
+        self.kick();
+        rx
+    }
+
+    /// Records a newly opened channel and returns its key.
+    pub fn register_channel(&mut self, id: u16) -> ChannelKey {
+        self.next_epoch += 1;
+        self.epochs.insert(id, self.next_epoch);
+        ChannelKey {
+            id,
+            epoch: self.next_epoch,
+        }
+    }
+
+    /// The key of the channel that has `id` now, for handles made by the driver (deliveries).
+    pub fn key_of(&self, id: u16) -> ChannelKey {
+        ChannelKey {
+            id,
+            epoch: self.epochs.get(&id).copied().unwrap_or(0),
+        }
+    }
+
     /// Wakes the driver so it transmits what a command queued.
     pub fn kick(&mut self) {
         if let Some(w) = self.driver_waker.take() {
@@ -65,6 +133,10 @@ impl Shared {
             closed: None,
             driver_waker: None,
             server_properties: FieldTable::new(),
+            epochs: HashMap::new(),
+            next_epoch: 0,
+            timeout_ms: 30_000,
+            channel_errors: HashMap::new(),
         })))
     }
 
@@ -78,30 +150,39 @@ impl Shared {
         &self,
         f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>,
     ) -> Result<Response, Error> {
-        self.call_then(f, |_, _| {}).await
+        self.call_then(None, f, |_, _| {}).await
     }
 
-    /// Like [`Shared::call`], running `then` under the same lock right after the command was queued.
+    /// Like [`Shared::call`] on behalf of a channel handle (refused if its channel is gone), running
+    /// `then` under the same lock right after the command was queued.
     pub async fn call_then(
         &self,
+        on: Option<ChannelKey>,
         f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>,
         then: impl FnOnce(&mut Inner, ReqId),
     ) -> Result<Response, Error> {
         let rx = {
             let mut inner = self.lock();
+            if let Some(key) = on {
+                inner.check(key)?;
+            }
             let req = f(&mut inner.engine)?;
-            let (tx, rx) = oneshot::channel();
-            inner.waiters.insert(req, tx);
             then(&mut inner, req);
-            inner.kick();
-            rx
+            inner.wait_for(req)
         };
         rx.await.unwrap_or(Err(Error::NotOpen("connection")))
     }
 
-    /// Runs a command that needs no reply.
-    pub fn run<T>(&self, f: impl FnOnce(&mut Engine) -> Result<T, Error>) -> Result<T, Error> {
+    /// Runs a command that needs no reply, for a channel handle when `on` is given.
+    pub fn run<T>(
+        &self,
+        on: Option<ChannelKey>,
+        f: impl FnOnce(&mut Engine) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         let mut inner = self.lock();
+        if let Some(key) = on {
+            inner.check(key)?;
+        }
         let out = f(&mut inner.engine)?;
         inner.kick();
         Ok(out)
