@@ -9,7 +9,17 @@ use crate::protocol::*;
 use futures::channel::{mpsc, oneshot};
 
 /// Resolves with the broker's ack (Ok) or nack (Err) for one confirmed publish.
-pub(crate) type ConfirmRx = oneshot::Receiver<Result<(), Error>>;
+pub type ConfirmRx = oneshot::Receiver<Result<(), Error>>;
+
+/// What a publish started with [`Channel::publish_now`] waits for.
+#[derive(Debug)]
+pub enum PublishWait {
+    Sent,
+    /// The transport is congested: continue when it has room again.
+    Drain(oneshot::Receiver<()>),
+    /// Confirm mode: the sequence number and the broker's verdict.
+    Confirm(u64, ConfirmRx),
+}
 
 #[derive(Clone)]
 pub struct Channel {
@@ -247,21 +257,26 @@ impl Channel {
         o: PublishOptions,
     ) -> Result<(), Error> {
         match self.publish_now(exchange, routing_key, body, properties, o)? {
-            None => Ok(()),
-            Some((_, rx)) => rx.await.unwrap_or(Err(Error::NotOpen("channel"))),
+            PublishWait::Sent => Ok(()),
+            // A closed connection drops the sender: the publish itself was handed over.
+            PublishWait::Drain(rx) => {
+                let _ = rx.await;
+                Ok(())
+            }
+            PublishWait::Confirm(_, rx) => rx.await.unwrap_or(Err(Error::NotOpen("channel"))),
         }
     }
 
-    /// Encodes the publish immediately (so call order is wire order) and returns, on a confirm
-    /// channel, the sequence number and a receiver for the broker's verdict.
-    pub(crate) fn publish_now(
+    /// Encodes the publish immediately (so call order is wire order) and says what to wait for:
+    /// nothing, the transport draining (backpressure), or the broker's confirm.
+    pub fn publish_now(
         &self,
         exchange: &str,
         routing_key: &str,
         body: &[u8],
         properties: &BasicProperties,
         o: PublishOptions,
-    ) -> Result<Option<(u64, ConfirmRx)>, Error> {
+    ) -> Result<PublishWait, Error> {
         let mut inner = self.shared.lock();
         inner.check(self.key)?;
         let seq = inner.engine.publish(
@@ -274,11 +289,16 @@ impl Channel {
             body,
         )?;
         inner.kick();
-        Ok(seq.map(|seq| {
-            let (tx, rx) = oneshot::channel();
-            inner.confirms.insert((self.id, seq), tx);
-            (seq, rx)
-        }))
+        Ok(match seq {
+            Some(seq) => {
+                let (tx, rx) = oneshot::channel();
+                inner.confirms.insert((self.id, seq), tx);
+                PublishWait::Confirm(seq, rx)
+            }
+            None => inner
+                .drained()
+                .map_or(PublishWait::Sent, PublishWait::Drain),
+        })
     }
 
     /// Starts a consumer. Its messages arrive through the returned [`Consumer`] stream.
@@ -438,8 +458,11 @@ impl Channel {
         rx
     }
 
-    /// Closes the channel; consumers on it end.
+    /// Closes the channel; consumers on it end. Closing a channel that already ended succeeds.
     pub async fn close(&self) -> Result<(), Error> {
+        if self.shared.lock().check(self.key).is_err() {
+            return Ok(());
+        }
         let id = self.id;
         match self
             .shared

@@ -58,14 +58,12 @@ pub(crate) async fn run<T: Transport>(shared: Shared, mut transport: T) {
                     continue;
                 }
             }
-            match transport.poll_flush(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(e)) => {
-                    inner.engine.handle_transport_closed(&e);
-                    continue;
-                }
-                Poll::Pending => {}
+            let flushed = transport.poll_flush(cx);
+            if let Poll::Ready(Err(e)) = flushed {
+                inner.engine.handle_transport_closed(&e);
+                continue;
             }
+            inner.set_write_blocked(flushed.is_pending());
             if inner.engine.is_closed() && !done {
                 // Flush the close-ok (or our close) before dropping the transport.
                 if transport.poll_flush(cx).is_pending() {

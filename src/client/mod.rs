@@ -13,7 +13,7 @@ mod shared;
 pub mod transport;
 pub mod url;
 
-pub use channel::Channel;
+pub use channel::{Channel, ConfirmRx, PublishWait};
 pub use connection::Connection;
 pub use consumer::Consumer;
 pub use message::Message;

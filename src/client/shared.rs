@@ -42,6 +42,9 @@ pub(crate) struct Inner {
     pub timeout_ms: u64,
     /// Why recently closed channels ended, by epoch.
     pub channel_errors: HashMap<u64, Error>,
+    /// The transport could not take more data on the last flush; publishers wait for the drain.
+    pub write_blocked: bool,
+    pub drain_waiters: Vec<oneshot::Sender<()>>,
 }
 
 /// A channel id plus the epoch of the channel that had it when the handle was made: ids are
@@ -78,6 +81,25 @@ impl Inner {
             }
             self.channel_errors.insert(epoch, e.clone());
         }
+    }
+
+    pub fn set_write_blocked(&mut self, blocked: bool) {
+        self.write_blocked = blocked;
+        if !blocked {
+            for tx in self.drain_waiters.drain(..) {
+                let _ = tx.send(());
+            }
+        }
+    }
+
+    /// Resolves once the transport has room again (at once if it has now).
+    pub fn drained(&mut self) -> Option<oneshot::Receiver<()>> {
+        if !self.write_blocked {
+            return None;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.drain_waiters.push(tx);
+        Some(rx)
     }
 
     /// Registers interest in the reply to `req` and wakes the driver to send the request.
@@ -137,6 +159,8 @@ impl Shared {
             next_epoch: 0,
             timeout_ms: 30_000,
             channel_errors: HashMap::new(),
+            write_blocked: false,
+            drain_waiters: Vec::new(),
         })))
     }
 

@@ -7,7 +7,7 @@ use super::promise;
 use super::values::{js_bytes, js_to_properties, js_to_table, opt_bool, opt_str};
 use crate::client::{
     Channel, Connection, ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
+    PublishOptions, PublishWait, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::engine::Error;
 use crate::protocol::FieldTable;
@@ -394,8 +394,12 @@ impl JsChannel {
             .publish_now(&exchange, &routing_key, &body, &props, o)
         {
             Err(e) => Promise::reject(&to_js(e)),
-            Ok(None) => Promise::resolve(&JsValue::from(0)),
-            Ok(Some((seq, rx))) => promise(async move {
+            Ok(PublishWait::Sent) => Promise::resolve(&JsValue::from(0)),
+            Ok(PublishWait::Drain(rx)) => promise(async move {
+                let _ = rx.await;
+                Ok(JsValue::from(0))
+            }),
+            Ok(PublishWait::Confirm(seq, rx)) => promise(async move {
                 rx.await.unwrap_or(Err(Error::NotOpen("channel")))?;
                 Ok(JsValue::from(seq as f64))
             }),

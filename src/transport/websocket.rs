@@ -8,6 +8,8 @@ use crate::client::transport::Transport;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use js_sys::{ArrayBuffer, Uint8Array};
+use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
@@ -18,8 +20,13 @@ enum WsEvent {
     Closed(String),
 }
 
+/// Bytes the browser may hold unsent before publishers are asked to wait.
+const HIGH_WATER: u32 = 4 << 20;
+const DRAIN_POLL_MS: u32 = 5;
+
 pub struct WebSocketTransport {
     ws: WebSocket,
+    drain_timer: Option<gloo_timers::future::TimeoutFuture>,
     rx: mpsc::UnboundedReceiver<WsEvent>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
@@ -75,6 +82,7 @@ impl WebSocketTransport {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
 
         let transport = WebSocketTransport {
+            drain_timer: None,
             ws,
             rx,
             _on_message: on_message,
@@ -123,9 +131,21 @@ impl Transport for WebSocketTransport {
             .map_err(|e| format!("WebSocket send failed: {}", js_error_text(&e)))
     }
 
-    fn poll_flush(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), String>> {
-        // The browser buffers sends itself; bufferedAmount is the only backpressure signal it offers.
-        Poll::Ready(Ok(()))
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        // The browser buffers sends itself and only exposes bufferedAmount, with no event when it
+        // falls: above the high-water mark, look again after a short timer.
+        if self.ws.buffered_amount() <= HIGH_WATER {
+            self.drain_timer = None;
+            return Poll::Ready(Ok(()));
+        }
+        let timer = self
+            .drain_timer
+            .get_or_insert_with(|| gloo_timers::future::TimeoutFuture::new(DRAIN_POLL_MS));
+        if Pin::new(timer).poll(cx).is_ready() {
+            self.drain_timer = None;
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
     }
 
     fn close(&mut self) {
