@@ -1,8 +1,10 @@
-//! A channel handle: every channel-level AMQP method as an async fn. Cheap to clone.
+//! A channel handle: every channel-level AMQP method. Synchronous methods return a [`Reply`]
+//! future; the request is sent when the method is called. Cheap to clone.
 
 use super::consumer::Consumer;
 use super::message::Message;
 use super::options::*;
+use super::reply::{Reply, ReplyRx};
 use super::shared::{ChannelKey, Shared};
 use crate::engine::{Error, Response, Returned};
 use crate::protocol::*;
@@ -34,8 +36,20 @@ impl std::fmt::Debug for Channel {
     }
 }
 
-fn unexpected(r: Response) -> Error {
-    Error::InvalidArgument(format!("unexpected reply {r:?}"))
+fn unexpected(m: &Method) -> Error {
+    Error::InvalidArgument(format!("unexpected reply {}", m.name()))
+}
+
+/// The `*-ok` method of a reply (every request but basic.get answers with one).
+fn method(r: Response) -> Result<Method, Error> {
+    match r {
+        Response::Method(m) => Ok(m),
+        Response::Get(_) => Err(Error::InvalidArgument("unexpected basic.get reply".into())),
+    }
+}
+
+fn done(r: Response) -> Result<(), Error> {
+    method(r).map(drop)
 }
 
 impl Channel {
@@ -48,27 +62,34 @@ impl Channel {
         inner.check(self.key).is_ok() && inner.engine.channel_is_open(self.id)
     }
 
-    async fn call(&self, m: Method) -> Result<Response, Error> {
-        let id = self.id;
-        self.shared
-            .call_then(Some(self.key), move |e| e.call(id, m), |_, _| {})
-            .await
+    /// Sends a synchronous method now; `then` runs under the same lock once it is queued.
+    fn request_then(
+        &self,
+        m: Method,
+        then: impl FnOnce(&mut super::shared::Inner, crate::engine::ReqId),
+    ) -> Result<ReplyRx, Error> {
+        let mut inner = self.shared.lock();
+        inner.check(self.key)?;
+        let req = inner.engine.call(self.id, m)?;
+        then(&mut inner, req);
+        Ok(inner.wait_for(req))
     }
 
-    async fn call_ok(&self, m: Method) -> Result<Method, Error> {
-        match self.call(m).await? {
-            Response::Method(m) => Ok(m),
-            r => Err(unexpected(r)),
-        }
+    fn request<T>(
+        &self,
+        m: Method,
+        convert: impl FnOnce(Response) -> Result<T, Error> + Send + 'static,
+    ) -> Reply<T> {
+        Reply::new(self.request_then(m, |_, _| {}), convert)
     }
 
-    pub async fn exchange_declare(
+    pub fn exchange_declare(
         &self,
         exchange: &str,
         kind: &str,
         o: ExchangeDeclareOptions,
         arguments: FieldTable,
-    ) -> Result<(), Error> {
+    ) -> Reply<()> {
         let m = ExchangeDeclare {
             ticket: 0,
             exchange: exchange.into(),
@@ -80,30 +101,26 @@ impl Channel {
             nowait: o.nowait,
             arguments,
         };
-        self.call_ok(Method::ExchangeDeclare(m)).await.map(drop)
+        self.request(Method::ExchangeDeclare(m), done)
     }
 
-    pub async fn exchange_delete(
-        &self,
-        exchange: &str,
-        o: ExchangeDeleteOptions,
-    ) -> Result<(), Error> {
+    pub fn exchange_delete(&self, exchange: &str, o: ExchangeDeleteOptions) -> Reply<()> {
         let m = ExchangeDelete {
             ticket: 0,
             exchange: exchange.into(),
             if_unused: o.if_unused,
             nowait: o.nowait,
         };
-        self.call_ok(Method::ExchangeDelete(m)).await.map(drop)
+        self.request(Method::ExchangeDelete(m), done)
     }
 
-    pub async fn exchange_bind(
+    pub fn exchange_bind(
         &self,
         destination: &str,
         source: &str,
         routing_key: &str,
         arguments: FieldTable,
-    ) -> Result<(), Error> {
+    ) -> Reply<()> {
         let m = ExchangeBind {
             ticket: 0,
             destination: destination.into(),
@@ -112,16 +129,16 @@ impl Channel {
             nowait: false,
             arguments,
         };
-        self.call_ok(Method::ExchangeBind(m)).await.map(drop)
+        self.request(Method::ExchangeBind(m), done)
     }
 
-    pub async fn exchange_unbind(
+    pub fn exchange_unbind(
         &self,
         destination: &str,
         source: &str,
         routing_key: &str,
         arguments: FieldTable,
-    ) -> Result<(), Error> {
+    ) -> Reply<()> {
         let m = ExchangeUnbind {
             ticket: 0,
             destination: destination.into(),
@@ -130,16 +147,16 @@ impl Channel {
             nowait: false,
             arguments,
         };
-        self.call_ok(Method::ExchangeUnbind(m)).await.map(drop)
+        self.request(Method::ExchangeUnbind(m), done)
     }
 
     /// Declares a queue; an empty name asks the broker to generate one (returned in `QueueInfo::name`).
-    pub async fn queue_declare(
+    pub fn queue_declare(
         &self,
         queue: &str,
         o: QueueDeclareOptions,
         arguments: FieldTable,
-    ) -> Result<QueueInfo, Error> {
+    ) -> Reply<QueueInfo> {
         let m = QueueDeclare {
             ticket: 0,
             queue: queue.into(),
@@ -150,7 +167,7 @@ impl Channel {
             nowait: o.nowait,
             arguments,
         };
-        match self.call_ok(Method::QueueDeclare(m)).await? {
+        self.request(Method::QueueDeclare(m), |r| match method(r)? {
             Method::QueueDeclareOk(ok) => Ok(QueueInfo {
                 name: ok.queue,
                 message_count: ok.message_count,
@@ -162,17 +179,17 @@ impl Channel {
                 message_count: 0,
                 consumer_count: 0,
             }),
-            m => Err(unexpected(Response::Method(m))),
-        }
+            m => Err(unexpected(&m)),
+        })
     }
 
-    pub async fn queue_bind(
+    pub fn queue_bind(
         &self,
         queue: &str,
         exchange: &str,
         routing_key: &str,
         arguments: FieldTable,
-    ) -> Result<(), Error> {
+    ) -> Reply<()> {
         let m = QueueBind {
             ticket: 0,
             queue: queue.into(),
@@ -181,16 +198,16 @@ impl Channel {
             nowait: false,
             arguments,
         };
-        self.call_ok(Method::QueueBind(m)).await.map(drop)
+        self.request(Method::QueueBind(m), done)
     }
 
-    pub async fn queue_unbind(
+    pub fn queue_unbind(
         &self,
         queue: &str,
         exchange: &str,
         routing_key: &str,
         arguments: FieldTable,
-    ) -> Result<(), Error> {
+    ) -> Reply<()> {
         let m = QueueUnbind {
             ticket: 0,
             queue: queue.into(),
@@ -198,26 +215,24 @@ impl Channel {
             routing_key: routing_key.into(),
             arguments,
         };
-        self.call_ok(Method::QueueUnbind(m)).await.map(drop)
+        self.request(Method::QueueUnbind(m), done)
     }
 
     /// Removes all ready messages; returns how many.
-    pub async fn queue_purge(&self, queue: &str) -> Result<u32, Error> {
-        match self
-            .call_ok(Method::QueuePurge(QueuePurge {
-                ticket: 0,
-                queue: queue.into(),
-                nowait: false,
-            }))
-            .await?
-        {
+    pub fn queue_purge(&self, queue: &str) -> Reply<u32> {
+        let m = QueuePurge {
+            ticket: 0,
+            queue: queue.into(),
+            nowait: false,
+        };
+        self.request(Method::QueuePurge(m), |r| match method(r)? {
             Method::QueuePurgeOk(ok) => Ok(ok.message_count),
-            m => Err(unexpected(Response::Method(m))),
-        }
+            m => Err(unexpected(&m)),
+        })
     }
 
     /// Deletes a queue; returns how many messages it held.
-    pub async fn queue_delete(&self, queue: &str, o: QueueDeleteOptions) -> Result<u32, Error> {
+    pub fn queue_delete(&self, queue: &str, o: QueueDeleteOptions) -> Reply<u32> {
         let m = QueueDelete {
             ticket: 0,
             queue: queue.into(),
@@ -225,25 +240,22 @@ impl Channel {
             if_empty: o.if_empty,
             nowait: o.nowait,
         };
-        match self.call_ok(Method::QueueDelete(m)).await? {
+        self.request(Method::QueueDelete(m), |r| match method(r)? {
             Method::QueueDeleteOk(ok) => Ok(ok.message_count),
             Method::QueueDelete(_) => Ok(0),
-            m => Err(unexpected(Response::Method(m))),
-        }
+            m => Err(unexpected(&m)),
+        })
     }
 
-    pub async fn basic_qos(
-        &self,
-        prefetch_count: u16,
-        prefetch_size: u32,
-        global: bool,
-    ) -> Result<(), Error> {
-        let m = BasicQos {
-            prefetch_size,
-            prefetch_count,
-            global,
-        };
-        self.call_ok(Method::BasicQos(m)).await.map(drop)
+    pub fn basic_qos(&self, prefetch_count: u16, prefetch_size: u32, global: bool) -> Reply<()> {
+        self.request(
+            Method::BasicQos(BasicQos {
+                prefetch_size,
+                prefetch_count,
+                global,
+            }),
+            done,
+        )
     }
 
     /// Publishes a message. On a confirm-mode channel this resolves when the broker acks it
@@ -302,12 +314,12 @@ impl Channel {
     }
 
     /// Starts a consumer. Its messages arrive through the returned [`Consumer`] stream.
-    pub async fn basic_consume(
+    pub fn basic_consume(
         &self,
         queue: &str,
         o: ConsumeOptions,
         arguments: FieldTable,
-    ) -> Result<Consumer, Error> {
+    ) -> Reply<Consumer> {
         let (tx, rx) = mpsc::unbounded();
         let m = BasicConsume {
             ticket: 0,
@@ -319,53 +331,45 @@ impl Channel {
             nowait: false,
             arguments,
         };
-        let id = self.id;
+        let (key, shared) = (self.key, self.shared.clone());
         // The driver routes the consumer when it dispatches consume-ok, before any delivery behind it.
-        let reply = self.shared.call_then(
-            Some(self.key),
-            |e| e.call(id, Method::BasicConsume(m)),
-            |inner, req| {
-                inner.pending_consumers.insert(req, (id, tx));
-            },
-        );
-        match reply.await? {
-            Response::Method(Method::BasicConsumeOk(ok)) => Ok(Consumer::new(
-                self.key,
-                ok.consumer_tag,
-                rx,
-                self.shared.clone(),
-            )),
-            r => Err(unexpected(r)),
-        }
+        let sent = self.request_then(Method::BasicConsume(m), |inner, req| {
+            inner.pending_consumers.insert(req, (key.id, tx));
+        });
+        Reply::new(sent, move |r| match method(r)? {
+            Method::BasicConsumeOk(ok) => Ok(Consumer::new(key, ok.consumer_tag, rx, shared)),
+            m => Err(unexpected(&m)),
+        })
     }
 
     /// Cancels a consumer by tag (see also [`Consumer::cancel`]).
-    pub async fn basic_cancel(&self, consumer_tag: &str) -> Result<(), Error> {
+    pub fn basic_cancel(&self, consumer_tag: &str) -> Reply<()> {
         let m = BasicCancel {
             consumer_tag: consumer_tag.into(),
             nowait: false,
         };
-        self.call_ok(Method::BasicCancel(m)).await?;
-        self.shared
-            .lock()
-            .consumers
-            .remove(&(self.id, consumer_tag.to_owned()));
-        Ok(())
+        let (shared, key) = (self.shared.clone(), (self.id, consumer_tag.to_owned()));
+        self.request(Method::BasicCancel(m), move |r| {
+            done(r)?;
+            shared.lock().consumers.remove(&key);
+            Ok(())
+        })
     }
 
     /// Fetches one message, `None` when the queue is empty.
-    pub async fn basic_get(&self, queue: &str, no_ack: bool) -> Result<Option<Message>, Error> {
-        match self
-            .call(Method::BasicGet(BasicGet {
+    pub fn basic_get(&self, queue: &str, no_ack: bool) -> Reply<Option<Message>> {
+        let (key, shared) = (self.key, self.shared.clone());
+        self.request(
+            Method::BasicGet(BasicGet {
                 ticket: 0,
                 queue: queue.into(),
                 no_ack,
-            }))
-            .await?
-        {
-            Response::Get(d) => Ok(d.map(|d| Message::new(*d, self.key, self.shared.clone()))),
-            r => Err(unexpected(r)),
-        }
+            }),
+            move |r| match r {
+                Response::Get(d) => Ok(d.map(|d| Message::new(*d, key, shared))),
+                Response::Method(m) => Err(unexpected(&m)),
+            },
+        )
     }
 
     fn send(&self, m: Method) -> Result<(), Error> {
@@ -401,21 +405,19 @@ impl Channel {
     }
 
     /// Asks the broker to redeliver unacknowledged messages.
-    pub async fn basic_recover(&self, requeue: bool) -> Result<(), Error> {
-        self.call_ok(Method::BasicRecover(BasicRecover { requeue }))
-            .await
-            .map(drop)
+    pub fn basic_recover(&self, requeue: bool) -> Reply<()> {
+        self.request(Method::BasicRecover(BasicRecover { requeue }), done)
     }
 
     /// Pauses (`false`) or resumes (`true`) deliveries to this channel; returns the broker's answer.
-    pub async fn basic_flow(&self, active: bool) -> Result<bool, Error> {
-        match self
-            .call_ok(Method::ChannelFlow(ChannelFlow { active }))
-            .await?
-        {
-            Method::ChannelFlowOk(ok) => Ok(ok.active),
-            m => Err(unexpected(Response::Method(m))),
-        }
+    pub fn basic_flow(&self, active: bool) -> Reply<bool> {
+        self.request(
+            Method::ChannelFlow(ChannelFlow { active }),
+            |r| match method(r)? {
+                Method::ChannelFlowOk(ok) => Ok(ok.active),
+                m => Err(unexpected(&m)),
+            },
+        )
     }
 
     /// Whether the broker has paused publishing on this channel with channel.flow.
@@ -429,22 +431,20 @@ impl Channel {
     }
 
     /// Puts the channel in publisher-confirm mode: `basic_publish` then waits for the broker's ack.
-    pub async fn confirm_select(&self) -> Result<(), Error> {
-        self.call_ok(Method::ConfirmSelect(ConfirmSelect { nowait: false }))
-            .await
-            .map(drop)
+    pub fn confirm_select(&self) -> Reply<()> {
+        self.request(Method::ConfirmSelect(ConfirmSelect { nowait: false }), done)
     }
 
-    pub async fn tx_select(&self) -> Result<(), Error> {
-        self.call_ok(Method::TxSelect).await.map(drop)
+    pub fn tx_select(&self) -> Reply<()> {
+        self.request(Method::TxSelect, done)
     }
 
-    pub async fn tx_commit(&self) -> Result<(), Error> {
-        self.call_ok(Method::TxCommit).await.map(drop)
+    pub fn tx_commit(&self) -> Reply<()> {
+        self.request(Method::TxCommit, done)
     }
 
-    pub async fn tx_rollback(&self) -> Result<(), Error> {
-        self.call_ok(Method::TxRollback).await.map(drop)
+    pub fn tx_rollback(&self) -> Reply<()> {
+        self.request(Method::TxRollback, done)
     }
 
     /// Messages published with `mandatory` that the broker could not route. One stream per channel:
@@ -459,18 +459,20 @@ impl Channel {
     }
 
     /// Closes the channel; consumers on it end. Closing a channel that already ended succeeds.
-    pub async fn close(&self) -> Result<(), Error> {
+    pub fn close(&self) -> Reply<()> {
         if self.shared.lock().check(self.key).is_err() {
-            return Ok(());
+            return Reply::ready(Ok(()));
         }
-        let id = self.id;
-        match self
-            .shared
-            .call_then(Some(self.key), |e| e.close_channel(id), |_, _| {})
-            .await
-        {
-            Ok(_) | Err(Error::NotOpen(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        let close = ChannelClose {
+            reply_code: 200,
+            reply_text: "bye".into(),
+            class_id: 0,
+            method_id: 0,
+        };
+        let sent = match self.request_then(Method::ChannelClose(close), |_, _| {}) {
+            Err(Error::NotOpen(_)) => return Reply::ready(Ok(())),
+            other => other,
+        };
+        Reply::new(sent, |_| Ok(()))
     }
 }

@@ -131,7 +131,9 @@ impl Connection {
             .await?
         {
             Response::Method(_) => Ok(()),
-            r => Err(Error::InvalidArgument(format!("unexpected reply {r:?}"))),
+            _ => Err(Error::InvalidArgument(
+                "unexpected reply to update-secret".into(),
+            )),
         }
     }
 

@@ -3,8 +3,10 @@
 use super::consumer::JsConsumer;
 use super::error::to_js;
 use super::message::JsMessage;
-use super::promise;
-use super::values::{js_bytes, js_to_properties, js_to_table, opt_bool, opt_str};
+use super::values::{
+    get_field, int_arg, js_bytes, js_to_properties, js_to_table, opt_bool, opt_str,
+};
+use super::{promise, reply, settled};
 use crate::client::{
     Channel, Connection, ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
     PublishOptions, PublishWait, QueueDeclareOptions, QueueDeleteOptions,
@@ -73,6 +75,10 @@ impl JsChannel {
         &self.inner.channel
     }
 
+    fn ch(&self) -> &Channel {
+        &self.inner.channel
+    }
+
     fn start_returns(&self) {
         if self.inner.returns_started.replace(true) {
             return;
@@ -134,10 +140,8 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let args = args.unwrap_or(JsValue::UNDEFINED);
-        let params = params.unwrap_or(JsValue::UNDEFINED);
-        let ch = self.inner.channel.clone();
-        promise(async move {
+        let (params, args) = (or_undefined(params), or_undefined(args));
+        let sent = (|| {
             let kind = kind
                 .as_string()
                 .ok_or_else(|| Error::InvalidArgument("exchange type must be a string".into()))?;
@@ -148,10 +152,11 @@ impl JsChannel {
                 internal: opt_bool(&params, "internal", false)?,
                 nowait: opt_bool(&params, "nowait", false)?,
             };
-            ch.exchange_declare(&name, &kind, o, table(&args, "arguments")?)
-                .await?;
-            Ok(JsValue::UNDEFINED)
-        })
+            Ok(self
+                .ch()
+                .exchange_declare(&name, &kind, o, table(&args, "arguments")?))
+        })();
+        reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeDelete, unchecked_return_type = "Promise<void>")]
@@ -162,16 +167,15 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let params = params.unwrap_or(JsValue::UNDEFINED);
-        let ch = self.inner.channel.clone();
-        promise(async move {
+        let params = or_undefined(params);
+        let sent = (|| {
             let o = ExchangeDeleteOptions {
                 if_unused: opt_bool(&params, "ifUnused", false)?,
                 nowait: false,
             };
-            ch.exchange_delete(&name, o).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+            Ok(self.ch().exchange_delete(&name, o))
+        })();
+        reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeBind, unchecked_return_type = "Promise<void>")]
@@ -184,18 +188,11 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let args = args.unwrap_or(JsValue::UNDEFINED);
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.exchange_bind(
-                &destination,
-                &source,
-                routing_key.as_deref().unwrap_or(""),
-                table(&args, "arguments")?,
-            )
-            .await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let args = or_undefined(args);
+        let key = routing_key.unwrap_or_default();
+        let sent = table(&args, "arguments")
+            .map(|t| self.ch().exchange_bind(&destination, &source, &key, t));
+        reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeUnbind, unchecked_return_type = "Promise<void>")]
@@ -208,18 +205,11 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let args = args.unwrap_or(JsValue::UNDEFINED);
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.exchange_unbind(
-                &destination,
-                &source,
-                routing_key.as_deref().unwrap_or(""),
-                table(&args, "arguments")?,
-            )
-            .await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let args = or_undefined(args);
+        let key = routing_key.unwrap_or_default();
+        let sent = table(&args, "arguments")
+            .map(|t| self.ch().exchange_unbind(&destination, &source, &key, t));
+        reply(sent, undefined)
     }
 
     /// Declares a queue. Defaults as in amqp-client: a named queue is durable; an unnamed
@@ -233,10 +223,8 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let args = args.unwrap_or(JsValue::UNDEFINED);
-        let params = params.unwrap_or(JsValue::UNDEFINED);
-        let ch = self.inner.channel.clone();
-        promise(async move {
+        let (params, args) = (or_undefined(params), or_undefined(args));
+        let sent = (|| {
             let name = name.unwrap_or_default();
             let named = !name.is_empty();
             let o = QueueDeclareOptions {
@@ -246,14 +234,16 @@ impl JsChannel {
                 auto_delete: opt_bool(&params, "autoDelete", !named)?,
                 nowait: false,
             };
-            let q = ch
-                .queue_declare(&name, o, table(&args, "arguments")?)
-                .await?;
-            Ok(obj(&[
+            Ok(self
+                .ch()
+                .queue_declare(&name, o, table(&args, "arguments")?))
+        })();
+        reply(sent, |q| {
+            obj(&[
                 ("name", q.name.into()),
                 ("messageCount", q.message_count.into()),
                 ("consumerCount", q.consumer_count.into()),
-            ]))
+            ])
         })
     }
 
@@ -267,18 +257,11 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let args = args.unwrap_or(JsValue::UNDEFINED);
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.queue_bind(
-                &queue,
-                &exchange,
-                routing_key.as_deref().unwrap_or(""),
-                table(&args, "arguments")?,
-            )
-            .await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let args = or_undefined(args);
+        let key = routing_key.unwrap_or_default();
+        let sent =
+            table(&args, "arguments").map(|t| self.ch().queue_bind(&queue, &exchange, &key, t));
+        reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = queueUnbind, unchecked_return_type = "Promise<void>")]
@@ -291,27 +274,16 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let args = args.unwrap_or(JsValue::UNDEFINED);
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.queue_unbind(
-                &queue,
-                &exchange,
-                routing_key.as_deref().unwrap_or(""),
-                table(&args, "arguments")?,
-            )
-            .await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let args = or_undefined(args);
+        let key = routing_key.unwrap_or_default();
+        let sent =
+            table(&args, "arguments").map(|t| self.ch().queue_unbind(&queue, &exchange, &key, t));
+        reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = queuePurge, unchecked_return_type = "Promise<{ messageCount: number }>")]
     pub fn queue_purge(&self, name: String) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            let n = ch.queue_purge(&name).await?;
-            Ok(obj(&[("messageCount", n.into())]))
-        })
+        reply(Ok(self.ch().queue_purge(&name)), message_count)
     }
 
     #[wasm_bindgen(js_name = queueDelete, unchecked_return_type = "Promise<{ messageCount: number }>")]
@@ -319,20 +291,20 @@ impl JsChannel {
         &self,
         name: String,
         #[wasm_bindgen(
-            unchecked_param_type = "{ ifUnused?: boolean, ifEmpty?: boolean } | undefined"
+            unchecked_optional_param_type = "{ ifUnused?: boolean, ifEmpty?: boolean }"
         )]
-        params: JsValue,
+        params: Option<JsValue>,
     ) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
+        let params = or_undefined(params);
+        let sent = (|| {
             let o = QueueDeleteOptions {
                 if_unused: opt_bool(&params, "ifUnused", false)?,
                 if_empty: opt_bool(&params, "ifEmpty", false)?,
                 nowait: false,
             };
-            let n = ch.queue_delete(&name, o).await?;
-            Ok(obj(&[("messageCount", n.into())]))
-        })
+            Ok(self.ch().queue_delete(&name, o))
+        })();
+        reply(sent, message_count)
     }
 
     #[wasm_bindgen(js_name = basicQos, unchecked_return_type = "Promise<void>")]
@@ -342,15 +314,12 @@ impl JsChannel {
         prefetch_size: Option<f64>,
         global: Option<bool>,
     ) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            let count =
-                super::values::int_arg(prefetch_count, "prefetchCount", u16::MAX as u32)? as u16;
-            let size =
-                super::values::int_arg(prefetch_size.unwrap_or(0.0), "prefetchSize", u32::MAX)?;
-            ch.basic_qos(count, size, global.unwrap_or(false)).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        let sent = (|| {
+            let count = int_arg(prefetch_count, "prefetchCount", u16::MAX as u32)? as u16;
+            let size = int_arg(prefetch_size.unwrap_or(0.0), "prefetchSize", u32::MAX)?;
+            Ok(self.ch().basic_qos(count, size, global.unwrap_or(false)))
+        })();
+        reply(sent, undefined)
     }
 
     /// Shorthand for `basicQos(count)`.
@@ -373,26 +342,23 @@ impl JsChannel {
         >,
         #[wasm_bindgen(unchecked_optional_param_type = "boolean")] mandatory: Option<JsValue>,
     ) -> Promise {
-        let mandatory = mandatory.and_then(|m| m.as_bool());
-        let properties = properties.unwrap_or(JsValue::UNDEFINED);
         // Encoding happens now, so a bad argument rejects before anything is sent and the
         // publish order matches call order even if the caller does not await.
-        let prepared = body_bytes(&data).and_then(|b| Ok((b, js_to_properties(&properties)?)));
-        let (body, props) = match prepared {
-            Ok(p) => p,
-            Err(e) => return Promise::reject(&to_js(e)),
-        };
-        let o = PublishOptions {
-            mandatory: mandatory.unwrap_or(false),
-            immediate: false,
-        };
-        let exchange = exchange.unwrap_or_default();
-        let routing_key = routing_key.unwrap_or_default();
-        match self
-            .inner
-            .channel
-            .publish_now(&exchange, &routing_key, &body, &props, o)
-        {
+        let sent = (|| {
+            let body = body_bytes(&data)?;
+            let props = js_to_properties(&or_undefined(properties))?;
+            let o = PublishOptions {
+                mandatory: mandatory.and_then(|m| m.as_bool()).unwrap_or(false),
+                immediate: false,
+            };
+            let (exchange, routing_key) = (
+                exchange.unwrap_or_default(),
+                routing_key.unwrap_or_default(),
+            );
+            self.ch()
+                .publish_now(&exchange, &routing_key, &body, &props, o)
+        })();
+        match sent {
             Err(e) => Promise::reject(&to_js(e)),
             Ok(PublishWait::Sent) => Promise::resolve(&JsValue::from(0)),
             Ok(PublishWait::Drain(rx)) => promise(async move {
@@ -415,17 +381,16 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "ConsumeParams")] params: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "(message: AMQPMessage) => void")] callback: Option<JsValue>,
     ) -> Promise {
-        let callback = callback.unwrap_or(JsValue::UNDEFINED);
-        let params = params.unwrap_or(JsValue::UNDEFINED);
-        let this = self.clone();
-        promise(async move {
-            let callback =
-                match callback {
-                    c if c.is_undefined() || c.is_null() => None,
-                    c => Some(c.dyn_into::<Function>().map_err(|_| {
+        let params = or_undefined(params);
+        let sent = (|| {
+            let callback = match callback {
+                Some(c) if !c.is_undefined() && !c.is_null() => {
+                    Some(c.dyn_into::<Function>().map_err(|_| {
                         Error::InvalidArgument("callback must be a function".into())
-                    })?),
-                };
+                    })?)
+                }
+                _ => None,
+            };
             let o = ConsumeOptions {
                 tag: opt_str(&params, "tag")?.unwrap_or_default(),
                 no_local: opt_bool(&params, "noLocal", false)?,
@@ -433,17 +398,20 @@ impl JsChannel {
                 exclusive: opt_bool(&params, "exclusive", false)?,
             };
             let args = if params.is_object() {
-                super::values::get_field(&params, "args")
+                get_field(&params, "args")
             } else {
                 JsValue::UNDEFINED
             };
-            let consumer = this
-                .inner
-                .channel
-                .basic_consume(&queue, o, table(&args, "args")?)
-                .await?;
-            Ok(JsConsumer::new(consumer, this.clone(), callback))
-        })
+            Ok((
+                self.ch().basic_consume(&queue, o, table(&args, "args")?),
+                callback,
+            ))
+        })();
+        let this = self.clone();
+        match sent {
+            Err(e) => Promise::reject(&to_js(e)),
+            Ok((r, callback)) => reply(Ok(r), move |c| JsConsumer::new(c, this, callback).into()),
+        }
     }
 
     /// Fetches one message; resolves to `null` when the queue is empty. Default `noAck: true`.
@@ -455,21 +423,19 @@ impl JsChannel {
             JsValue,
         >,
     ) -> Promise {
-        let params = params.unwrap_or(JsValue::UNDEFINED);
+        let params = or_undefined(params);
+        let sent =
+            opt_bool(&params, "noAck", true).map(|no_ack| self.ch().basic_get(&queue, no_ack));
         let this = self.clone();
-        promise(async move {
-            let no_ack = opt_bool(&params, "noAck", true)?;
-            let m = this.inner.channel.basic_get(&queue, no_ack).await?;
-            Ok(m.map(|m| JsMessage::delivered(m, this.clone()).into())
-                .unwrap_or(JsValue::NULL))
+        reply(sent, move |m| {
+            m.map_or(JsValue::NULL, |m| JsMessage::delivered(m, this).into())
         })
     }
 
     #[wasm_bindgen(js_name = basicAck, unchecked_return_type = "Promise<void>")]
     pub fn basic_ack(&self, delivery_tag: f64, multiple: Option<bool>) -> Promise {
-        super::settled(
-            self.inner
-                .channel
+        settled(
+            self.ch()
                 .basic_ack(delivery_tag as u64, multiple.unwrap_or(false))
                 .map_err(to_js),
         )
@@ -482,19 +448,18 @@ impl JsChannel {
         requeue: Option<bool>,
         multiple: Option<bool>,
     ) -> Promise {
-        let r = self.inner.channel.basic_nack(
+        let r = self.ch().basic_nack(
             delivery_tag as u64,
             multiple.unwrap_or(false),
             requeue.unwrap_or(false),
         );
-        super::settled(r.map_err(to_js))
+        settled(r.map_err(to_js))
     }
 
     #[wasm_bindgen(js_name = basicReject, unchecked_return_type = "Promise<void>")]
     pub fn basic_reject(&self, delivery_tag: f64, requeue: Option<bool>) -> Promise {
-        super::settled(
-            self.inner
-                .channel
+        settled(
+            self.ch()
                 .basic_reject(delivery_tag as u64, requeue.unwrap_or(false))
                 .map_err(to_js),
         )
@@ -502,75 +467,60 @@ impl JsChannel {
 
     #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<void>")]
     pub fn basic_cancel(&self, tag: String) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.basic_cancel(&tag).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        reply(Ok(self.ch().basic_cancel(&tag)), undefined)
     }
 
     #[wasm_bindgen(js_name = basicRecover, unchecked_return_type = "Promise<void>")]
     pub fn basic_recover(&self, requeue: Option<bool>) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.basic_recover(requeue.unwrap_or(false)).await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        reply(
+            Ok(self.ch().basic_recover(requeue.unwrap_or(false))),
+            undefined,
+        )
     }
 
     /// Pauses (`false`) or resumes (`true`) deliveries; resolves to the broker's answer.
     #[wasm_bindgen(js_name = basicFlow, unchecked_return_type = "Promise<boolean>")]
     pub fn basic_flow(&self, active: Option<bool>) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            Ok(JsValue::from_bool(
-                ch.basic_flow(active.unwrap_or(true)).await?,
-            ))
-        })
+        reply(
+            Ok(self.ch().basic_flow(active.unwrap_or(true))),
+            JsValue::from_bool,
+        )
     }
 
     #[wasm_bindgen(js_name = confirmSelect, unchecked_return_type = "Promise<void>")]
     pub fn confirm_select(&self) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.confirm_select().await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        reply(Ok(self.ch().confirm_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txSelect, unchecked_return_type = "Promise<void>")]
     pub fn tx_select(&self) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.tx_select().await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        reply(Ok(self.ch().tx_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txCommit, unchecked_return_type = "Promise<void>")]
     pub fn tx_commit(&self) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.tx_commit().await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        reply(Ok(self.ch().tx_commit()), undefined)
     }
 
     #[wasm_bindgen(js_name = txRollback, unchecked_return_type = "Promise<void>")]
     pub fn tx_rollback(&self) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.tx_rollback().await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        reply(Ok(self.ch().tx_rollback()), undefined)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
-        let ch = self.inner.channel.clone();
-        promise(async move {
-            ch.close().await?;
-            Ok(JsValue::UNDEFINED)
-        })
+        reply(Ok(self.ch().close()), undefined)
     }
+}
+
+fn or_undefined(v: Option<JsValue>) -> JsValue {
+    v.unwrap_or(JsValue::UNDEFINED)
+}
+
+fn undefined(_: ()) -> JsValue {
+    JsValue::UNDEFINED
+}
+
+fn message_count(n: u32) -> JsValue {
+    obj(&[("messageCount", n.into())])
 }

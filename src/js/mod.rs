@@ -8,7 +8,8 @@ mod error;
 mod message;
 mod values;
 
-use crate::engine::Error;
+use crate::client::Reply;
+use crate::engine::{Error, Response};
 use js_sys::Promise;
 use std::future::Future;
 use wasm_bindgen::prelude::*;
@@ -17,6 +18,29 @@ use wasm_bindgen::prelude::*;
 fn promise<T: Into<JsValue>>(fut: impl Future<Output = Result<T, Error>> + 'static) -> Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         fut.await.map(Into::into).map_err(error::to_js)
+    })
+}
+
+/// A Promise for a channel method's [`Reply`]: every method shares this one future type (one
+/// state machine in the wasm instead of one per method); `to_js` shapes the result.
+fn reply<T: 'static>(
+    sent: Result<Reply<T>, Error>,
+    to_js: impl FnOnce(T) -> JsValue + 'static,
+) -> Promise {
+    let (rx, convert) = match sent {
+        Ok(r) => r.into_parts(),
+        Err(e) => return Promise::reject(&error::to_js(e)),
+    };
+    let rx = match rx {
+        Ok(rx) => rx,
+        Err(e) => return Promise::reject(&error::to_js(e)),
+    };
+    let finish: Box<dyn FnOnce(Response) -> Result<JsValue, Error>> =
+        Box::new(move |r| convert(r).map(to_js));
+    promise(async move {
+        rx.await
+            .unwrap_or(Err(Error::NotOpen("connection")))
+            .and_then(finish)
     })
 }
 

@@ -137,7 +137,7 @@ pub fn js_to_field_value(v: &JsValue, path: &str) -> Result<FieldValue, Error> {
     if let Some(n) = v.as_f64() {
         if !n.is_finite() {
             return Err(type_error(format!(
-                "{path}: {n} cannot be sent (RabbitMQ rejects NaN and Infinity)"
+                "{path}: NaN and Infinity cannot be sent (RabbitMQ rejects them)"
             )));
         }
         if n.fract() == 0.0 && n.abs() <= MAX_SAFE {
@@ -219,8 +219,9 @@ fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
         return Ok(Some(s));
     }
     // amqp-client users sometimes pass numbers for expiration or ids; keep them as text.
-    if let Some(n) = v.as_f64() {
-        return Ok(Some(n.to_string()));
+    // JS formats the number, so the text matches String(n) and no float formatter is linked in.
+    if v.as_f64().is_some() {
+        return Ok(js_sys::JSON::stringify(&v).ok().and_then(|s| s.as_string()));
     }
     Err(type_error(format!("properties.{key} must be a string")))
 }
