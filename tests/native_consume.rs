@@ -619,3 +619,70 @@ async fn dropping_an_active_consumer_cancels_it() {
     })
     .await
 }
+
+/// Stream queues: a consumer attaches at the offset given in its arguments, and every delivery
+/// carries its offset in the `x-stream-offset` header.
+#[tokio::test]
+async fn stream_queue_consumed_from_an_offset() {
+    bounded(async {
+        let (conn, ch) = open().await;
+        let name = unique("stream");
+        let args = FieldTable::new().with("x-queue-type", "stream");
+        let durable = warren::client::QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        ch.queue_declare(&name, durable, args).await.unwrap();
+        ch.confirm_select().await.unwrap();
+        let props = BasicProperties::default();
+        let publishes = (0..5).map(|i| {
+            let body = format!("m{i}");
+            let ch = ch.clone();
+            let (name, props) = (name.clone(), props.clone());
+            async move {
+                ch.basic_publish(
+                    "",
+                    &name,
+                    body.as_bytes(),
+                    &props,
+                    PublishOptions::default(),
+                )
+                .await
+            }
+        });
+        for r in futures::future::join_all(publishes).await {
+            r.unwrap();
+        }
+        for (offset, first) in [
+            (warren::FieldValue::I64(2), 2),
+            (warren::FieldValue::from("first"), 0),
+        ] {
+            let consumer_ch = conn.channel(None).await.unwrap();
+            consumer_ch.basic_qos(100, 0, false).await.unwrap();
+            let args = FieldTable::new().with("x-stream-offset", offset);
+            let mut consumer = consumer_ch
+                .basic_consume(&name, ConsumeOptions::default(), args)
+                .await
+                .unwrap();
+            for i in first..5 {
+                let m = consumer.next().await.expect("a delivery").unwrap();
+                assert_eq!(m.body_str(), format!("m{i}"));
+                let at = m
+                    .properties
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("x-stream-offset"))
+                    .and_then(|v| v.as_i64());
+                assert_eq!(at, Some(i as i64), "x-stream-offset header");
+                m.ack().unwrap();
+            }
+            consumer.cancel().await.unwrap();
+            consumer_ch.close().await.unwrap();
+        }
+        ch.queue_delete(&name, QueueDeleteOptions::default())
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    })
+    .await
+}

@@ -137,6 +137,13 @@ impl JsClient {
         if let Some(v) = u16_arg(&get_field(&opts, "channelMax"), "channelMax")? {
             c.channel_max = v;
         }
+        if let Some(v) = opt_str(&opts, "authMechanism").map_err(to_js)? {
+            c.auth_mechanism = match v.to_ascii_uppercase().as_str() {
+                "PLAIN" => crate::engine::AuthMechanism::Plain,
+                "AMQPLAIN" => crate::engine::AuthMechanism::AmqPlain,
+                _ => return Err(type_error("authMechanism must be PLAIN or AMQPLAIN")),
+            };
+        }
         if let Some(v) = opt_num(&opts, "connectionTimeout").map_err(to_js)? {
             parsed.connection_timeout_ms = v as u64;
         }

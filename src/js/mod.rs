@@ -87,6 +87,8 @@ export interface AMQPWebSocketOptions {
   frameMax?: number;
   heartbeat?: number;
   channelMax?: number;
+  /** SASL mechanism: "PLAIN" (default) or "AMQPLAIN". */
+  authMechanism?: "PLAIN" | "AMQPLAIN";
   /** Bound on WebSocket open + AMQP handshake, in ms (default 30000). */
   connectionTimeout?: number;
   /** WebSocket subprotocols to offer (none by default). */

@@ -297,6 +297,20 @@ async function connectAndClose(lib, url) {
   live.delete(client);
 }
 
+async function amqplainLogin(lib, url) {
+  const client = await open(lib, url, { authMechanism: "AMQPLAIN" });
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  await within(ch.basicPublish("", q, "via amqplain"), "publish");
+  eq((await mustGet(ch, q)).bodyString(), "via amqplain", "round trip");
+  await close(client);
+  const bad = new lib.AMQPWebSocketClient({ url, username: "guest", password: "nope", authMechanism: "amqplain" });
+  await rejects(() => bad.connect(), "AMQPLAIN with a wrong password", (e) => eq(e.code, 403, "reply code"));
+  let threw = false;
+  try { new lib.AMQPWebSocketClient({ url, authMechanism: "CRAM-MD5" }); } catch (e) { threw = e instanceof TypeError; }
+  assert(threw, "an unknown mechanism is a TypeError at construction");
+}
+
 async function wrongPasswordIs403(lib, url) {
   const secret = "wrong-secret-7f3a9";
   const client = new lib.AMQPWebSocketClient({ url, username: "guest", password: secret });
@@ -952,11 +966,47 @@ async function heartbeatsKeepAnIdleConnection(lib, url) {
   await close(client);
 }
 
+// Stream queues (the live-dashboard case): consumers attach at an offset given in the consume
+// arguments; deliveries carry their offset in the `x-stream-offset` header.
+async function streamQueueFromOffset(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const name = `warren-js-stream-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+  await within(ch.queueDeclare(name, { durable: true, autoDelete: false, exclusive: false }, { "x-queue-type": "stream" }), "declare stream");
+  try {
+    await within(ch.confirmSelect(), "confirmSelect");
+    await within(Promise.all([0, 1, 2, 3, 4].map((i) => ch.basicPublish("", name, `m${i}`))), "confirmed publishes");
+    for (const [offset, want] of [[2, ["m2", "m3", "m4"]], ["first", ["m0", "m1", "m2", "m3", "m4"]]]) {
+      const consCh = await within(client.channel(), "consumer channel");
+      await within(consCh.prefetch(100), "prefetch (streams require one)");
+      const box = inbox();
+      const consumer = await within(
+        consCh.basicConsume(name, { noAck: false, args: { "x-stream-offset": offset } }, (m) => { box.push(m); m.ack(); }),
+        `consume from offset ${offset}`,
+      );
+      const got = [];
+      for (let i = 0; i < want.length; i++) {
+        const m = await box.next(`delivery ${i} from offset ${offset}`);
+        got.push(m.bodyString());
+        const at = m.properties.headers?.["x-stream-offset"];
+        eq(at, Number(m.bodyString().slice(1)), `x-stream-offset header of ${m.bodyString()}`);
+      }
+      eq(got, want, `messages from offset ${offset}`);
+      await within(consumer.cancel(), "cancel");
+      await within(consCh.close(), "close consumer channel");
+    }
+  } finally {
+    await within(ch.queueDelete(name), "delete stream");
+  }
+  await close(client);
+}
+
 export const tests = [
   constructorForms,
   constructorRejectsBadArguments,
   connectAndClose,
   wrongPasswordIs403,
+  amqplainLogin,
   vhostsAndPermissions,
   queueDeclareResultsAndDefaults,
   queueBindUnbindPurgeDelete,
@@ -979,6 +1029,7 @@ export const tests = [
   onerrorOnBrokerClose,
   basicGetEmptyAndCount,
   heartbeatsKeepAnIdleConnection,
+  streamQueueFromOffset,
 ];
 
 /**
