@@ -448,3 +448,33 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// The allocation-free publish encoder writes exactly what the generic one writes.
+    #[test]
+    fn encode_publish_matches_encode_content(
+        exchange in short_str(),
+        routing_key in short_str(),
+        mandatory in any::<bool>(),
+        immediate in any::<bool>(),
+        props in properties(),
+        body in proptest::collection::vec(any::<u8>(), 0..9000),
+        frame_max in 4096u32..20000,
+    ) {
+        let method = Method::BasicPublish(BasicPublish {
+            ticket: 0,
+            exchange: exchange.clone(),
+            routing_key: routing_key.clone(),
+            mandatory,
+            immediate,
+        });
+        let mut generic = Vec::new();
+        let r1 = encode_content(&mut generic, 3, &method, &props, &body, frame_max);
+        let mut direct = Vec::new();
+        let r2 = encode_publish(&mut direct, 3, &exchange, &routing_key, mandatory, immediate, &props, &body, frame_max);
+        prop_assert_eq!(r1, r2);
+        prop_assert_eq!(generic, direct);
+    }
+}

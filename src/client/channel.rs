@@ -348,10 +348,10 @@ impl Channel {
             consumer_tag: consumer_tag.into(),
             nowait: false,
         };
-        let (shared, key) = (self.shared.clone(), (self.id, consumer_tag.to_owned()));
+        let (shared, id, tag) = (self.shared.clone(), self.id, consumer_tag.to_owned());
         self.request(Method::BasicCancel(m), move |r| {
             done(r)?;
-            shared.lock().consumers.remove(&key);
+            shared.lock().consumers.remove(id, &tag);
             Ok(())
         })
     }

@@ -62,10 +62,7 @@ impl Consumer {
         self.shared
             .call_then(Some(self.key), |e| e.call(ch, m), |_, _| {})
             .await?;
-        self.shared
-            .lock()
-            .consumers
-            .remove(&(self.channel, self.tag.clone()));
+        self.shared.lock().consumers.remove(self.channel, &self.tag);
         Ok(())
     }
 
@@ -93,12 +90,12 @@ impl Stream for Consumer {
 impl Drop for Consumer {
     fn drop(&mut self) {
         let mut inner = self.shared.lock();
-        let key = (self.channel, std::mem::take(&mut self.tag));
-        if inner.check(self.key).is_err() || inner.consumers.remove(&key).is_none() {
+        let tag = std::mem::take(&mut self.tag);
+        if inner.check(self.key).is_err() || inner.consumers.remove(self.channel, &tag).is_none() {
             return;
         }
         let m = Method::BasicCancel(BasicCancel {
-            consumer_tag: key.1,
+            consumer_tag: tag,
             nowait: true,
         });
         if inner.engine.call(self.channel, m).is_ok() {

@@ -103,7 +103,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
         Event::Reply { req, result } => {
             if let Some((ch, tx)) = inner.pending_consumers.remove(&req) {
                 if let Ok(Response::Method(Method::BasicConsumeOk(ok))) = &result {
-                    inner.consumers.insert((ch, ok.consumer_tag.clone()), tx);
+                    inner.consumers.insert(ch, ok.consumer_tag.clone(), tx);
                 }
             }
             if let Some(tx) = inner.waiters.remove(&req) {
@@ -111,11 +111,15 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
             }
         }
         Event::Delivery(d) => {
-            let key = (d.channel, d.consumer_tag.clone());
-            if let Some(tx) = inner.consumers.get(&key) {
-                let msg = Message::new(*d, inner.key_of(key.0), shared.clone());
-                if tx.unbounded_send(Ok(msg)).is_err() {
-                    inner.consumers.remove(&key);
+            let channel = d.channel;
+            let msg = Message::new(*d, inner.key_of(channel), shared.clone());
+            let Some(tx) = inner.consumers.get(channel, &msg.consumer_tag) else {
+                return;
+            };
+            if let Err(e) = tx.unbounded_send(Ok(msg)) {
+                // The consumer's reader is gone (dropped mid-dispatch): forget it.
+                if let Ok(m) = e.into_inner() {
+                    inner.consumers.remove(channel, &m.consumer_tag);
                 }
             }
         }
@@ -137,22 +141,14 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
             channel,
             consumer_tag,
         } => {
-            inner.consumers.remove(&(channel, consumer_tag));
+            inner.consumers.remove(channel, &consumer_tag);
         }
         Event::ChannelClosed { channel, error } => {
             inner.channel_ended(channel, error.as_ref());
             let err = error.unwrap_or(Error::NotOpen("channel"));
-            let tags: Vec<_> = inner
-                .consumers
-                .keys()
-                .filter(|k| k.0 == channel)
-                .cloned()
-                .collect();
-            for k in tags {
-                if let Some(tx) = inner.consumers.remove(&k) {
-                    if !matches!(err, Error::NotOpen(_)) {
-                        let _ = tx.unbounded_send(Err(err.clone()));
-                    }
+            for tx in inner.consumers.take(Some(channel)) {
+                if !matches!(err, Error::NotOpen(_)) {
+                    let _ = tx.unbounded_send(Err(err.clone()));
                 }
             }
             let seqs: Vec<_> = inner
@@ -185,7 +181,7 @@ fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
             for (_, tx) in inner.confirms.drain() {
                 let _ = tx.send(Err(err.clone()));
             }
-            for (_, tx) in inner.consumers.drain() {
+            for tx in inner.consumers.take(None) {
                 if error.is_some() {
                     let _ = tx.unbounded_send(Err(err.clone()));
                 }

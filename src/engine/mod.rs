@@ -365,17 +365,14 @@ impl Engine {
         body: &[u8],
     ) -> Result<Option<u64>, Error> {
         self.usable_channel(channel)?;
-        let method = Method::BasicPublish(BasicPublish {
-            ticket: 0,
-            exchange: exchange.to_owned(),
-            routing_key: routing_key.to_owned(),
+        let out = &mut self.out;
+        encode_publish(
+            out,
+            channel,
+            exchange,
+            routing_key,
             mandatory,
             immediate,
-        });
-        encode_content(
-            &mut self.out,
-            channel,
-            &method,
             properties,
             body,
             self.frame_max,

@@ -10,8 +10,8 @@ pub mod table;
 
 pub use codec::{DecodeError, EncodeError};
 pub use frame::{
-    encode_content, encode_heartbeat, encode_method, Frame, FrameDecoder, FRAME_MIN_SIZE,
-    PROTOCOL_HEADER,
+    encode_content, encode_heartbeat, encode_method, encode_publish, Frame, FrameDecoder,
+    FRAME_MIN_SIZE, PROTOCOL_HEADER,
 };
 pub use methods::*;
 pub use properties::{BasicProperties, ContentHeader};
