@@ -1,18 +1,20 @@
 //! Browser/Deno transport: a web-sys WebSocket carrying raw AMQP frames in binary messages.
 //!
 //! The event closures are owned by the transport and detached in `Drop` (never leaked). Incoming
-//! messages are queued for the driver; each `send` is one binary message, so frames produced in
-//! one driver tick travel together.
+//! messages are queued for the driver. Outgoing frames are collected in an [`Outbox`] and leave as
+//! one binary message per macrotask, however many driver ticks produced them.
 
 use crate::client::transport::Transport;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use js_sys::{ArrayBuffer, Uint8Array};
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use wasm_bindgen::closure::Closure;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 enum WsEvent {
@@ -24,8 +26,111 @@ enum WsEvent {
 const HIGH_WATER: u32 = 4 << 20;
 const DRAIN_POLL_MS: u32 = 5;
 
+/// A batch larger than this is sent at once instead of waiting for the macrotask.
+const MAX_BATCH: usize = 512 << 10;
+
+/// Batches outgoing bytes per macrotask. The first send after a quiet spell goes out at once (no
+/// added latency for a lone request); later sends are collected until a macrotask posted through a
+/// `MessageChannel` runs. Code that awaits each publish or ack resumes in microtasks, before any
+/// macrotask, so a loop of them leaves in one WebSocket message instead of one message each —
+/// the per-message cost in the browser, the relay and the broker is what bounds throughput.
+struct Outbox {
+    pending: Rc<RefCell<Vec<u8>>>,
+    scheduled: Rc<Cell<bool>>,
+    port: web_sys::MessagePort,
+    channel: web_sys::MessageChannel,
+    _on_flush: Closure<dyn FnMut(MessageEvent)>,
+}
+
+impl Outbox {
+    fn new(ws: &WebSocket) -> Result<Outbox, String> {
+        let channel = web_sys::MessageChannel::new().map_err(|e| js_error_text(&e))?;
+        let pending = Rc::new(RefCell::new(Vec::new()));
+        let scheduled = Rc::new(Cell::new(false));
+        let boundary = Self::boundary_of(ws, &pending, &scheduled);
+        let on_flush = Closure::<dyn FnMut(MessageEvent)>::new(move |_ev: MessageEvent| boundary());
+        channel
+            .port1()
+            .set_onmessage(Some(on_flush.as_ref().unchecked_ref()));
+        let port = channel.port2();
+        Ok(Outbox {
+            pending,
+            scheduled,
+            port,
+            channel,
+            _on_flush: on_flush,
+        })
+    }
+
+    /// What runs at a macrotask boundary (our posted message, or any incoming WebSocket message,
+    /// which may come first: message ports can wait behind network tasks): send the batch and
+    /// let the next send go out at once again.
+    fn boundary(&self, ws: &WebSocket) -> impl Fn() + 'static {
+        Self::boundary_of(ws, &self.pending, &self.scheduled)
+    }
+
+    fn boundary_of(
+        ws: &WebSocket,
+        pending: &Rc<RefCell<Vec<u8>>>,
+        scheduled: &Rc<Cell<bool>>,
+    ) -> impl Fn() + 'static {
+        let (ws, pending, scheduled) = (ws.clone(), pending.clone(), scheduled.clone());
+        move || {
+            scheduled.set(false);
+            let buf = std::mem::take(&mut *pending.borrow_mut());
+            if !buf.is_empty() {
+                // A failed send surfaces as the socket's close event.
+                let _ = ws.send_with_u8_array(&buf);
+            }
+        }
+    }
+
+    fn push(&self, ws: &WebSocket, data: Vec<u8>) -> Result<(), String> {
+        let send = |buf: &[u8]| {
+            ws.send_with_u8_array(buf)
+                .map_err(|e| format!("WebSocket send failed: {}", js_error_text(&e)))
+        };
+        if !self.scheduled.replace(true) {
+            // Quiet until now: send at once, and batch whatever follows until the next boundary.
+            send(&data)?;
+            return self
+                .port
+                .post_message(&JsValue::UNDEFINED)
+                .map_err(|e| js_error_text(&e));
+        }
+        let mut pending = self.pending.borrow_mut();
+        if pending.is_empty() {
+            *pending = data;
+        } else {
+            pending.extend_from_slice(&data);
+        }
+        if pending.len() >= MAX_BATCH {
+            let buf = std::mem::take(&mut *pending);
+            return send(&buf);
+        }
+        Ok(())
+    }
+
+    /// Sends what is pending now (before a close).
+    fn flush_now(&self, ws: &WebSocket) {
+        let buf = std::mem::take(&mut *self.pending.borrow_mut());
+        if !buf.is_empty() {
+            let _ = ws.send_with_u8_array(&buf);
+        }
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        self.channel.port1().set_onmessage(None);
+        self.channel.port1().close();
+        self.port.close();
+    }
+}
+
 pub struct WebSocketTransport {
     ws: WebSocket,
+    outbox: Outbox,
     drain_timer: Option<gloo_timers::future::TimeoutFuture>,
     rx: mpsc::UnboundedReceiver<WsEvent>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
@@ -47,12 +152,15 @@ impl WebSocketTransport {
         }
         .map_err(|e| format!("cannot open WebSocket {url}: {}", js_error_text(&e)))?;
         ws.set_binary_type(BinaryType::Arraybuffer);
+        let outbox = Outbox::new(&ws)?;
 
         let (tx, rx) = mpsc::unbounded();
         let (open_tx, mut open_rx) = mpsc::unbounded::<Result<(), String>>();
 
         let data_tx = tx.clone();
+        let boundary = outbox.boundary(&ws);
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
+            boundary();
             if let Ok(buf) = ev.data().dyn_into::<ArrayBuffer>() {
                 let _ = data_tx.unbounded_send(WsEvent::Data(Uint8Array::new(&buf).to_vec()));
             }
@@ -82,6 +190,7 @@ impl WebSocketTransport {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
 
         let transport = WebSocketTransport {
+            outbox,
             drain_timer: None,
             ws,
             rx,
@@ -126,9 +235,7 @@ impl Transport for WebSocketTransport {
     }
 
     fn send(&mut self, data: Vec<u8>) -> Result<(), String> {
-        self.ws
-            .send_with_u8_array(&data)
-            .map_err(|e| format!("WebSocket send failed: {}", js_error_text(&e)))
+        self.outbox.push(&self.ws, data)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
@@ -149,6 +256,7 @@ impl Transport for WebSocketTransport {
     }
 
     fn close(&mut self) {
+        self.outbox.flush_now(&self.ws);
         let _ = self.ws.close_with_code(1000);
     }
 }
@@ -162,6 +270,7 @@ impl Drop for WebSocketTransport {
         self.ws.set_onclose(None);
         self.ws.set_onerror(None);
         if self.ws.ready_state() <= WebSocket::OPEN {
+            self.outbox.flush_now(&self.ws);
             let _ = self.ws.close_with_code(1000);
         }
     }
