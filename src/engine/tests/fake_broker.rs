@@ -2,6 +2,8 @@
 //! `src/tests/util.rs`: it decodes whatever the engine transmits and encodes what a broker would
 //! answer, straight into `Engine::handle_bytes`. No sockets, no threads, no clock: time is a plain
 //! `Millis` the test advances itself.
+// Test-only: engine/mod.rs declares this module under #[cfg(test)].
+#![cfg(test)]
 
 use crate::engine::{Engine, Event};
 use crate::protocol::*;

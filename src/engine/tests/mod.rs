@@ -2,6 +2,9 @@
 //! no sleeps, time is a virtual `Millis` clock that only moves through `handle_timeout` at the
 //! deadlines `poll_timeout` returns.
 
+// Test-only: engine/mod.rs declares this module under #[cfg(test)].
+#![cfg(test)]
+
 mod fake_broker;
 
 use super::*;
