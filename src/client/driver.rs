@@ -11,12 +11,13 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::task::Poll;
 
+/// The lock on the shared state is held only while the engine works (digesting input, firing
+/// timers, routing events, handing over output), never across transport IO, so handles on other
+/// threads (a consumer acking, a publisher) wait for microseconds, not for a socket.
 pub(crate) async fn run<T: Transport>(shared: Shared, mut transport: T) {
     let mut sleep: Option<(u64, Pin<Box<Sleep>>)> = None;
     let mut done = false;
     poll_fn(|cx| {
-        let mut inner = shared.lock();
-        inner.driver_waker = Some(cx.waker().clone());
         // Yield now and then under sustained input so tasks sharing the thread (consumers) can run.
         let mut budget = 64;
         loop {
@@ -26,45 +27,55 @@ pub(crate) async fn run<T: Transport>(shared: Shared, mut transport: T) {
                 return Poll::Pending;
             }
             let mut progressed = false;
-            if !done && !inner.engine.is_closed() {
-                let engine = &mut inner.engine;
-                match transport.poll_read(cx, &mut |bytes| engine.handle_bytes(bytes)) {
+            if !done && !shared.lock().engine.is_closed() {
+                let read =
+                    transport.poll_read(cx, &mut |bytes| shared.lock().engine.handle_bytes(bytes));
+                match read {
                     Poll::Ready(Ok(true)) => progressed = true,
-                    Poll::Ready(Ok(false)) => {
-                        engine.handle_transport_closed("the broker closed the connection")
-                    }
-                    Poll::Ready(Err(e)) => engine.handle_transport_closed(&e),
+                    Poll::Ready(Ok(false)) => shared
+                        .lock()
+                        .engine
+                        .handle_transport_closed("the broker closed the connection"),
+                    Poll::Ready(Err(e)) => shared.lock().engine.handle_transport_closed(&e),
                     Poll::Pending => {}
                 }
             }
-            if let Some(deadline) = inner.engine.poll_timeout() {
-                let now = runtime::now_ms();
-                if now >= deadline {
-                    inner.engine.handle_timeout(now);
+            let (out, closed) = {
+                let mut inner = shared.lock();
+                // Registered before the output is taken: a command queued after this wakes us again.
+                inner.driver_waker = Some(cx.waker().clone());
+                if let Some(deadline) = inner.engine.poll_timeout() {
+                    let now = runtime::now_ms();
+                    if now >= deadline {
+                        inner.engine.handle_timeout(now);
+                        sleep = None;
+                        progressed = true;
+                    } else if sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
+                        sleep = Some((deadline, runtime::sleep_ms(deadline - now)));
+                    }
+                } else {
                     sleep = None;
-                    progressed = true;
-                } else if sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
-                    sleep = Some((deadline, runtime::sleep_ms(deadline - now)));
                 }
-            } else {
-                sleep = None;
-            }
-            while let Some(ev) = inner.engine.poll_event() {
-                dispatch(&shared, &mut inner, ev);
-            }
-            if let Some(buf) = inner.engine.poll_transmit() {
+                while let Some(ev) = inner.engine.poll_event() {
+                    dispatch(&shared, &mut inner, ev);
+                }
+                (inner.engine.poll_transmit(), inner.engine.is_closed())
+            };
+            if let Some(buf) = out {
                 if let Err(e) = transport.send(buf) {
-                    inner.engine.handle_transport_closed(&e);
+                    shared.lock().engine.handle_transport_closed(&e);
                     continue;
                 }
             }
             let flushed = transport.poll_flush(cx);
             if let Poll::Ready(Err(e)) = flushed {
-                inner.engine.handle_transport_closed(&e);
+                shared.lock().engine.handle_transport_closed(&e);
                 continue;
             }
-            inner.set_write_blocked(flushed.is_pending());
-            if inner.engine.is_closed() && !done {
+            if flushed.is_pending() != shared.lock().write_blocked {
+                shared.lock().set_write_blocked(flushed.is_pending());
+            }
+            if closed && !done {
                 // Flush the close-ok (or our close) before dropping the transport.
                 if transport.poll_flush(cx).is_pending() {
                     return Poll::Pending;
@@ -73,6 +84,7 @@ pub(crate) async fn run<T: Transport>(shared: Shared, mut transport: T) {
                 done = true;
             }
             if done {
+                let mut inner = shared.lock();
                 while let Some(ev) = inner.engine.poll_event() {
                     dispatch(&shared, &mut inner, ev);
                 }
