@@ -127,7 +127,7 @@ impl Connection {
         };
         match self
             .shared
-            .call(|e| e.call(0, Method::ConnectionUpdateSecret(m)))
+            .call(None, |e| e.call(0, Method::ConnectionUpdateSecret(m)))
             .await?
         {
             Response::Method(_) => Ok(()),

@@ -59,9 +59,7 @@ impl Consumer {
             nowait: false,
         });
         let ch = self.channel;
-        self.shared
-            .call_then(Some(self.key), |e| e.call(ch, m), |_, _| {})
-            .await?;
+        self.shared.call(Some(self.key), |e| e.call(ch, m)).await?;
         self.shared.lock().consumers.remove(self.channel, &self.tag);
         Ok(())
     }

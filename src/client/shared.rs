@@ -204,21 +204,12 @@ impl Shared {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a command that returns a request id and waits for its reply.
+    /// Runs a command that returns a request id and waits for its reply; on behalf of a channel
+    /// handle when `on` is given (refused if that channel is gone).
     pub async fn call(
-        &self,
-        f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>,
-    ) -> Result<Response, Error> {
-        self.call_then(None, f, |_, _| {}).await
-    }
-
-    /// Like [`Shared::call`] on behalf of a channel handle (refused if its channel is gone), running
-    /// `then` under the same lock right after the command was queued.
-    pub async fn call_then(
         &self,
         on: Option<ChannelKey>,
         f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>,
-        then: impl FnOnce(&mut Inner, ReqId),
     ) -> Result<Response, Error> {
         let rx = {
             let mut inner = self.lock();
@@ -226,7 +217,6 @@ impl Shared {
                 inner.check(key)?;
             }
             let req = f(&mut inner.engine)?;
-            then(&mut inner, req);
             inner.wait_for(req)
         };
         rx.await.unwrap_or(Err(Error::NotOpen("connection")))
