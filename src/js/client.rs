@@ -219,6 +219,36 @@ impl JsClient {
         })
     }
 
+    /// Negotiated heartbeat interval in seconds (0 = off, or not connected).
+    #[wasm_bindgen(getter)]
+    pub fn heartbeat(&self) -> u16 {
+        self.inner
+            .conn
+            .borrow()
+            .as_ref()
+            .map_or(0, |c| c.heartbeat())
+    }
+
+    /// Negotiated largest frame in bytes (0 when not connected).
+    #[wasm_bindgen(getter, js_name = frameMax)]
+    pub fn frame_max(&self) -> u32 {
+        self.inner
+            .conn
+            .borrow()
+            .as_ref()
+            .map_or(0, |c| c.frame_max())
+    }
+
+    /// Negotiated highest channel id (0 when not connected).
+    #[wasm_bindgen(getter, js_name = channelMax)]
+    pub fn channel_max(&self) -> u16 {
+        self.inner
+            .conn
+            .borrow()
+            .as_ref()
+            .map_or(0, |c| c.channel_max())
+    }
+
     /// Whether the connection is closed (or was never opened).
     #[wasm_bindgen(getter)]
     pub fn closed(&self) -> bool {

@@ -954,7 +954,8 @@ async function basicGetEmptyAndCount(lib, url) {
 
 async function heartbeatsKeepAnIdleConnection(lib, url) {
   // heartbeat 1 s: without our heartbeats the broker drops the connection after ~2 s of silence
-  const client = await open(lib, url, { heartbeat: 1 });
+  const client = await open(lib, url, { heartbeat: 1, frameMax: 8192, channelMax: 7 });
+  eq([client.heartbeat, client.frameMax, client.channelMax], [1, 8192, 7], "negotiated heartbeat, frameMax, channelMax");
   let error;
   client.onerror = (e) => { error = e; };
   const ch = await within(client.channel(), "channel");
