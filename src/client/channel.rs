@@ -68,11 +68,8 @@ impl Channel {
         m: Method,
         then: impl FnOnce(&mut super::shared::Inner, crate::engine::ReqId),
     ) -> Result<ReplyRx, Error> {
-        let mut inner = self.shared.lock();
-        inner.check(self.key)?;
-        let req = inner.engine.call(self.id, m)?;
-        then(&mut inner, req);
-        Ok(inner.wait_for(req))
+        let id = self.id;
+        self.shared.request(Some(self.key), |e| e.call(id, m), then)
     }
 
     fn request<T>(
@@ -463,13 +460,11 @@ impl Channel {
         if self.shared.lock().check(self.key).is_err() {
             return Reply::ready(Ok(()));
         }
-        let close = ChannelClose {
-            reply_code: 200,
-            reply_text: "bye".into(),
-            class_id: 0,
-            method_id: 0,
-        };
-        let sent = match self.request_then(Method::ChannelClose(close), |_, _| {}) {
+        let id = self.id;
+        let sent = match self
+            .shared
+            .request(Some(self.key), |e| e.close_channel(id), |_, _| {})
+        {
             Err(Error::NotOpen(_)) => return Reply::ready(Ok(())),
             other => other,
         };

@@ -2,6 +2,7 @@
 //! engine events to waiting futures and consumers.
 
 use super::message::Message;
+use super::reply::ReplyRx;
 use crate::engine::{Engine, Error, ReqId, Response, Returned};
 use crate::protocol::FieldTable;
 use futures::channel::{mpsc, oneshot};
@@ -204,21 +205,31 @@ impl Shared {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs a command that returns a request id and waits for its reply; on behalf of a channel
-    /// handle when `on` is given (refused if that channel is gone).
+    /// Queues a command that returns a request id, on behalf of a channel handle when `on` is given
+    /// (refused if that channel is gone); `then` runs under the same lock right after. Returns the
+    /// receiver of the reply.
+    pub fn request(
+        &self,
+        on: Option<ChannelKey>,
+        f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>,
+        then: impl FnOnce(&mut Inner, ReqId),
+    ) -> Result<ReplyRx, Error> {
+        let mut inner = self.lock();
+        if let Some(key) = on {
+            inner.check(key)?;
+        }
+        let req = f(&mut inner.engine)?;
+        then(&mut inner, req);
+        Ok(inner.wait_for(req))
+    }
+
+    /// [`Shared::request`] without a hook, awaiting the reply.
     pub async fn call(
         &self,
         on: Option<ChannelKey>,
         f: impl FnOnce(&mut Engine) -> Result<ReqId, Error>,
     ) -> Result<Response, Error> {
-        let rx = {
-            let mut inner = self.lock();
-            if let Some(key) = on {
-                inner.check(key)?;
-            }
-            let req = f(&mut inner.engine)?;
-            inner.wait_for(req)
-        };
+        let rx = self.request(on, f, |_, _| {})?;
         rx.await.unwrap_or(Err(Error::NotOpen("connection")))
     }
 

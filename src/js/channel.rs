@@ -75,10 +75,6 @@ impl JsChannel {
         &self.inner.channel
     }
 
-    fn ch(&self) -> &Channel {
-        &self.inner.channel
-    }
-
     fn start_returns(&self) {
         if self.inner.returns_started.replace(true) {
             return;
@@ -153,7 +149,7 @@ impl JsChannel {
                 nowait: opt_bool(&params, "nowait", false)?,
             };
             Ok(self
-                .ch()
+                .inner()
                 .exchange_declare(&name, &kind, o, table(&args, "arguments")?))
         })();
         reply(sent, undefined)
@@ -173,7 +169,7 @@ impl JsChannel {
                 if_unused: opt_bool(&params, "ifUnused", false)?,
                 nowait: false,
             };
-            Ok(self.ch().exchange_delete(&name, o))
+            Ok(self.inner().exchange_delete(&name, o))
         })();
         reply(sent, undefined)
     }
@@ -191,7 +187,7 @@ impl JsChannel {
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
-            .map(|t| self.ch().exchange_bind(&destination, &source, &key, t));
+            .map(|t| self.inner().exchange_bind(&destination, &source, &key, t));
         reply(sent, undefined)
     }
 
@@ -208,7 +204,7 @@ impl JsChannel {
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
-            .map(|t| self.ch().exchange_unbind(&destination, &source, &key, t));
+            .map(|t| self.inner().exchange_unbind(&destination, &source, &key, t));
         reply(sent, undefined)
     }
 
@@ -235,7 +231,7 @@ impl JsChannel {
                 nowait: false,
             };
             Ok(self
-                .ch()
+                .inner()
                 .queue_declare(&name, o, table(&args, "arguments")?))
         })();
         reply(sent, |q| {
@@ -260,7 +256,7 @@ impl JsChannel {
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent =
-            table(&args, "arguments").map(|t| self.ch().queue_bind(&queue, &exchange, &key, t));
+            table(&args, "arguments").map(|t| self.inner().queue_bind(&queue, &exchange, &key, t));
         reply(sent, undefined)
     }
 
@@ -276,14 +272,14 @@ impl JsChannel {
     ) -> Promise {
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
-        let sent =
-            table(&args, "arguments").map(|t| self.ch().queue_unbind(&queue, &exchange, &key, t));
+        let sent = table(&args, "arguments")
+            .map(|t| self.inner().queue_unbind(&queue, &exchange, &key, t));
         reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = queuePurge, unchecked_return_type = "Promise<{ messageCount: number }>")]
     pub fn queue_purge(&self, name: String) -> Promise {
-        reply(Ok(self.ch().queue_purge(&name)), message_count)
+        reply(Ok(self.inner().queue_purge(&name)), message_count)
     }
 
     #[wasm_bindgen(js_name = queueDelete, unchecked_return_type = "Promise<{ messageCount: number }>")]
@@ -302,7 +298,7 @@ impl JsChannel {
                 if_empty: opt_bool(&params, "ifEmpty", false)?,
                 nowait: false,
             };
-            Ok(self.ch().queue_delete(&name, o))
+            Ok(self.inner().queue_delete(&name, o))
         })();
         reply(sent, message_count)
     }
@@ -317,7 +313,7 @@ impl JsChannel {
         let sent = (|| {
             let count = int_arg(prefetch_count, "prefetchCount", u16::MAX as u32)? as u16;
             let size = int_arg(prefetch_size.unwrap_or(0.0), "prefetchSize", u32::MAX)?;
-            Ok(self.ch().basic_qos(count, size, global.unwrap_or(false)))
+            Ok(self.inner().basic_qos(count, size, global.unwrap_or(false)))
         })();
         reply(sent, undefined)
     }
@@ -355,7 +351,7 @@ impl JsChannel {
                 exchange.unwrap_or_default(),
                 routing_key.unwrap_or_default(),
             );
-            self.ch()
+            self.inner()
                 .publish_now(&exchange, &routing_key, &body, &props, o)
         })();
         match sent {
@@ -403,7 +399,7 @@ impl JsChannel {
                 JsValue::UNDEFINED
             };
             Ok((
-                self.ch().basic_consume(&queue, o, table(&args, "args")?),
+                self.inner().basic_consume(&queue, o, table(&args, "args")?),
                 callback,
             ))
         })();
@@ -425,7 +421,7 @@ impl JsChannel {
     ) -> Promise {
         let params = or_undefined(params);
         let sent =
-            opt_bool(&params, "noAck", true).map(|no_ack| self.ch().basic_get(&queue, no_ack));
+            opt_bool(&params, "noAck", true).map(|no_ack| self.inner().basic_get(&queue, no_ack));
         let this = self.clone();
         reply(sent, move |m| {
             m.map_or(JsValue::NULL, |m| JsMessage::delivered(m, this).into())
@@ -435,7 +431,7 @@ impl JsChannel {
     #[wasm_bindgen(js_name = basicAck, unchecked_return_type = "Promise<void>")]
     pub fn basic_ack(&self, delivery_tag: f64, multiple: Option<bool>) -> Promise {
         settled(
-            self.ch()
+            self.inner()
                 .basic_ack(delivery_tag as u64, multiple.unwrap_or(false))
                 .map_err(to_js),
         )
@@ -448,7 +444,7 @@ impl JsChannel {
         requeue: Option<bool>,
         multiple: Option<bool>,
     ) -> Promise {
-        let r = self.ch().basic_nack(
+        let r = self.inner().basic_nack(
             delivery_tag as u64,
             multiple.unwrap_or(false),
             requeue.unwrap_or(false),
@@ -459,7 +455,7 @@ impl JsChannel {
     #[wasm_bindgen(js_name = basicReject, unchecked_return_type = "Promise<void>")]
     pub fn basic_reject(&self, delivery_tag: f64, requeue: Option<bool>) -> Promise {
         settled(
-            self.ch()
+            self.inner()
                 .basic_reject(delivery_tag as u64, requeue.unwrap_or(false))
                 .map_err(to_js),
         )
@@ -467,13 +463,13 @@ impl JsChannel {
 
     #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<void>")]
     pub fn basic_cancel(&self, tag: String) -> Promise {
-        reply(Ok(self.ch().basic_cancel(&tag)), undefined)
+        reply(Ok(self.inner().basic_cancel(&tag)), undefined)
     }
 
     #[wasm_bindgen(js_name = basicRecover, unchecked_return_type = "Promise<void>")]
     pub fn basic_recover(&self, requeue: Option<bool>) -> Promise {
         reply(
-            Ok(self.ch().basic_recover(requeue.unwrap_or(false))),
+            Ok(self.inner().basic_recover(requeue.unwrap_or(false))),
             undefined,
         )
     }
@@ -482,34 +478,34 @@ impl JsChannel {
     #[wasm_bindgen(js_name = basicFlow, unchecked_return_type = "Promise<boolean>")]
     pub fn basic_flow(&self, active: Option<bool>) -> Promise {
         reply(
-            Ok(self.ch().basic_flow(active.unwrap_or(true))),
+            Ok(self.inner().basic_flow(active.unwrap_or(true))),
             JsValue::from_bool,
         )
     }
 
     #[wasm_bindgen(js_name = confirmSelect, unchecked_return_type = "Promise<void>")]
     pub fn confirm_select(&self) -> Promise {
-        reply(Ok(self.ch().confirm_select()), undefined)
+        reply(Ok(self.inner().confirm_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txSelect, unchecked_return_type = "Promise<void>")]
     pub fn tx_select(&self) -> Promise {
-        reply(Ok(self.ch().tx_select()), undefined)
+        reply(Ok(self.inner().tx_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txCommit, unchecked_return_type = "Promise<void>")]
     pub fn tx_commit(&self) -> Promise {
-        reply(Ok(self.ch().tx_commit()), undefined)
+        reply(Ok(self.inner().tx_commit()), undefined)
     }
 
     #[wasm_bindgen(js_name = txRollback, unchecked_return_type = "Promise<void>")]
     pub fn tx_rollback(&self) -> Promise {
-        reply(Ok(self.ch().tx_rollback()), undefined)
+        reply(Ok(self.inner().tx_rollback()), undefined)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
-        reply(Ok(self.ch().close()), undefined)
+        reply(Ok(self.inner().close()), undefined)
     }
 }
 
