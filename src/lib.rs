@@ -2,14 +2,17 @@
 //! WebSocket) and natively (tokio TCP).
 //!
 //! Layers, inner to outer: [`protocol`] (pure codec) → [`engine`] (sans-IO state machine) →
-//! [`client`] (async API, one driver per connection) → `transport` (WebSocket or TCP) and `js`
-//! (wasm-bindgen surface). Target-specific code lives only in `transport`, `js` and this file.
+//! [`client`] (async API, one driver per connection) over [`transport`] (WebSocket, or a tokio
+//! stream) and [`rt`] (spawn/sleep/clock per target); `js` is the wasm-bindgen surface.
+//! Target-specific code lives only in `transport`, `rt`, `js` and this file.
 
 pub mod engine;
 pub mod protocol;
 
 #[cfg(any(target_arch = "wasm32", feature = "tokio"))]
 pub mod client;
+#[cfg(any(target_arch = "wasm32", feature = "tokio"))]
+pub mod rt;
 #[cfg(any(target_arch = "wasm32", feature = "tokio"))]
 pub mod transport;
 
@@ -18,5 +21,5 @@ mod js;
 
 #[cfg(any(target_arch = "wasm32", feature = "tokio"))]
 pub use client::{Channel, Connection, ConnectionEvent, Consumer, Message};
-pub use engine::{CloseInfo, Config, Error};
+pub use engine::{CloseInfo, Config, Error, TransportError};
 pub use protocol::{BasicProperties, FieldTable, FieldValue, ReplyCode};

@@ -1,11 +1,12 @@
 //! A channel handle: every channel-level AMQP method. Synchronous methods return a [`Reply`]
 //! future; the request is sent when the method is called. Cheap to clone.
 
-use super::consumer::Consumer;
+use super::consumer::{Consumer, Inbox};
 use super::message::Message;
 use super::options::*;
+use super::registry::ChannelKey;
 use super::reply::{Reply, ReplyRx};
-use super::shared::{ChannelKey, Shared};
+use super::shared::{ConnectionState, Shared};
 use crate::engine::{Error, Response, Returned};
 use crate::protocol::*;
 use futures::channel::{mpsc, oneshot};
@@ -58,15 +59,15 @@ impl Channel {
     }
 
     pub fn is_open(&self) -> bool {
-        let inner = self.shared.lock();
-        inner.check(self.key).is_ok() && inner.engine.channel_is_open(self.id)
+        let state = self.shared.lock();
+        state.ensure_current(self.key).is_ok() && state.engine.channel_is_open(self.id)
     }
 
     /// Sends a synchronous method now; `then` runs under the same lock once it is queued.
     fn request_then(
         &self,
         m: Method,
-        then: impl FnOnce(&mut super::shared::Inner, crate::engine::ReqId),
+        then: impl FnOnce(&mut ConnectionState, crate::engine::ReqId),
     ) -> Result<ReplyRx, Error> {
         let id = self.id;
         self.shared.request(Some(self.key), |e| e.call(id, m), then)
@@ -286,9 +287,9 @@ impl Channel {
         properties: &BasicProperties,
         o: PublishOptions,
     ) -> Result<PublishWait, Error> {
-        let mut inner = self.shared.lock();
-        inner.check(self.key)?;
-        let seq = inner.engine.publish(
+        let mut state = self.shared.lock();
+        state.ensure_current(self.key)?;
+        let seq = state.engine.publish(
             self.id,
             exchange,
             routing_key,
@@ -297,14 +298,15 @@ impl Channel {
             properties,
             body,
         )?;
-        inner.kick();
+        state.wake_driver();
         Ok(match seq {
             Some(seq) => {
                 let (tx, rx) = oneshot::channel();
-                inner.confirms.insert((self.id, seq), tx);
+                state.router.confirms.insert((self.id, seq), tx);
                 PublishWait::Confirm(seq, rx)
             }
-            None => inner
+            None => state
+                .write
                 .drained()
                 .map_or(PublishWait::Sent, PublishWait::Drain),
         })
@@ -330,11 +332,13 @@ impl Channel {
         };
         let (key, shared) = (self.key, self.shared.clone());
         // The driver routes the consumer when it dispatches consume-ok, before any delivery behind it.
-        let sent = self.request_then(Method::BasicConsume(m), |inner, req| {
-            inner.pending_consumers.insert(req, (key.id, tx));
+        // Unread deliveries are released from the read budget even if this reply is dropped.
+        let inbox = Inbox::new(rx, shared);
+        let sent = self.request_then(Method::BasicConsume(m), |state, req| {
+            state.router.pending_consumers.insert(req, (key.id, tx));
         });
         Reply::new(sent, move |r| match method(r)? {
-            Method::BasicConsumeOk(ok) => Ok(Consumer::new(key, ok.consumer_tag, rx, shared)),
+            Method::BasicConsumeOk(ok) => Ok(Consumer::new(key, ok.consumer_tag, inbox)),
             m => Err(unexpected(&m)),
         })
     }
@@ -348,7 +352,7 @@ impl Channel {
         let (shared, id, tag) = (self.shared.clone(), self.id, consumer_tag.to_owned());
         self.request(Method::BasicCancel(m), move |r| {
             done(r)?;
-            shared.lock().consumers.remove(id, &tag);
+            shared.lock().router.consumers.remove(id, &tag);
             Ok(())
         })
     }
@@ -371,7 +375,7 @@ impl Channel {
 
     fn send(&self, m: Method) -> Result<(), Error> {
         let id = self.id;
-        self.shared.run(Some(self.key), |e| e.send(id, &m))
+        self.shared.command(Some(self.key), |e| e.send(id, &m))
     }
 
     pub fn basic_ack(&self, delivery_tag: u64, multiple: bool) -> Result<(), Error> {
@@ -421,6 +425,7 @@ impl Channel {
     pub fn is_flow_paused(&self) -> bool {
         self.shared
             .lock()
+            .router
             .flow_paused
             .get(&self.id)
             .copied()
@@ -448,16 +453,16 @@ impl Channel {
     /// a second call replaces the first.
     pub fn returns(&self) -> mpsc::UnboundedReceiver<Returned> {
         let (tx, rx) = mpsc::unbounded();
-        let mut inner = self.shared.lock();
-        if inner.check(self.key).is_ok() {
-            inner.returns.insert(self.id, tx);
+        let mut state = self.shared.lock();
+        if state.ensure_current(self.key).is_ok() {
+            state.router.returns.insert(self.id, tx);
         }
         rx
     }
 
     /// Closes the channel; consumers on it end. Closing a channel that already ended succeeds.
     pub fn close(&self) -> Reply<()> {
-        if self.shared.lock().check(self.key).is_err() {
+        if self.shared.lock().ensure_current(self.key).is_err() {
             return Reply::ready(Ok(()));
         }
         let id = self.id;

@@ -1,15 +1,17 @@
 //! The connection handle: opens channels, closes, reports blocked/unblocked and the end.
 
 use super::channel::Channel;
-use super::driver;
-use super::shared::{ConnectionEvent, Shared};
-use super::transport::Transport;
+use super::driver::Driver;
+use super::reply::Reply;
+use super::router::{ConnectionEvent, Router};
+use super::shared::Shared;
+use super::url::DEFAULT_READ_BUDGET;
 use crate::engine::{Config, Engine, Error, Response};
 use crate::protocol::{ConnectionUpdateSecret, FieldTable, Method, ReplyCode};
-use crate::transport::runtime::{self, MaybeSend};
+use crate::rt::{self, MaybeSend};
+use crate::transport::Transport;
 use bytes::Bytes;
 use futures::channel::{mpsc, oneshot};
-use futures::future::{select, Either};
 
 #[derive(Clone)]
 pub struct Connection {
@@ -25,38 +27,40 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Runs the AMQP handshake over an established transport, bounded by `timeout_ms`.
+    /// Runs the AMQP handshake over an established transport, bounded by
+    /// `config.handshake_timeout`.
     pub async fn open<T: Transport + MaybeSend + 'static>(
         transport: T,
         config: Config,
-        timeout_ms: u64,
+    ) -> Result<Connection, Error> {
+        Self::open_with(transport, config, DEFAULT_READ_BUDGET).await
+    }
+
+    /// [`Connection::open`] with a read budget: the bytes of delivered-but-unread messages at
+    /// which the connection stops reading until consumers catch up.
+    pub async fn open_with<T: Transport + MaybeSend + 'static>(
+        transport: T,
+        config: Config,
+        read_budget: usize,
     ) -> Result<Connection, Error> {
         let (tx, rx) = oneshot::channel();
-        let shared = Shared::new(Engine::new(config), tx);
-        shared.lock().timeout_ms = timeout_ms;
-        runtime::spawn(driver::run(shared.clone(), transport));
-        match select(rx, runtime::sleep_ms(timeout_ms)).await {
-            Either::Left((Ok(Ok(())), _)) => Ok(Connection { shared }),
-            Either::Left((Ok(Err(e)), _)) => Err(e),
-            Either::Left((Err(_), _)) => Err(Error::ConnectionLost(
-                "driver stopped during the handshake".into(),
-            )),
-            Either::Right(_) => {
-                let mut inner = shared.lock();
-                inner.engine.handle_transport_closed("handshake timed out");
-                inner.kick();
-                Err(Error::Timeout)
-            }
+        let engine = Engine::new(config, rt::now_ms());
+        let shared = Shared::new(engine, Router::new(tx), read_budget);
+        rt::spawn(Driver::new(shared.clone(), transport));
+        match rx.await {
+            Ok(Ok(())) => Ok(Connection { shared }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::NotOpen("connection")),
         }
     }
 
     /// Opens a channel with the given id, or the lowest free one.
     pub async fn channel(&self, id: Option<u16>) -> Result<Channel, Error> {
         let (key, rx) = {
-            let mut inner = self.shared.lock();
-            let (ch, req) = inner.engine.open_channel(id)?;
-            let key = inner.register_channel(ch);
-            (key, inner.wait_for(req))
+            let mut state = self.shared.lock();
+            let (ch, req) = state.engine.open_channel(id)?;
+            let key = state.router.channels.register(ch);
+            (key, state.expect_reply(req))
         };
         rx.await.unwrap_or(Err(Error::NotOpen("connection")))?;
         Ok(Channel {
@@ -71,52 +75,36 @@ impl Connection {
         self.close_with(ReplyCode::SUCCESS, "goodbye").await
     }
 
-    /// Closes with a reply code. Bounded by the connection timeout: a broker that never answers
-    /// (dead network, heartbeats off) gets the transport closed under it and `Error::Timeout`.
+    /// Closes with a reply code. Bounded by the connection's close timeout: a broker that never
+    /// answers (dead network, heartbeats off) gets the transport closed under it and
+    /// `Error::Timeout`.
     pub async fn close_with(&self, code: ReplyCode, text: &str) -> Result<(), Error> {
-        let timeout_ms = {
-            let mut inner = self.shared.lock();
-            inner.engine.close(code, text)?;
-            inner.kick();
-            inner.timeout_ms
+        let ended = {
+            let mut state = self.shared.lock();
+            state.engine.close(code, text, rt::now_ms())?;
+            state.wake_driver();
+            state.router.on_end()
         };
-        match select(Box::pin(self.closed()), runtime::sleep_ms(timeout_ms)).await {
-            Either::Left((None, _)) => Ok(()),
-            Either::Left((Some(e), _)) => Err(e),
-            Either::Right(_) => {
-                let mut inner = self.shared.lock();
-                inner
-                    .engine
-                    .handle_transport_closed("no close-ok from the broker in time");
-                inner.kick();
-                Err(Error::Timeout)
-            }
+        match ended.await.unwrap_or(None) {
+            None => Ok(()),
+            Some(e) => Err(e),
         }
     }
 
     /// Resolves when the connection has ended: `None` if we closed it, else why it ended.
     pub async fn closed(&self) -> Option<Error> {
-        let rx = {
-            let mut inner = self.shared.lock();
-            if let Some(c) = &inner.closed {
-                return c.clone();
-            }
-            let (tx, rx) = oneshot::channel();
-            inner.closed_waiters.push(tx);
-            rx
-        };
-        rx.await.unwrap_or(None)
+        let ended = self.shared.lock().router.on_end();
+        ended.await.unwrap_or(None)
     }
 
     pub fn is_open(&self) -> bool {
         self.shared.lock().engine.is_open()
     }
 
-    /// Connection-level notifications (blocked/unblocked), from now on.
-    pub fn events(&self) -> mpsc::UnboundedReceiver<ConnectionEvent> {
-        let (tx, rx) = mpsc::unbounded();
-        self.shared.lock().listeners.push(tx);
-        rx
+    /// Connection-level notifications (blocked/unblocked), from now on. A listener that leaves
+    /// more than 64 unread misses the newer ones.
+    pub fn events(&self) -> mpsc::Receiver<ConnectionEvent> {
+        self.shared.lock().router.listen()
     }
 
     /// Replaces the credentials of a live connection (e.g. a refreshed OAuth token).
@@ -125,20 +113,22 @@ impl Connection {
             new_secret: Bytes::copy_from_slice(new_secret.as_bytes()),
             reason: reason.into(),
         };
-        match self
-            .shared
-            .call(None, |e| e.call(0, Method::ConnectionUpdateSecret(m)))
-            .await?
-        {
+        let sent = self.shared.request(
+            None,
+            |e| e.call(0, Method::ConnectionUpdateSecret(m)),
+            |_, _| {},
+        );
+        Reply::new(sent, |r| match r {
             Response::Method(_) => Ok(()),
             _ => Err(Error::InvalidArgument(
                 "unexpected reply to update-secret".into(),
             )),
-        }
+        })
+        .await
     }
 
     pub fn server_properties(&self) -> FieldTable {
-        self.shared.lock().server_properties.clone()
+        self.shared.lock().router.server_properties.clone()
     }
 
     pub fn frame_max(&self) -> u32 {
@@ -152,5 +142,11 @@ impl Connection {
     /// Negotiated heartbeat interval in seconds.
     pub fn heartbeat(&self) -> u16 {
         self.shared.lock().engine.heartbeat()
+    }
+
+    /// Bytes of delivered messages waiting for the application to take them (bounded by the
+    /// read budget, plus what arrives while a reply is awaited).
+    pub fn unread_bytes(&self) -> usize {
+        self.shared.budget().used()
     }
 }

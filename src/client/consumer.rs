@@ -1,47 +1,73 @@
 //! A consumer: a stream of messages that ends when it is cancelled (by us or the broker) and
 //! yields one error first when its channel or connection fails.
 
+use super::budget::cost;
 use super::message::Message;
-use super::shared::{ChannelKey, Shared};
-use crate::engine::Error;
+use super::registry::ChannelKey;
+use super::reply::Reply;
+use super::router::ConsumerRx;
+use super::shared::Shared;
+use crate::engine::{Delivery, Error};
 use crate::protocol::{BasicCancel, Method};
-use crate::transport::runtime;
-use futures::channel::mpsc;
+use crate::rt;
 use futures::{Stream, StreamExt};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// A consumer's queue of deliveries. Whatever leaves it, taken or dropped unread, is released
+/// from the read budget, so a forgotten queue can never stall the connection.
+pub(crate) struct Inbox {
+    rx: ConsumerRx,
+    shared: Shared,
+}
+
+impl Inbox {
+    pub fn new(rx: ConsumerRx, shared: Shared) -> Inbox {
+        Inbox { rx, shared }
+    }
+
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Box<Delivery>, Error>>> {
+        let next = self.rx.poll_next_unpin(cx);
+        if let Poll::Ready(Some(Ok(d))) = &next {
+            self.shared.budget().release(cost(d.body.len()));
+        }
+        next
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        self.rx.close();
+        while let Ok(item) = self.rx.try_recv() {
+            if let Ok(d) = item {
+                self.shared.budget().release(cost(d.body.len()));
+            }
+        }
+    }
+}
+
 pub struct Consumer {
-    channel: u16,
     key: ChannelKey,
     tag: String,
-    rx: mpsc::UnboundedReceiver<Result<Message, Error>>,
-    shared: Shared,
+    inbox: Inbox,
 }
 
 impl std::fmt::Debug for Consumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Consumer")
-            .field("channel", &self.channel)
+            .field("channel", &self.key.id)
             .field("tag", &self.tag)
             .finish()
     }
 }
 
 impl Consumer {
-    pub(crate) fn new(
-        key: ChannelKey,
-        tag: String,
-        rx: mpsc::UnboundedReceiver<Result<Message, Error>>,
-        shared: Shared,
-    ) -> Self {
-        Consumer {
-            channel: key.id,
-            key,
-            tag,
-            rx,
-            shared,
-        }
+    pub(crate) fn new(key: ChannelKey, tag: String, inbox: Inbox) -> Self {
+        Consumer { key, tag, inbox }
+    }
+
+    fn shared(&self) -> &Shared {
+        &self.inbox.shared
     }
 
     pub fn tag(&self) -> &str {
@@ -49,7 +75,7 @@ impl Consumer {
     }
 
     pub fn channel_id(&self) -> u16 {
-        self.channel
+        self.key.id
     }
 
     /// Cancels the consumer; messages already delivered can still be read, then the stream ends.
@@ -58,19 +84,20 @@ impl Consumer {
             consumer_tag: self.tag.clone(),
             nowait: false,
         });
-        let ch = self.channel;
-        self.shared.call(Some(self.key), |e| e.call(ch, m)).await?;
-        self.shared.lock().consumers.remove(self.channel, &self.tag);
+        let ch = self.key.id;
+        let sent = self
+            .shared()
+            .request(Some(self.key), |e| e.call(ch, m), |_, _| {});
+        Reply::new(sent, |_| Ok(())).await?;
+        self.shared().lock().router.consumers.remove(ch, &self.tag);
         Ok(())
     }
 
     /// The next message, `Ok(None)` once the consumer ended, `Err(Timeout)` after `timeout_ms`.
     pub async fn wait(&mut self, timeout_ms: u64) -> Result<Option<Message>, Error> {
-        let next = self.rx.next();
-        let sleep = runtime::sleep_ms(timeout_ms);
-        match futures::future::select(next, sleep).await {
-            futures::future::Either::Left((item, _)) => item.transpose(),
-            futures::future::Either::Right(_) => Err(Error::Timeout),
+        match rt::timeout(timeout_ms, self.next()).await {
+            Ok(item) => item.transpose(),
+            Err(_) => Err(Error::Timeout),
         }
     }
 }
@@ -79,7 +106,10 @@ impl Stream for Consumer {
     type Item = Result<Message, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.rx.poll_next_unpin(cx)
+        let key = self.key;
+        self.inbox.poll_next(cx).map(|item| {
+            item.map(|r| r.map(|d| Message::new(*d, key, self.inbox.shared.clone())))
+        })
     }
 }
 
@@ -87,17 +117,19 @@ impl Stream for Consumer {
 /// that nobody would read (and that would stay unacked until the channel closes).
 impl Drop for Consumer {
     fn drop(&mut self) {
-        let mut inner = self.shared.lock();
+        let mut state = self.inbox.shared.lock();
         let tag = std::mem::take(&mut self.tag);
-        if inner.check(self.key).is_err() || inner.consumers.remove(self.channel, &tag).is_none() {
+        if state.ensure_current(self.key).is_err()
+            || state.router.consumers.remove(self.key.id, &tag).is_none()
+        {
             return;
         }
         let m = Method::BasicCancel(BasicCancel {
             consumer_tag: tag,
             nowait: true,
         });
-        if inner.engine.call(self.channel, m).is_ok() {
-            inner.kick();
+        if state.engine.call(self.key.id, m).is_ok() {
+            state.wake_driver();
         }
     }
 }

@@ -1,216 +1,183 @@
-//! The one future per connection that owns the transport and moves bytes, time and events
-//! between it and the engine.
+//! The one future per connection that owns the transport: an IO pump of small named steps, in the
+//! shape of quinn's `ConnectionDriver`. Each step takes the lock once and only while the engine
+//! works, never across transport IO, so handles on other threads (a consumer acking, a publisher)
+//! wait for microseconds, not for a socket. Where engine events go is the router's business.
 
-use super::message::Message;
-use super::shared::{ConnectionEvent, Inner, Shared};
-use super::transport::Transport;
-use crate::engine::{Error, Event, Response};
-use crate::protocol::Method;
-use crate::transport::runtime::{self, Sleep};
-use std::future::{poll_fn, Future};
+use super::shared::Shared;
+use crate::engine::{Engine, Millis};
+use crate::rt::{self, Sleep};
+use crate::transport::{Transport, TransportError};
+use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
-/// The lock on the shared state is held only while the engine works (digesting input, firing
-/// timers, routing events, handing over output), never across transport IO, so handles on other
-/// threads (a consumer acking, a publisher) wait for microseconds, not for a socket.
-pub(crate) async fn run<T: Transport>(shared: Shared, mut transport: T) {
-    let mut sleep: Option<(u64, Pin<Box<Sleep>>)> = None;
-    let mut done = false;
-    poll_fn(|cx| {
-        // Yield now and then under sustained input so tasks sharing the thread (consumers) can run.
-        let mut budget = 64;
-        loop {
-            budget -= 1;
-            if budget == 0 {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
-            let mut progressed = false;
-            if !done && !shared.lock().engine.is_closed() {
-                let read =
-                    transport.poll_read(cx, &mut |bytes| shared.lock().engine.handle_bytes(bytes));
-                match read {
-                    Poll::Ready(Ok(true)) => progressed = true,
-                    Poll::Ready(Ok(false)) => shared
-                        .lock()
-                        .engine
-                        .handle_transport_closed("the broker closed the connection"),
-                    Poll::Ready(Err(e)) => shared.lock().engine.handle_transport_closed(&e),
-                    Poll::Pending => {}
-                }
-            }
-            let (out, closed) = {
-                let mut inner = shared.lock();
-                // Registered before the output is taken: a command queued after this wakes us again.
-                inner.driver_waker = Some(cx.waker().clone());
-                if let Some(deadline) = inner.engine.poll_timeout() {
-                    let now = runtime::now_ms();
-                    if now >= deadline {
-                        inner.engine.handle_timeout(now);
-                        sleep = None;
-                        progressed = true;
-                    } else if sleep.as_ref().is_none_or(|(at, _)| *at != deadline) {
-                        sleep = Some((deadline, runtime::sleep_ms(deadline - now)));
-                    }
-                } else {
-                    sleep = None;
-                }
-                while let Some(ev) = inner.engine.poll_event() {
-                    dispatch(&shared, &mut inner, ev);
-                }
-                (inner.engine.poll_transmit(), inner.engine.is_closed())
-            };
-            if let Some(buf) = out {
-                if let Err(e) = transport.send(buf) {
-                    shared.lock().engine.handle_transport_closed(&e);
-                    continue;
-                }
-            }
-            let flushed = transport.poll_flush(cx);
-            if let Poll::Ready(Err(e)) = flushed {
-                shared.lock().engine.handle_transport_closed(&e);
-                continue;
-            }
-            if flushed.is_pending() != shared.lock().write_blocked {
-                shared.lock().set_write_blocked(flushed.is_pending());
-            }
-            if closed && !done {
-                // Flush the close-ok (or our close) before dropping the transport.
-                if transport.poll_flush(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                transport.close();
-                done = true;
-            }
-            if done {
-                let mut inner = shared.lock();
-                while let Some(ev) = inner.engine.poll_event() {
-                    dispatch(&shared, &mut inner, ev);
-                }
-                return Poll::Ready(());
-            }
-            if !progressed {
-                break;
-            }
-        }
-        if let Some((_, s)) = sleep.as_mut() {
-            if s.as_mut().poll(cx).is_ready() {
-                cx.waker().wake_by_ref();
-            }
-        }
-        Poll::Pending
-    })
-    .await
+/// Ticks per poll under sustained input before yielding, so tasks sharing the thread
+/// (consumers) get to run.
+const TICKS_PER_POLL: usize = 64;
+
+pub(crate) struct Driver<T> {
+    shared: Shared,
+    transport: T,
+    /// Sleeps until the engine's next deadline.
+    timer: Option<(Millis, Pin<Box<Sleep>>)>,
+    /// Last write-blocked state told to publishers (the driver is its only writer).
+    write_blocked: bool,
 }
 
-fn dispatch(shared: &Shared, inner: &mut Inner, ev: Event) {
-    match ev {
-        Event::Opened { server_properties } => {
-            inner.server_properties = server_properties;
-            if let Some(tx) = inner.opened.take() {
-                let _ = tx.send(Ok(()));
+/// What one pass over the engine produced.
+struct Tick {
+    fired: bool,
+    output: Option<Vec<u8>>,
+    closed: bool,
+}
+
+impl<T: Transport> Driver<T> {
+    pub fn new(shared: Shared, transport: T) -> Self {
+        Driver {
+            shared,
+            transport,
+            timer: None,
+            write_blocked: false,
+        }
+    }
+
+    /// Feeds what the transport has to the engine, unless the application is behind.
+    fn drive_read(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.may_read(cx) {
+            return false;
+        }
+        let shared = &self.shared;
+        let read = self
+            .transport
+            .poll_read(cx, &mut |bytes| shared.lock().engine.handle_bytes(bytes));
+        match read {
+            Poll::Ready(Ok(())) => true,
+            Poll::Ready(Err(cause)) => {
+                self.lost(cause);
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// Reading pauses while undelivered messages exceed the read budget (woken when a consumer
+    /// takes one), except while somebody awaits a reply or confirm, which may sit behind them.
+    fn may_read(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.shared.budget().poll_room(cx) {
+            return true;
+        }
+        let mut state = self.shared.lock();
+        if state.router.awaits_broker() {
+            return true;
+        }
+        // The broker is not silent, we are not listening: keep the dead-peer timer quiet.
+        state.engine.handle_bytes(&[]);
+        false
+    }
+
+    /// One lock: fire due deadlines, route the engine's events, take what is to be sent.
+    fn drive_engine(&mut self, cx: &mut Context<'_>) -> Tick {
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        // Parked before the output is taken: a command queued after this wakes us again.
+        state.park_driver(cx.waker());
+        let fired = drive_timer(&mut self.timer, &mut state.engine);
+        let budget = self.shared.budget();
+        while let Some(ev) = state.engine.poll_event() {
+            state.router.route(ev, budget);
+        }
+        Tick {
+            fired,
+            output: state.engine.poll_transmit(),
+            closed: state.engine.is_closed(),
+        }
+    }
+
+    /// Hands the output to the transport and pushes it out; tells publishers when the transport
+    /// is congested. True when the transport failed (the engine then has news).
+    fn drive_write(&mut self, cx: &mut Context<'_>, output: Option<Vec<u8>>) -> bool {
+        if let Some(buf) = output {
+            if let Err(cause) = self.transport.send(buf) {
+                self.lost(cause);
+                return true;
             }
         }
-        Event::Reply { req, result } => {
-            if let Some((ch, tx)) = inner.pending_consumers.remove(&req) {
-                if let Ok(Response::Method(Method::BasicConsumeOk(ok))) = &result {
-                    inner.consumers.insert(ch, ok.consumer_tag.clone(), tx);
+        match self.transport.poll_flush(cx) {
+            Poll::Ready(Err(cause)) => {
+                self.lost(cause);
+                true
+            }
+            flushed => {
+                let blocked = flushed.is_pending();
+                if blocked != self.write_blocked {
+                    self.write_blocked = blocked;
+                    self.shared.lock().write.set_blocked(blocked);
                 }
-            }
-            if let Some(tx) = inner.waiters.remove(&req) {
-                let _ = tx.send(result);
+                false
             }
         }
-        Event::Delivery(d) => {
-            let channel = d.channel;
-            let msg = Message::new(*d, inner.key_of(channel), shared.clone());
-            let Some(tx) = inner.consumers.get(channel, &msg.consumer_tag) else {
-                return;
-            };
-            if let Err(e) = tx.unbounded_send(Ok(msg)) {
-                // The consumer's reader is gone (dropped mid-dispatch): forget it.
-                if let Ok(m) = e.into_inner() {
-                    inner.consumers.remove(channel, &m.consumer_tag);
-                }
-            }
+    }
+
+    fn lost(&self, cause: TransportError) {
+        self.shared.lock().engine.handle_transport_closed(cause);
+    }
+
+    /// The engine has closed: flush its last words (close-ok, or our close), close the
+    /// transport and route the final events.
+    fn finish(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.transport.poll_flush(cx).is_pending() {
+            return Poll::Pending;
         }
-        Event::Return(r) => {
-            if let Some(tx) = inner.returns.get(&r.channel) {
-                let _ = tx.unbounded_send(*r);
-            }
+        self.transport.close();
+        let mut guard = self.shared.lock();
+        let state = &mut *guard;
+        while let Some(ev) = state.engine.poll_event() {
+            state.router.route(ev, self.shared.budget());
         }
-        Event::Confirm {
-            channel,
-            seq,
-            acked,
-        } => {
-            if let Some(tx) = inner.confirms.remove(&(channel, seq)) {
-                let _ = tx.send(if acked { Ok(()) } else { Err(Error::Nacked) });
-            }
-        }
-        Event::ConsumerCancelled {
-            channel,
-            consumer_tag,
-        } => {
-            inner.consumers.remove(channel, &consumer_tag);
-        }
-        Event::ChannelClosed { channel, error } => {
-            inner.channel_ended(channel, error.as_ref());
-            let err = error.unwrap_or(Error::NotOpen("channel"));
-            for tx in inner.consumers.take(Some(channel)) {
-                if !matches!(err, Error::NotOpen(_)) {
-                    let _ = tx.unbounded_send(Err(err.clone()));
-                }
-            }
-            let seqs: Vec<_> = inner
-                .confirms
-                .keys()
-                .filter(|k| k.0 == channel)
-                .copied()
-                .collect();
-            for k in seqs {
-                if let Some(tx) = inner.confirms.remove(&k) {
-                    let _ = tx.send(Err(err.clone()));
-                }
-            }
-            inner.returns.remove(&channel);
-            inner.flow_paused.remove(&channel);
-        }
-        Event::Flow { channel, active } => {
-            inner.flow_paused.insert(channel, !active);
-        }
-        Event::Blocked { reason } => broadcast(inner, ConnectionEvent::Blocked(reason)),
-        Event::Unblocked => broadcast(inner, ConnectionEvent::Unblocked),
-        Event::Closed { error } => {
-            let err = error.clone().unwrap_or(Error::NotOpen("connection"));
-            if let Some(tx) = inner.opened.take() {
-                let _ = tx.send(Err(err.clone()));
-            }
-            for (_, tx) in inner.waiters.drain() {
-                let _ = tx.send(Err(err.clone()));
-            }
-            for (_, tx) in inner.confirms.drain() {
-                let _ = tx.send(Err(err.clone()));
-            }
-            for tx in inner.consumers.take(None) {
-                if error.is_some() {
-                    let _ = tx.unbounded_send(Err(err.clone()));
-                }
-            }
-            inner.pending_consumers.clear();
-            inner.returns.clear();
-            inner.listeners.clear();
-            for tx in inner.closed_waiters.drain(..) {
-                let _ = tx.send(error.clone());
-            }
-            inner.closed = Some(error);
-        }
+        Poll::Ready(())
     }
 }
 
-fn broadcast(inner: &mut Inner, ev: ConnectionEvent) {
-    inner
-        .listeners
-        .retain(|tx| tx.unbounded_send(ev.clone()).is_ok());
+/// Fires the engine's deadline if it is due, else (re)arms the sleep for it.
+fn drive_timer(timer: &mut Option<(Millis, Pin<Box<Sleep>>)>, engine: &mut Engine) -> bool {
+    let Some(deadline) = engine.poll_timeout() else {
+        *timer = None;
+        return false;
+    };
+    let now = rt::now_ms();
+    if now >= deadline {
+        engine.handle_timeout(now);
+        *timer = None;
+        return true;
+    }
+    if timer.as_ref().is_none_or(|(at, _)| *at != deadline) {
+        *timer = Some((deadline, rt::sleep_ms(deadline - now)));
+    }
+    false
+}
+
+impl<T: Transport> Future for Driver<T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        for _ in 0..TICKS_PER_POLL {
+            let read = this.drive_read(cx);
+            let tick = this.drive_engine(cx);
+            let failed = this.drive_write(cx, tick.output);
+            if tick.closed {
+                return this.finish(cx);
+            }
+            if !(read || tick.fired || failed) {
+                if let Some((_, sleep)) = this.timer.as_mut() {
+                    if sleep.as_mut().poll(cx).is_ready() {
+                        cx.waker().wake_by_ref();
+                    }
+                }
+                return Poll::Pending;
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
 }

@@ -1,6 +1,7 @@
 //! A message received from a consumer or `basic_get`, with the means to settle it.
 
-use super::shared::{ChannelKey, Shared};
+use super::registry::ChannelKey;
+use super::shared::Shared;
 use crate::engine::{Delivery, Error};
 use crate::protocol::{BasicAck, BasicNack, BasicProperties, BasicReject, Method};
 use bytes::Bytes;
@@ -81,6 +82,6 @@ impl Message {
 
     fn settle(&self, m: Method) -> Result<(), Error> {
         let ch = self.channel;
-        self.shared.run(Some(self.key), |e| e.send(ch, &m))
+        self.shared.command(Some(self.key), |e| e.send(ch, &m))
     }
 }

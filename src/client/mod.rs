@@ -1,17 +1,21 @@
 //! The async API, written once for both targets: [`Connection`], [`Channel`], [`Consumer`],
-//! [`Message`]. One driver future per connection owns the engine and the transport; handles
-//! share the engine behind a lock, encode commands directly into its output buffer, and wake
-//! the driver to send.
+//! [`Message`]. One driver future per connection owns the transport and pumps bytes and time
+//! through the engine; the router hands what the engine reports to the waiting futures and
+//! consumers. Handles share the engine behind a lock, encode commands directly into its output
+//! buffer, and wake the driver to send.
 
+mod budget;
 mod channel;
+mod connect;
 mod connection;
 mod consumer;
 mod driver;
 mod message;
 mod options;
+mod registry;
 mod reply;
+mod router;
 mod shared;
-pub mod transport;
 pub mod url;
 
 pub use channel::{Channel, ConfirmRx, PublishWait};
@@ -20,5 +24,5 @@ pub use consumer::Consumer;
 pub use message::Message;
 pub use options::*;
 pub use reply::Reply;
-pub use shared::ConnectionEvent;
+pub use router::ConnectionEvent;
 pub use url::ConnectionUrl;

@@ -12,35 +12,8 @@
 //! `verify=verify_none` is refused: there is no mode that skips certificate verification.
 
 use crate::engine::{AuthMechanism, Config, Error};
+pub use crate::transport::{Endpoint, Scheme, TlsOptions};
 use std::path::PathBuf;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    Amqp,
-    Amqps,
-    Ws,
-    Wss,
-}
-
-/// TLS settings of an `amqps://` URL. Files are read when connecting, not while parsing.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsOptions {
-    /// PEM file of CA certificates to trust; `None` trusts the built-in web (Mozilla) roots.
-    pub ca_cert_file: Option<PathBuf>,
-    /// PEM client certificate chain (leaf first); always set together with `key_file`.
-    pub cert_file: Option<PathBuf>,
-    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of `cert_file`.
-    pub key_file: Option<PathBuf>,
-    /// The name sent as SNI and checked against the server certificate; `None` uses the host.
-    pub server_name: Option<String>,
-}
-
-impl TlsOptions {
-    /// True when any option was given.
-    pub fn is_set(&self) -> bool {
-        *self != TlsOptions::default()
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct ConnectionUrl {
@@ -54,7 +27,16 @@ pub struct ConnectionUrl {
     pub connection_timeout_ms: u64,
     /// TLS settings; only `amqps://` URLs may carry any.
     pub tls: TlsOptions,
+    /// WebSocket subprotocols to offer (none by default: websockify refuses `amqp`).
+    pub ws_protocols: Vec<String>,
+    /// Bytes of delivered-but-unread messages at which the connection stops reading from the
+    /// transport until the application catches up (`read_budget=` option).
+    pub read_budget: usize,
 }
+
+/// Default [`ConnectionUrl::read_budget`]: enough to keep a fast consumer busy, small enough
+/// that a stalled one holds a bounded amount.
+pub const DEFAULT_READ_BUDGET: usize = 8 << 20;
 
 fn bad(why: impl Into<String>) -> Error {
     Error::InvalidArgument(why.into())
@@ -132,6 +114,7 @@ impl ConnectionUrl {
             config.vhost = percent_decode(&path[1..])?;
         }
         let mut connection_timeout_ms = 30_000;
+        let mut read_budget = DEFAULT_READ_BUDGET;
         let mut tls = TlsOptions::default();
         let mut kept_query = Vec::new();
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -148,6 +131,12 @@ impl ConnectionUrl {
                 }
                 "channel_max" | "channelMax" => config.channel_max = num(k, &v)?,
                 "connection_timeout" | "connectionTimeout" => connection_timeout_ms = num(k, &v)?,
+                "read_budget" | "readBudget" => {
+                    read_budget = num(k, &v)?;
+                    if read_budget == 0 {
+                        return Err(bad(format!("{k}=0: the read budget must be at least 1 byte")));
+                    }
+                }
                 "name" | "connection_name" | "connectionName" => config.connection_name = Some(v),
                 "auth_mechanism" | "authMechanism" => {
                     config.auth_mechanism = match v.to_ascii_uppercase().as_str() {
@@ -207,7 +196,21 @@ impl ConnectionUrl {
             config,
             connection_timeout_ms,
             tls,
+            ws_protocols: Vec::new(),
+            read_budget,
         })
+    }
+
+    /// Where the transport connects to.
+    pub fn endpoint(&self) -> Endpoint<'_> {
+        Endpoint {
+            scheme: self.scheme,
+            host: &self.host,
+            port: self.port,
+            ws_url: &self.ws_url,
+            ws_protocols: &self.ws_protocols,
+            tls: &self.tls,
+        }
     }
 }
 

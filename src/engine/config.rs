@@ -40,6 +40,10 @@ pub struct Config {
     pub client_properties: FieldTable,
     /// Reported as the `platform` client property.
     pub platform: String,
+    /// Bound on the AMQP handshake (from `Engine::new`), in ms.
+    pub handshake_timeout: u64,
+    /// Bound on waiting for close-ok after `Engine::close`, in ms.
+    pub close_timeout: u64,
 }
 
 impl Default for Config {
@@ -55,6 +59,8 @@ impl Default for Config {
             auth_mechanism: AuthMechanism::Plain,
             client_properties: FieldTable::new(),
             platform: "Rust".into(),
+            handshake_timeout: 30_000,
+            close_timeout: 30_000,
         }
     }
 }

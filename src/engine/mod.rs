@@ -26,7 +26,7 @@ mod tests;
 mod timer;
 
 pub use config::{AuthMechanism, Config};
-pub use error::{CloseInfo, Error};
+pub use error::{CloseInfo, Error, TransportError};
 pub use events::{Delivery, Event, ReqId, Response, Returned};
 pub use timer::Millis;
 
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     /// A new connection; the protocol header is already queued for transmission.
-    pub fn new(config: Config) -> Engine {
+    pub fn new(config: Config, _now: Millis) -> Engine {
         // Until tune, accept frames up to 1 MiB: enough for any connection.start, and a
         // non-AMQP peer cannot make us buffer gigabytes.
         let mut decoder = FrameDecoder::new();
@@ -194,7 +194,10 @@ impl Engine {
                         "broker refused AMQP 0-9-1 and offered protocol {:?}",
                         &h[4..]
                     );
-                    return self.fail(Error::ConnectionLost(text));
+                    return self.fail(Error::ConnectionLost {
+                        cause: TransportError::Refused(text),
+                        handshake: true,
+                    });
                 }
                 Err(e) => return self.protocol_violation(Error::decode(e)),
             }
@@ -216,7 +219,10 @@ impl Engine {
                 2 * self.heartbeat,
                 self.heartbeat
             );
-            return self.fail(Error::ConnectionLost(why));
+            return self.fail(Error::ConnectionLost {
+                cause: TransportError::Timeout(why),
+                handshake: false,
+            });
         }
         if self.sent_since || !self.out.is_empty() {
             self.sent_since = false;
@@ -228,14 +234,20 @@ impl Engine {
     }
 
     /// The transport ended (EOF or error) without an AMQP close.
-    pub fn handle_transport_closed(&mut self, why: &str) {
+    pub fn handle_transport_closed(&mut self, cause: TransportError) {
         match self.state {
             ConnState::Closed => {}
             ConnState::Closing => self.finish_close(None),
-            ConnState::AwaitStart | ConnState::AwaitTune | ConnState::AwaitOpenOk => self.fail(Error::ConnectionLost(format!(
-                "{why} during the handshake (wrong credentials or vhost, or not an AMQP 0-9-1 endpoint)"
-            ))),
-            ConnState::Open => self.fail(Error::ConnectionLost(why.to_string())),
+            ConnState::AwaitStart | ConnState::AwaitTune | ConnState::AwaitOpenOk => {
+                self.fail(Error::ConnectionLost {
+                    cause,
+                    handshake: true,
+                })
+            }
+            ConnState::Open => self.fail(Error::ConnectionLost {
+                cause,
+                handshake: false,
+            }),
         }
     }
 
@@ -400,7 +412,7 @@ impl Engine {
     }
 
     /// Closes the connection; [`Event::Closed`] follows when the broker confirms.
-    pub fn close(&mut self, code: ReplyCode, text: &str) -> Result<(), Error> {
+    pub fn close(&mut self, code: ReplyCode, text: &str, _now: Millis) -> Result<(), Error> {
         match self.state {
             ConnState::Closed | ConnState::Closing => return Ok(()),
             ConnState::Open => {}

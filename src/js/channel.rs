@@ -13,14 +13,14 @@ use crate::client::{
 };
 use crate::engine::Error;
 use crate::protocol::FieldTable;
-use crate::transport::runtime;
+use crate::rt;
 use futures::StreamExt;
 use js_sys::{Function, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
-struct Inner {
+struct ChannelState {
     channel: Channel,
     _conn: Connection,
     onreturn: RefCell<Option<Function>>,
@@ -31,7 +31,7 @@ struct Inner {
 #[wasm_bindgen(js_name = AMQPChannel)]
 #[derive(Clone)]
 pub struct JsChannel {
-    inner: Rc<Inner>,
+    inner: Rc<ChannelState>,
 }
 
 fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
@@ -62,7 +62,7 @@ fn table(v: &JsValue, what: &str) -> Result<FieldTable, Error> {
 impl JsChannel {
     pub(crate) fn new(channel: Channel, conn: Connection) -> JsChannel {
         JsChannel {
-            inner: Rc::new(Inner {
+            inner: Rc::new(ChannelState {
                 channel,
                 _conn: conn,
                 onreturn: RefCell::new(None),
@@ -81,7 +81,7 @@ impl JsChannel {
         }
         let mut returns = self.inner.channel.returns();
         let this = self.clone();
-        runtime::spawn(async move {
+        rt::spawn(async move {
             while let Some(r) = returns.next().await {
                 let cb = this.inner.onreturn.borrow().clone();
                 if let Some(cb) = cb {

@@ -6,8 +6,7 @@ use super::promise;
 use super::values::{get_field, opt_num, opt_str};
 use crate::client::{Connection, ConnectionEvent, ConnectionUrl};
 use crate::engine::Error;
-use crate::transport::runtime;
-use crate::transport::websocket::WebSocketTransport;
+use crate::rt;
 use futures::StreamExt;
 use js_sys::{Function, Promise};
 use std::cell::RefCell;
@@ -21,9 +20,8 @@ struct Callbacks {
     onunblocked: Option<Function>,
 }
 
-struct Inner {
+struct ClientState {
     url: ConnectionUrl,
-    protocols: Vec<String>,
     conn: RefCell<Option<Connection>>,
     callbacks: RefCell<Callbacks>,
 }
@@ -32,7 +30,7 @@ struct Inner {
 #[wasm_bindgen(js_name = AMQPWebSocketClient)]
 #[derive(Clone)]
 pub struct JsClient {
-    inner: Rc<Inner>,
+    inner: Rc<ClientState>,
 }
 
 fn is_deno() -> bool {
@@ -152,7 +150,7 @@ impl JsClient {
         } else {
             "browser (warren wasm)".into()
         };
-        let protocols = match get_field(&opts, "protocols") {
+        parsed.ws_protocols = match get_field(&opts, "protocols") {
             p if p.is_undefined() || p.is_null() => Vec::new(),
             p if js_sys::Array::is_array(&p) => js_sys::Array::from(&p)
                 .iter()
@@ -161,9 +159,8 @@ impl JsClient {
             p => p.as_string().into_iter().collect(),
         };
         Ok(JsClient {
-            inner: Rc::new(Inner {
+            inner: Rc::new(ClientState {
                 url: parsed,
-                protocols,
                 conn: RefCell::new(None),
                 callbacks: RefCell::default(),
             }),
@@ -175,14 +172,7 @@ impl JsClient {
     pub fn connect(&self) -> Promise {
         let this = self.clone();
         promise(async move {
-            let url = &this.inner.url;
-            let timeout = url.connection_timeout_ms;
-            let ws = WebSocketTransport::connect(&url.ws_url, &this.inner.protocols);
-            let ws = match futures::future::select(Box::pin(ws), runtime::sleep_ms(timeout)).await {
-                futures::future::Either::Left((r, _)) => r.map_err(Error::ConnectionLost)?,
-                futures::future::Either::Right(_) => return Err(Error::Timeout),
-            };
-            let conn = Connection::open(ws, url.config.clone(), timeout).await?;
+            let conn = Connection::connect_with(&this.inner.url).await?;
             *this.inner.conn.borrow_mut() = Some(conn.clone());
             this.watch(conn);
             Ok(this)
@@ -339,7 +329,7 @@ impl JsClient {
     fn watch(&self, conn: Connection) {
         let inner = self.inner.clone();
         let mut events = conn.events();
-        runtime::spawn(async move {
+        rt::spawn(async move {
             let ended = conn.closed();
             let forward = async {
                 while let Some(ev) = events.next().await {

@@ -6,7 +6,7 @@ use super::message::JsMessage;
 use super::promise;
 use crate::client::Consumer;
 use crate::engine::Error;
-use crate::transport::runtime;
+use crate::rt;
 use futures::channel::oneshot;
 use futures::StreamExt;
 use js_sys::{Function, Object, Promise, Reflect};
@@ -21,7 +21,7 @@ struct EndState {
     waiters: Vec<oneshot::Sender<Result<(), Error>>>,
 }
 
-struct Inner {
+struct ConsumerState {
     channel: JsChannel,
     tag: String,
     /// Taken by the task or call currently reading; `None` in callback mode.
@@ -29,7 +29,7 @@ struct Inner {
     end: RefCell<EndState>,
 }
 
-impl Inner {
+impl ConsumerState {
     fn finish(&self, result: Result<(), Error>) {
         let mut end = self.end.borrow_mut();
         if end.ended.is_none() {
@@ -44,7 +44,7 @@ impl Inner {
 #[wasm_bindgen(js_name = AMQPConsumer)]
 #[derive(Clone)]
 pub struct JsConsumer {
-    inner: Rc<Inner>,
+    inner: Rc<ConsumerState>,
 }
 
 impl JsConsumer {
@@ -54,7 +54,7 @@ impl JsConsumer {
         callback: Option<Function>,
     ) -> JsConsumer {
         let tag = consumer.tag().to_owned();
-        let inner = Rc::new(Inner {
+        let inner = Rc::new(ConsumerState {
             channel,
             tag,
             stream: RefCell::new(None),
@@ -65,7 +65,7 @@ impl JsConsumer {
             Some(cb) => {
                 let inner = inner.clone();
                 let mut consumer = consumer;
-                runtime::spawn(async move {
+                rt::spawn(async move {
                     let result = loop {
                         match consumer.next().await {
                             Some(Ok(m)) => {
@@ -142,12 +142,10 @@ impl JsConsumer {
             };
             let result = match timeout {
                 None => rx.await.unwrap_or(Ok(())),
-                Some(ms) => {
-                    match futures::future::select(rx, runtime::sleep_ms(ms.max(0.0) as u64)).await {
-                        futures::future::Either::Left((r, _)) => r.unwrap_or(Ok(())),
-                        futures::future::Either::Right(_) => Err(Error::Timeout),
-                    }
-                }
+                Some(ms) => match rt::timeout(ms.max(0.0) as u64, rx).await {
+                    Ok(r) => r.unwrap_or(Ok(())),
+                    Err(_) => Err(Error::Timeout),
+                },
             };
             result.map(|_| JsValue::UNDEFINED)
         })

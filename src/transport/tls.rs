@@ -5,10 +5,9 @@
 //! certificate (`certfile` + `keyfile`) is offered when configured; with
 //! `auth_mechanism=EXTERNAL` the broker then takes the user name from it. Every failure here
 //! (unreadable or malformed files, an untrusted or mismatched certificate, a refused handshake) is
-//! an [`Error::ConnectionLost`] naming what went wrong.
+//! a [`TransportError::Tls`] naming what went wrong.
 
-use crate::client::url::{ConnectionUrl, TlsOptions};
-use crate::engine::Error;
+use super::{Endpoint, TlsOptions, TransportError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{CertificateError, ClientConfig, RootCertStore};
@@ -19,10 +18,10 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 /// The `amqps://` transport.
-pub type TlsTransport = super::tcp::StreamTransport<TlsStream<TcpStream>>;
+pub type TlsTransport = super::stream::StreamTransport<TlsStream<TcpStream>>;
 
-fn lost(why: String) -> Error {
-    Error::ConnectionLost(why)
+fn lost(why: String) -> TransportError {
+    TransportError::Tls(why)
 }
 
 /// A ready client configuration and the name to verify, built (files read) before connecting.
@@ -33,21 +32,24 @@ pub(crate) struct Tls {
 }
 
 impl Tls {
-    pub(crate) fn new(url: &ConnectionUrl) -> Result<Tls, Error> {
-        let name = url.tls.server_name.as_deref().unwrap_or(&url.host);
+    pub(crate) fn new(url: Endpoint<'_>) -> Result<Tls, TransportError> {
+        let name = url.tls.server_name.as_deref().unwrap_or(url.host);
         let server_name = ServerName::try_from(name.to_string()).map_err(|_| {
             lost(format!(
-                "TLS: {name:?} is not a valid server name for certificate verification"
+                "{name:?} is not a valid server name for certificate verification"
             ))
         })?;
         Ok(Tls {
-            config: client_config(&url.tls)?,
+            config: client_config(url.tls)?,
             server_name,
             peer: format!("{}:{}", url.host, url.port),
         })
     }
 
-    pub(crate) async fn handshake(self, tcp: TcpStream) -> Result<TlsStream<TcpStream>, Error> {
+    pub(crate) async fn handshake(
+        self,
+        tcp: TcpStream,
+    ) -> Result<TlsStream<TcpStream>, TransportError> {
         TlsConnector::from(self.config)
             .connect(self.server_name, tcp)
             .await
@@ -67,14 +69,14 @@ impl Tls {
 }
 
 /// The rustls client configuration for these options.
-pub fn client_config(tls: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
+pub fn client_config(tls: &TlsOptions) -> Result<Arc<ClientConfig>, TransportError> {
     let mut roots = RootCertStore::empty();
     match &tls.ca_cert_file {
         Some(path) => {
             for cert in load_certs(path, "cacertfile")? {
                 roots.add(cert).map_err(|e| {
                     lost(format!(
-                        "TLS: cacertfile {}: unusable CA certificate: {e}",
+                        "cacertfile {}: unusable CA certificate: {e}",
                         path.display()
                     ))
                 })?;
@@ -85,20 +87,20 @@ pub fn client_config(tls: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
     let builder =
         ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
             .with_safe_default_protocol_versions()
-            .map_err(|e| lost(format!("TLS: {e}")))?
+            .map_err(|e| lost(format!("{e}")))?
             .with_root_certificates(roots);
     let config = match (&tls.cert_file, &tls.key_file) {
         (Some(cert), Some(key)) => {
             let chain = load_certs(cert, "certfile")?;
             let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| {
                 lost(format!(
-                    "TLS: cannot read a private key from keyfile {}: {e}",
+                    "cannot read a private key from keyfile {}: {e}",
                     key.display()
                 ))
             })?;
             builder.with_client_auth_cert(chain, key_der).map_err(|e| {
                 lost(format!(
-                    "TLS: client certificate {} with key {} is unusable: {e}",
+                    "client certificate {} with key {} is unusable: {e}",
                     cert.display(),
                     key.display()
                 ))
@@ -109,10 +111,13 @@ pub fn client_config(tls: &TlsOptions) -> Result<Arc<ClientConfig>, Error> {
     Ok(Arc::new(config))
 }
 
-fn load_certs(path: &Path, option: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+fn load_certs(
+    path: &Path,
+    option: &str,
+) -> Result<Vec<CertificateDer<'static>>, TransportError> {
     let why = |e: String| {
         lost(format!(
-            "TLS: cannot read certificates from {option} {}: {e}",
+            "cannot read certificates from {option} {}: {e}",
             path.display()
         ))
     };

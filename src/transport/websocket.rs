@@ -1,10 +1,14 @@
 //! Browser/Deno transport: a web-sys WebSocket carrying raw AMQP frames in binary messages.
 //!
 //! The event closures are owned by the transport and detached in `Drop` (never leaked). Incoming
-//! messages are queued for the driver. Outgoing frames are collected in an [`Outbox`] and leave as
-//! one binary message per macrotask, however many driver ticks produced them.
+//! messages are queued for the driver; the classic `WebSocket` cannot stop the peer, so that queue
+//! is bounded by [`READ_LIMIT`] and overflowing it fails the connection with
+//! [`TransportError::ReadBufferFull`] instead of growing without end. Outgoing frames are
+//! collected in an [`Outbox`] and leave as one binary message per macrotask, however many driver
+//! ticks produced them.
 
-use crate::client::transport::Transport;
+use super::{BoxTransport, Endpoint, Scheme, Transport, TransportError};
+use crate::engine::Error;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use js_sys::{ArrayBuffer, Uint8Array};
@@ -19,8 +23,13 @@ use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 enum WsEvent {
     Data(Vec<u8>),
-    Closed(String),
+    Closed(TransportError),
 }
+
+/// Bytes received and not yet read by the driver before the connection is failed. The driver
+/// stops reading while the application has more than its read budget undelivered; past this, the
+/// classic WebSocket (which has no way to pause the peer) gives up rather than buffer forever.
+pub const READ_LIMIT: usize = 32 << 20;
 
 /// Bytes the browser may hold unsent before publishers are asked to wait.
 const HIGH_WATER: u32 = 4 << 20;
@@ -43,8 +52,9 @@ struct Outbox {
 }
 
 impl Outbox {
-    fn new(ws: &WebSocket) -> Result<Outbox, String> {
-        let channel = web_sys::MessageChannel::new().map_err(|e| js_error_text(&e))?;
+    fn new(ws: &WebSocket) -> Result<Outbox, TransportError> {
+        let channel = web_sys::MessageChannel::new()
+            .map_err(|e| TransportError::Refused(js_error_text(&e)))?;
         let pending = Rc::new(RefCell::new(Vec::new()));
         let scheduled = Rc::new(Cell::new(false));
         let boundary = Self::boundary_of(ws, &pending, &scheduled);
@@ -85,18 +95,15 @@ impl Outbox {
         }
     }
 
-    fn push(&self, ws: &WebSocket, data: Vec<u8>) -> Result<(), String> {
-        let send = |buf: &[u8]| {
-            ws.send_with_u8_array(buf)
-                .map_err(|e| format!("WebSocket send failed: {}", js_error_text(&e)))
+    fn push(&self, ws: &WebSocket, data: Vec<u8>) -> Result<(), TransportError> {
+        let failed = |e: JsValue| {
+            TransportError::Reset(format!("WebSocket send failed: {}", js_error_text(&e)))
         };
+        let send = |buf: &[u8]| ws.send_with_u8_array(buf).map_err(failed);
         if !self.scheduled.replace(true) {
             // Quiet until now: send at once, and batch whatever follows until the next boundary.
             send(&data)?;
-            return self
-                .port
-                .post_message(&JsValue::UNDEFINED)
-                .map_err(|e| js_error_text(&e));
+            return self.port.post_message(&JsValue::UNDEFINED).map_err(failed);
         }
         let mut pending = self.pending.borrow_mut();
         if pending.is_empty() {
@@ -133,6 +140,8 @@ pub struct WebSocketTransport {
     outbox: Outbox,
     drain_timer: Option<gloo_timers::future::TimeoutFuture>,
     rx: mpsc::UnboundedReceiver<WsEvent>,
+    /// Bytes in `rx` (see [`READ_LIMIT`]).
+    queued: Rc<Cell<usize>>,
     _on_message: Closure<dyn FnMut(MessageEvent)>,
     _on_close: Closure<dyn FnMut(CloseEvent)>,
     _on_error: Closure<dyn FnMut(web_sys::Event)>,
@@ -140,7 +149,10 @@ pub struct WebSocketTransport {
 
 impl WebSocketTransport {
     /// Opens the socket and waits until it is connected (or fails).
-    pub async fn connect(url: &str, protocols: &[String]) -> Result<WebSocketTransport, String> {
+    pub async fn connect(
+        url: &str,
+        protocols: &[String],
+    ) -> Result<WebSocketTransport, TransportError> {
         let ws = if protocols.is_empty() {
             WebSocket::new(url)
         } else {
@@ -150,36 +162,54 @@ impl WebSocketTransport {
             }
             WebSocket::new_with_str_sequence(url, &arr)
         }
-        .map_err(|e| format!("cannot open WebSocket {url}: {}", js_error_text(&e)))?;
+        .map_err(|e| {
+            TransportError::Refused(format!(
+                "cannot open WebSocket {url}: {}",
+                js_error_text(&e)
+            ))
+        })?;
         ws.set_binary_type(BinaryType::Arraybuffer);
         let outbox = Outbox::new(&ws)?;
 
         let (tx, rx) = mpsc::unbounded();
-        let (open_tx, mut open_rx) = mpsc::unbounded::<Result<(), String>>();
+        let (open_tx, mut open_rx) = mpsc::unbounded::<Result<(), TransportError>>();
+        let queued = Rc::new(Cell::new(0usize));
 
         let data_tx = tx.clone();
         let boundary = outbox.boundary(&ws);
+        let (data_queued, data_ws) = (queued.clone(), ws.clone());
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |ev: MessageEvent| {
             boundary();
-            if let Ok(buf) = ev.data().dyn_into::<ArrayBuffer>() {
-                let _ = data_tx.unbounded_send(WsEvent::Data(Uint8Array::new(&buf).to_vec()));
+            let Ok(buf) = ev.data().dyn_into::<ArrayBuffer>() else {
+                return;
+            };
+            let total = data_queued.get() + buf.byte_length() as usize;
+            if total > READ_LIMIT {
+                // Once: the close that follows finds the channel closed.
+                if !data_tx.is_closed() {
+                    let full = TransportError::ReadBufferFull { limit: READ_LIMIT };
+                    let _ = data_tx.unbounded_send(WsEvent::Closed(full));
+                    data_tx.close_channel();
+                    let _ = data_ws.close_with_code(1000);
+                }
+                return;
             }
+            data_queued.set(total);
+            let _ = data_tx.unbounded_send(WsEvent::Data(Uint8Array::new(&buf).to_vec()));
         });
         let close_tx = tx.clone();
         let open_close_tx = open_tx.clone();
         let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |ev: CloseEvent| {
-            let why = format!(
-                "WebSocket closed (code {}{}{})",
-                ev.code(),
-                if ev.reason().is_empty() { "" } else { ": " },
-                ev.reason()
-            );
+            let why = TransportError::WebSocketClosed {
+                code: ev.code(),
+                reason: ev.reason(),
+            };
             let _ = open_close_tx.unbounded_send(Err(why.clone()));
             let _ = close_tx.unbounded_send(WsEvent::Closed(why));
         });
         let err_open_tx = open_tx.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_ev: web_sys::Event| {
-            let _ = err_open_tx.unbounded_send(Err("WebSocket error".into()));
+            let _ = err_open_tx.unbounded_send(Err(TransportError::Refused("WebSocket error".into())));
         });
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_ev: web_sys::Event| {
             let _ = open_tx.unbounded_send(Ok(()));
@@ -194,6 +224,7 @@ impl WebSocketTransport {
             drain_timer: None,
             ws,
             rx,
+            queued,
             _on_message: on_message,
             _on_close: on_close,
             _on_error: on_error,
@@ -201,13 +232,30 @@ impl WebSocketTransport {
         let opened = open_rx
             .next()
             .await
-            .unwrap_or_else(|| Err("WebSocket failed to open".into()));
+            .unwrap_or_else(|| Err(TransportError::Refused("WebSocket failed to open".into())));
         transport.ws.set_onopen(None);
         drop(on_open);
-        opened
-            .map(|_| transport)
-            .map_err(|e| format!("cannot connect to {url}: {e}"))
+        opened.map(|_| transport).map_err(|e| {
+            TransportError::Refused(format!("cannot connect to {url}: {e}"))
+        })
     }
+}
+
+/// Opens the WebSocket for a `ws://` or `wss://` endpoint. The platform property is the
+/// caller's (browser or Deno). Not bounded in time: the caller's deadline covers it.
+pub async fn dial(to: Endpoint<'_>) -> Result<(BoxTransport, String), Error> {
+    if !matches!(to.scheme, Scheme::Ws | Scheme::Wss) {
+        return Err(Error::InvalidArgument(
+            "in the browser warren connects with ws:// or wss:// URLs".into(),
+        ));
+    }
+    let ws = WebSocketTransport::connect(to.ws_url, to.ws_protocols)
+        .await
+        .map_err(|cause| Error::ConnectionLost {
+            cause,
+            handshake: false,
+        })?;
+    Ok((Box::new(ws), String::new()))
 }
 
 fn js_error_text(v: &wasm_bindgen::JsValue) -> String {
@@ -222,23 +270,24 @@ impl Transport for WebSocketTransport {
         &mut self,
         cx: &mut Context<'_>,
         sink: &mut dyn FnMut(&[u8]),
-    ) -> Poll<Result<bool, String>> {
+    ) -> Poll<Result<(), TransportError>> {
         match self.rx.poll_next_unpin(cx) {
             Poll::Ready(Some(WsEvent::Data(d))) => {
+                self.queued.set(self.queued.get().saturating_sub(d.len()));
                 sink(&d);
-                Poll::Ready(Ok(true))
+                Poll::Ready(Ok(()))
             }
             Poll::Ready(Some(WsEvent::Closed(why))) => Poll::Ready(Err(why)),
-            Poll::Ready(None) => Poll::Ready(Ok(false)),
+            Poll::Ready(None) => Poll::Ready(Err(TransportError::ClosedByPeer)),
             Poll::Pending => Poll::Pending,
         }
     }
 
-    fn send(&mut self, data: Vec<u8>) -> Result<(), String> {
+    fn send(&mut self, data: Vec<u8>) -> Result<(), TransportError> {
         self.outbox.push(&self.ws, data)
     }
 
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), TransportError>> {
         // The browser buffers sends itself and only exposes bufferedAmount, with no event when it
         // falls: above the high-water mark, look again after a short timer.
         if self.ws.buffered_amount() <= HIGH_WATER {

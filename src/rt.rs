@@ -1,7 +1,21 @@
-//! One tiny shim per target for spawn, sleep and a monotonic clock, so `client/` is written once.
+//! One tiny shim per target for spawn, sleep, a monotonic clock and a bounded wait, so `client/`
+//! (and the session above it) is written once.
 
 use std::future::Future;
 use std::pin::Pin;
+
+/// A bounded wait ran out (see [`timeout`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed;
+
+/// Runs `fut` for at most `ms` milliseconds.
+pub async fn timeout<F: Future>(ms: u64, fut: F) -> Result<F::Output, Elapsed> {
+    let fut = std::pin::pin!(fut);
+    match futures::future::select(fut, sleep_ms(ms)).await {
+        futures::future::Either::Left((out, _)) => Ok(out),
+        futures::future::Either::Right(_) => Err(Elapsed),
+    }
+}
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
@@ -9,7 +23,7 @@ mod imp {
 
     /// Futures spawned on wasm need not be `Send` (there is one thread).
     pub trait MaybeSend {}
-    impl<T> MaybeSend for T {}
+    impl<T: ?Sized> MaybeSend for T {}
 
     pub type Sleep = gloo_timers::future::TimeoutFuture;
 
@@ -42,7 +56,7 @@ mod imp {
     use std::time::Instant;
 
     pub trait MaybeSend: Send {}
-    impl<T: Send> MaybeSend for T {}
+    impl<T: Send + ?Sized> MaybeSend for T {}
 
     pub type Sleep = tokio::time::Sleep;
 

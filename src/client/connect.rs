@@ -1,0 +1,33 @@
+//! `Connection::connect(url)`: the transport the URL names, then the handshake, under one
+//! deadline. Written once; `transport::dial` is the per-target part.
+
+use super::connection::Connection;
+use super::url::ConnectionUrl;
+use crate::engine::Error;
+use crate::{rt, transport};
+
+impl Connection {
+    /// Connects to `amqp[s]://user:pass@host:port/vhost?heartbeat=..&frame_max=..&channel_max=..`
+    /// natively, or to a `ws[s]://` URL in the browser (options: [`crate::client::url`]).
+    /// `amqps://` needs the cargo feature `tls`.
+    pub async fn connect(url: &str) -> Result<Connection, Error> {
+        Self::connect_with(&ConnectionUrl::parse(url)?).await
+    }
+
+    /// One deadline (`connection_timeout`) covers the TCP or WebSocket connect, TLS and the AMQP
+    /// handshake.
+    pub async fn connect_with(url: &ConnectionUrl) -> Result<Connection, Error> {
+        let limit = url.connection_timeout_ms;
+        let start = rt::now_ms();
+        let (transport, platform) = rt::timeout(limit, transport::dial(url.endpoint()))
+            .await
+            .map_err(|_| Error::Timeout)??;
+        let mut config = url.config.clone();
+        if !platform.is_empty() {
+            config.platform = platform;
+        }
+        let spent = rt::now_ms().saturating_sub(start);
+        config.handshake_timeout = limit.saturating_sub(spent).max(1);
+        Connection::open_with(transport, config, url.read_budget).await
+    }
+}
