@@ -53,11 +53,15 @@ fn config(user: &str, pass: &str, vhost: &str) -> Config {
     }
 }
 
-async fn open(cfg: Config) -> Result<Connection, Error> {
+async fn open(mut cfg: Config) -> Result<Connection, Error> {
     let ws = step("WebSocket open", WebSocketTransport::connect(WS_URL, &[]))
         .await
-        .map_err(Error::ConnectionLost)?;
-    step("AMQP handshake", Connection::open(ws, cfg, 10_000)).await
+        .map_err(|cause| Error::ConnectionLost {
+            cause,
+            handshake: false,
+        })?;
+    cfg.handshake_timeout = 10_000;
+    step("AMQP handshake", Connection::open(ws, cfg)).await
 }
 
 async fn guest() -> Connection {

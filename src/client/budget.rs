@@ -54,3 +54,39 @@ impl ReadBudget {
         self.used() < self.limit
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    use std::task::{Wake, Waker};
+
+    struct Flag(AtomicBool);
+    impl Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_reader_pauses_at_the_limit_and_is_woken_when_room_returns() {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let b = ReadBudget::new(1000);
+        b.charge(600);
+        assert!(b.poll_room(&mut cx));
+        b.charge(600);
+        assert!(!b.poll_room(&mut cx), "1200 of 1000 used");
+        b.release(100);
+        assert!(
+            !flag.0.load(Ordering::SeqCst),
+            "still over the limit: no wake"
+        );
+        b.release(200);
+        assert!(flag.0.load(Ordering::SeqCst), "back under the limit: woken");
+        assert!(b.poll_room(&mut cx));
+        assert_eq!(b.used(), 900);
+    }
+}

@@ -31,3 +31,29 @@ impl Connection {
         Connection::open_with(transport, config, url.read_budget).await
     }
 }
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn schemes_the_native_transport_cannot_serve() {
+        match Connection::connect("ws://127.0.0.1:1/ws").await {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("amqps://"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
+        #[cfg(not(feature = "tls"))]
+        match Connection::connect("amqps://127.0.0.1:1").await {
+            Err(Error::InvalidArgument(m)) => assert!(m.contains("`tls` cargo feature"), "{m}"),
+            other => panic!("{:?}", other.err()),
+        }
+        // With TLS, bad certificate files fail before any connection attempt.
+        #[cfg(feature = "tls")]
+        match Connection::connect("amqps://127.0.0.1:1?cacertfile=/nonexistent.pem").await {
+            Err(Error::ConnectionLost { cause, .. }) => {
+                assert!(cause.to_string().contains("/nonexistent.pem"), "{cause}")
+            }
+            other => panic!("{:?}", other.err()),
+        }
+    }
+}

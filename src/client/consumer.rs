@@ -107,9 +107,9 @@ impl Stream for Consumer {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let key = self.key;
-        self.inbox.poll_next(cx).map(|item| {
-            item.map(|r| r.map(|d| Message::new(*d, key, self.inbox.shared.clone())))
-        })
+        self.inbox
+            .poll_next(cx)
+            .map(|item| item.map(|r| r.map(|d| Message::new(*d, key, self.inbox.shared.clone()))))
     }
 }
 

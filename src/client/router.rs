@@ -205,7 +205,12 @@ impl Router {
                 let _ = tx.unbounded_send(Err(err.clone()));
             }
         }
-        let seqs: Vec<_> = self.confirms.keys().filter(|k| k.0 == channel).copied().collect();
+        let seqs: Vec<_> = self
+            .confirms
+            .keys()
+            .filter(|k| k.0 == channel)
+            .copied()
+            .collect();
         for k in seqs {
             if let Some(tx) = self.confirms.remove(&k) {
                 let _ = tx.send(Err(err.clone()));
@@ -245,9 +250,192 @@ impl Router {
     }
 
     fn broadcast(&mut self, ev: ConnectionEvent) {
-        self.listeners.retain_mut(|tx| match tx.try_send(ev.clone()) {
-            Ok(()) => true,
-            Err(e) => !e.is_disconnected(),
-        });
+        self.listeners
+            .retain_mut(|tx| match tx.try_send(ev.clone()) {
+                Ok(()) => true,
+                Err(e) => !e.is_disconnected(),
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::CloseInfo;
+    use crate::protocol::{BasicConsumeOk, BasicProperties, ReplyCode};
+    use bytes::Bytes;
+
+    fn router() -> (Router, oneshot::Receiver<Result<(), Error>>) {
+        let (tx, rx) = oneshot::channel();
+        (Router::new(tx), rx)
+    }
+
+    fn delivery(channel: u16, tag: &str, body: &'static [u8]) -> Event {
+        Event::Delivery(Box::new(Delivery {
+            channel,
+            consumer_tag: tag.into(),
+            delivery_tag: 1,
+            redelivered: false,
+            exchange: String::new(),
+            routing_key: "k".into(),
+            message_count: None,
+            properties: BasicProperties::default(),
+            body: Bytes::from_static(body),
+        }))
+    }
+
+    fn consume_ok(req: ReqId, tag: &str) -> Event {
+        Event::Reply {
+            req,
+            result: Ok(Response::Method(Method::BasicConsumeOk(BasicConsumeOk {
+                consumer_tag: tag.into(),
+            }))),
+        }
+    }
+
+    fn channel_error() -> Error {
+        Error::ChannelClosed(CloseInfo {
+            code: ReplyCode::NOT_FOUND,
+            text: "NOT_FOUND".into(),
+            class_id: 50,
+            method_id: 10,
+        })
+    }
+
+    #[test]
+    fn deliveries_reach_their_consumer_once_consume_ok_is_routed_and_are_charged() {
+        let (mut r, _) = router();
+        let budget = ReadBudget::new(1 << 20);
+        let (tx, mut rx) = mpsc::unbounded();
+        r.pending_consumers.insert(7, (1, tx));
+        // Before consume-ok the tag is unknown: nothing is queued or charged.
+        r.route(delivery(1, "c1", b"early"), &budget);
+        assert_eq!(budget.used(), 0);
+        r.route(consume_ok(7, "c1"), &budget);
+        r.route(delivery(1, "c1", b"hello"), &budget);
+        r.route(delivery(2, "c1", b"other channel"), &budget);
+        let got = rx.try_recv().expect("queued").expect("a delivery");
+        assert_eq!(&got.body[..], b"hello");
+        assert!(rx.try_recv().is_err(), "only the matching (channel, tag)");
+        assert_eq!(budget.used(), cost(5));
+    }
+
+    #[test]
+    fn a_consumer_whose_reader_is_gone_is_forgotten_and_not_charged() {
+        let (mut r, _) = router();
+        let budget = ReadBudget::new(1 << 20);
+        let (tx, rx) = mpsc::unbounded();
+        r.consumers.insert(1, "c".into(), tx);
+        drop(rx);
+        r.route(delivery(1, "c", b"x"), &budget);
+        assert_eq!(budget.used(), 0);
+        assert!(r.consumers.remove(1, "c").is_none());
+    }
+
+    #[test]
+    fn a_channel_error_reaches_its_consumers_and_confirms_but_not_others() {
+        let (mut r, _) = router();
+        let budget = ReadBudget::new(1 << 20);
+        let (tx1, mut rx1) = mpsc::unbounded();
+        let (tx2, mut rx2) = mpsc::unbounded();
+        r.consumers.insert(1, "a".into(), tx1);
+        r.consumers.insert(2, "b".into(), tx2);
+        let (ctx1, mut crx1) = oneshot::channel();
+        let (ctx2, mut crx2) = oneshot::channel();
+        r.confirms.insert((1, 1), ctx1);
+        r.confirms.insert((2, 1), ctx2);
+        let key = r.channels.register(1);
+        r.route(
+            Event::ChannelClosed {
+                channel: 1,
+                error: Some(channel_error()),
+            },
+            &budget,
+        );
+        assert_eq!(rx1.try_recv().unwrap().unwrap_err(), channel_error());
+        assert!(rx2.try_recv().is_err(), "channel 2 is untouched");
+        assert_eq!(crx1.try_recv().unwrap(), Some(Err(channel_error())));
+        assert_eq!(crx2.try_recv().unwrap(), None);
+        assert_eq!(r.channels.current(key, None), Err(channel_error()));
+    }
+
+    #[test]
+    fn confirms_resolve_acked_or_nacked_by_sequence_number() {
+        let (mut r, _) = router();
+        let budget = ReadBudget::new(1 << 20);
+        let (a, mut ra) = oneshot::channel();
+        let (b, mut rb) = oneshot::channel();
+        r.confirms.insert((1, 1), a);
+        r.confirms.insert((1, 2), b);
+        for (seq, acked) in [(2, false), (1, true)] {
+            let ev = Event::Confirm {
+                channel: 1,
+                seq,
+                acked,
+            };
+            r.route(ev, &budget);
+        }
+        assert_eq!(ra.try_recv().unwrap(), Some(Ok(())));
+        assert_eq!(rb.try_recv().unwrap(), Some(Err(Error::Nacked)));
+        assert!(!r.awaits_broker() || r.opened.is_some());
+    }
+
+    #[test]
+    fn the_end_reaches_every_waiter_and_later_askers() {
+        let (mut r, mut opened) = router();
+        let budget = ReadBudget::new(1 << 20);
+        let (tx, mut reply) = oneshot::channel();
+        r.waiters.insert(3, tx);
+        let mut early = r.on_end();
+        let lost = Error::ConnectionLost {
+            cause: crate::engine::TransportError::ClosedByPeer,
+            handshake: false,
+        };
+        r.route(
+            Event::Closed {
+                error: Some(lost.clone()),
+            },
+            &budget,
+        );
+        assert_eq!(opened.try_recv().unwrap(), Some(Err(lost.clone())));
+        assert_eq!(reply.try_recv().unwrap(), Some(Err(lost.clone())));
+        assert_eq!(early.try_recv().unwrap(), Some(Some(lost.clone())));
+        assert_eq!(r.on_end().try_recv().unwrap(), Some(Some(lost)));
+        assert!(!r.awaits_broker());
+    }
+
+    #[test]
+    fn blocked_and_unblocked_reach_listeners_and_a_lagging_one_loses_only_the_overflow() {
+        let (mut r, _) = router();
+        let budget = ReadBudget::new(1 << 20);
+        let mut fast = r.listen();
+        let mut slow = r.listen();
+        for i in 0..(LISTENER_BACKLOG + 10) {
+            let ev = if i % 2 == 0 {
+                Event::Blocked {
+                    reason: "low on memory".into(),
+                }
+            } else {
+                Event::Unblocked
+            };
+            r.route(ev, &budget);
+            if let Ok(ev) = fast.try_recv() {
+                assert_eq!(
+                    ev,
+                    if i % 2 == 0 {
+                        ConnectionEvent::Blocked("low on memory".into())
+                    } else {
+                        ConnectionEvent::Unblocked
+                    }
+                );
+            } else {
+                panic!("fast listener missed event {i}");
+            }
+        }
+        let mut n = 0;
+        while slow.try_recv().is_ok() {
+            n += 1;
+        }
+        assert!(n >= LISTENER_BACKLOG && n < LISTENER_BACKLOG + 10, "{n}");
     }
 }

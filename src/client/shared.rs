@@ -54,9 +54,7 @@ impl ConnectionState {
             Some(end) => end.error(),
             None => None,
         };
-        self.router
-            .channels
-            .current(key, connection_error.as_ref())
+        self.router.channels.current(key, connection_error.as_ref())
     }
 
     /// Registers interest in the reply to `req` and wakes the driver to send the request.

@@ -111,10 +111,7 @@ pub fn client_config(tls: &TlsOptions) -> Result<Arc<ClientConfig>, TransportErr
     Ok(Arc::new(config))
 }
 
-fn load_certs(
-    path: &Path,
-    option: &str,
-) -> Result<Vec<CertificateDer<'static>>, TransportError> {
+fn load_certs(path: &Path, option: &str) -> Result<Vec<CertificateDer<'static>>, TransportError> {
     let why = |e: String| {
         lost(format!(
             "cannot read certificates from {option} {}: {e}",

@@ -209,7 +209,8 @@ impl WebSocketTransport {
         });
         let err_open_tx = open_tx.clone();
         let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |_ev: web_sys::Event| {
-            let _ = err_open_tx.unbounded_send(Err(TransportError::Refused("WebSocket error".into())));
+            let _ =
+                err_open_tx.unbounded_send(Err(TransportError::Refused("WebSocket error".into())));
         });
         let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_ev: web_sys::Event| {
             let _ = open_tx.unbounded_send(Ok(()));
@@ -235,9 +236,9 @@ impl WebSocketTransport {
             .unwrap_or_else(|| Err(TransportError::Refused("WebSocket failed to open".into())));
         transport.ws.set_onopen(None);
         drop(on_open);
-        opened.map(|_| transport).map_err(|e| {
-            TransportError::Refused(format!("cannot connect to {url}: {e}"))
-        })
+        opened
+            .map(|_| transport)
+            .map_err(|e| TransportError::Refused(format!("cannot connect to {url}: {e}")))
     }
 }
 
