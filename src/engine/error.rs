@@ -24,6 +24,46 @@ impl fmt::Display for CloseInfo {
     }
 }
 
+/// How a transport ended without an AMQP close; lets a session tell a retryable loss from a fatal one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No connection could be made: refused, unreachable, DNS, a WebSocket that failed to open, or a peer that refused AMQP 0-9-1.
+    Refused(String),
+    /// The peer ended the stream (EOF) without an AMQP close.
+    ClosedByPeer,
+    /// The stream failed mid-way (reset, broken pipe, a failed send).
+    Reset(String),
+    /// TLS setup or handshake failed (unreadable CA/cert/key files, untrusted or mismatched certificate).
+    Tls(String),
+    /// The WebSocket closed with this code and reason.
+    WebSocketClosed { code: u16, reason: String },
+    /// A deadline passed: the connect timeout, or the peer went silent (missed heartbeats).
+    Timeout(String),
+    /// The transport buffered more unread data than its bound because the application consumed too slowly and the transport cannot push back.
+    ReadBufferFull { limit: usize },
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransportError::Refused(why) => write!(f, "refused: {why}"),
+            TransportError::ClosedByPeer => write!(f, "closed by the peer"),
+            TransportError::Reset(why) => write!(f, "reset: {why}"),
+            TransportError::Tls(why) => write!(f, "TLS: {why}"),
+            TransportError::WebSocketClosed { code, reason } => {
+                write!(f, "WebSocket closed (code {code}: {reason})")
+            }
+            TransportError::Timeout(why) => write!(f, "timed out: {why}"),
+            TransportError::ReadBufferFull { limit } => write!(
+                f,
+                "read buffer full ({limit} bytes): the application consumes too slowly"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// The channel was closed with a reply code (a soft error, or our own close).
@@ -31,7 +71,11 @@ pub enum Error {
     /// The connection was closed with a reply code (a hard error, an auth failure, a protocol violation).
     ConnectionClosed(CloseInfo),
     /// The transport ended without an AMQP close (socket error, missed heartbeats, EOF).
-    ConnectionLost(String),
+    /// `handshake` is true when it ended before the connection was open.
+    ConnectionLost {
+        cause: TransportError,
+        handshake: bool,
+    },
     /// The channel or connection had already been closed when the call was made.
     NotOpen(&'static str),
     /// A value could not be encoded; nothing was sent.
@@ -90,7 +134,17 @@ impl fmt::Display for Error {
         match self {
             Error::ChannelClosed(c) => write!(f, "channel closed: {c}"),
             Error::ConnectionClosed(c) => write!(f, "connection closed: {c}"),
-            Error::ConnectionLost(why) => write!(f, "connection lost: {why}"),
+            Error::ConnectionLost {
+                cause,
+                handshake: true,
+            } => write!(
+                f,
+                "connection lost during the handshake (wrong credentials or vhost, or not an AMQP 0-9-1 endpoint): {cause}"
+            ),
+            Error::ConnectionLost {
+                cause,
+                handshake: false,
+            } => write!(f, "connection lost: {cause}"),
             Error::NotOpen(what) => write!(f, "{what} is not open"),
             Error::Encode(e) => write!(f, "{e}"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),

@@ -3,6 +3,7 @@
 
 use super::channel::{Assembly, ContentStart, PendingKind};
 use super::events::{Delivery, Event, Response, Returned};
+use super::timer::Timer;
 use super::{AuthMechanism, CloseInfo, ConnState, Engine, Error};
 use crate::protocol::*;
 use bytes::Bytes;
@@ -43,6 +44,7 @@ impl Engine {
             (ConnState::AwaitTune, Method::ConnectionTune(tune)) => self.on_tune(tune),
             (ConnState::AwaitOpenOk, Method::ConnectionOpenOk(_)) => {
                 self.state = ConnState::Open;
+                self.timers.stop(Timer::Handshake);
                 let server_properties = std::mem::take(&mut self.server_properties);
                 self.events.push_back(Event::Opened { server_properties });
             }
@@ -188,9 +190,9 @@ impl Engine {
                 self.state = ConnState::AwaitOpenOk;
                 if self.heartbeat > 0 {
                     // Armed on the next handle_timeout, which knows the time.
-                    self.received_since = true;
-                    self.sent_since = true;
-                    self.timers.set(super::timer::Timer::SendHeartbeat, 0);
+                    self.received_since_check = true;
+                    self.sent_since_check = true;
+                    self.timers.set(Timer::SendHeartbeat, 0);
                 }
             }
             Err(e) => self.fail(Error::Encode(e)),

@@ -26,7 +26,7 @@ mod tests;
 mod timer;
 
 pub use config::{AuthMechanism, Config};
-pub use error::{CloseInfo, Error};
+pub use error::{CloseInfo, Error, TransportError};
 pub use events::{Delivery, Event, ReqId, Response, Returned};
 pub use timer::Millis;
 
@@ -63,9 +63,10 @@ pub struct Engine {
     frame_max: u32,
     heartbeat: u16,
     timers: TimerTable,
-    /// Whether any byte arrived / was queued since the timers were last armed.
-    received_since: bool,
-    sent_since: bool,
+    /// Whether any byte arrived from the peer since the last heartbeat check.
+    received_since_check: bool,
+    /// Whether any byte was handed to the transport since the last heartbeat check.
+    sent_since_check: bool,
     /// Why the connection ended, for calls made afterwards.
     closed_error: Option<Error>,
     /// Held from connection.start until the connection is open.
@@ -82,12 +83,20 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// A new connection; the protocol header is already queued for transmission.
-    pub fn new(config: Config) -> Engine {
+    /// A new connection at time `now`; the protocol header is already queued for transmission
+    /// and the handshake deadline (`Config::handshake_timeout`) is armed.
+    pub fn new(config: Config, now: Millis) -> Engine {
         // Until tune, accept frames up to 1 MiB: enough for any connection.start, and a
         // non-AMQP peer cannot make us buffer gigabytes.
         let mut decoder = FrameDecoder::new();
         decoder.set_max_frame(1 << 20);
+        let mut timers = TimerTable::default();
+        if config.handshake_timeout > 0 {
+            timers.set(
+                Timer::Handshake,
+                now.saturating_add(config.handshake_timeout),
+            );
+        }
         Engine {
             config,
             state: ConnState::AwaitStart,
@@ -100,9 +109,9 @@ impl Engine {
             channel_max: 0,
             frame_max: FRAME_MIN_SIZE,
             heartbeat: 0,
-            timers: TimerTable::default(),
-            received_since: false,
-            sent_since: false,
+            timers,
+            received_since_check: false,
+            sent_since_check: false,
             closed_error: None,
             server_properties: FieldTable::new(),
         }
@@ -149,22 +158,8 @@ impl Engine {
         if self.out.is_empty() {
             return None;
         }
-        self.sent_since = true;
+        self.sent_since_check = true;
         Some(std::mem::take(&mut self.out))
-    }
-
-    /// Like [`Engine::poll_transmit`] but appends to a buffer the driver owns, so it can reuse allocations.
-    pub fn transmit_into(&mut self, buf: &mut Vec<u8>) -> bool {
-        if self.out.is_empty() {
-            return false;
-        }
-        self.sent_since = true;
-        if buf.is_empty() {
-            std::mem::swap(buf, &mut self.out);
-        } else {
-            buf.append(&mut self.out);
-        }
-        true
     }
 
     pub fn poll_timeout(&self) -> Option<Millis> {
@@ -178,7 +173,7 @@ impl Engine {
         if self.state == ConnState::Closed {
             return;
         }
-        self.received_since = true;
+        self.received_since_check = true;
         self.decoder.extend(data);
         loop {
             match self.decoder.next_frame() {
@@ -194,48 +189,50 @@ impl Engine {
                         "broker refused AMQP 0-9-1 and offered protocol {:?}",
                         &h[4..]
                     );
-                    return self.fail(Error::ConnectionLost(text));
+                    return self.fail(Error::ConnectionLost {
+                        cause: TransportError::Refused(text),
+                        handshake: true,
+                    });
                 }
                 Err(e) => return self.protocol_violation(Error::decode(e)),
             }
         }
     }
 
-    /// Time has passed; fires heartbeat deadlines that are due.
+    /// Time has passed: handles every timer that is due at `now`, in [`Timer::VALUES`] order.
     pub fn handle_timeout(&mut self, now: Millis) {
-        if self.heartbeat == 0 || self.state == ConnState::Closed {
-            return;
-        }
-        let interval = self.heartbeat as Millis * 1000;
-        if self.received_since {
-            self.received_since = false;
-            self.timers.set(Timer::PeerSilent, now + 2 * interval);
-        } else if self.timers.is_expired(Timer::PeerSilent, now) {
-            let why = format!(
-                "no data from the broker for {} s (heartbeat {} s)",
-                2 * self.heartbeat,
-                self.heartbeat
-            );
-            return self.fail(Error::ConnectionLost(why));
-        }
-        if self.sent_since || !self.out.is_empty() {
-            self.sent_since = false;
-            self.timers.set(Timer::SendHeartbeat, now + interval / 2);
-        } else if self.timers.is_expired(Timer::SendHeartbeat, now) {
-            encode_heartbeat(&mut self.out);
-            self.timers.set(Timer::SendHeartbeat, now + interval / 2);
+        for timer in Timer::VALUES {
+            if self.state == ConnState::Closed {
+                return;
+            }
+            if !self.timers.is_expired(timer, now) {
+                continue;
+            }
+            self.timers.stop(timer);
+            match timer {
+                Timer::SendHeartbeat => self.heartbeat_check(now),
+                Timer::PeerSilent => self.peer_silent(now),
+                Timer::Handshake => self.fail(Error::Timeout),
+                Timer::CloseOk => self.finish_close(Some(Error::Timeout)),
+            }
         }
     }
 
     /// The transport ended (EOF or error) without an AMQP close.
-    pub fn handle_transport_closed(&mut self, why: &str) {
+    pub fn handle_transport_closed(&mut self, cause: TransportError) {
         match self.state {
             ConnState::Closed => {}
             ConnState::Closing => self.finish_close(None),
-            ConnState::AwaitStart | ConnState::AwaitTune | ConnState::AwaitOpenOk => self.fail(Error::ConnectionLost(format!(
-                "{why} during the handshake (wrong credentials or vhost, or not an AMQP 0-9-1 endpoint)"
-            ))),
-            ConnState::Open => self.fail(Error::ConnectionLost(why.to_string())),
+            ConnState::AwaitStart | ConnState::AwaitTune | ConnState::AwaitOpenOk => {
+                self.fail(Error::ConnectionLost {
+                    cause,
+                    handshake: true,
+                })
+            }
+            ConnState::Open => self.fail(Error::ConnectionLost {
+                cause,
+                handshake: false,
+            }),
         }
     }
 
@@ -399,8 +396,9 @@ impl Engine {
         self.call(channel, Method::ChannelClose(close))
     }
 
-    /// Closes the connection; [`Event::Closed`] follows when the broker confirms.
-    pub fn close(&mut self, code: ReplyCode, text: &str) -> Result<(), Error> {
+    /// Closes the connection at time `now`; [`Event::Closed`] follows when the broker confirms,
+    /// or with `Error::Timeout` when no close-ok arrives within `Config::close_timeout`.
+    pub fn close(&mut self, code: ReplyCode, text: &str, now: Millis) -> Result<(), Error> {
         match self.state {
             ConnState::Closed | ConnState::Closing => return Ok(()),
             ConnState::Open => {}
@@ -418,10 +416,50 @@ impl Engine {
         };
         encode_method(&mut self.out, 0, &Method::ConnectionClose(close))?;
         self.state = ConnState::Closing;
+        if self.config.close_timeout > 0 {
+            self.timers.set(
+                Timer::CloseOk,
+                now.saturating_add(self.config.close_timeout),
+            );
+        }
         Ok(())
     }
 
     // ----- internals shared with incoming.rs -----
+
+    /// [`Timer::SendHeartbeat`] fired: note what arrived, send a heartbeat if we were idle.
+    fn heartbeat_check(&mut self, now: Millis) {
+        let interval = self.heartbeat as Millis * 1000;
+        if self.received_since_check {
+            self.received_since_check = false;
+            self.timers.set(Timer::PeerSilent, now + 2 * interval);
+        }
+        if self.sent_since_check || !self.out.is_empty() {
+            self.sent_since_check = false;
+        } else {
+            encode_heartbeat(&mut self.out);
+        }
+        self.timers.set(Timer::SendHeartbeat, now + interval / 2);
+    }
+
+    /// [`Timer::PeerSilent`] fired: nothing arrived for two intervals, unless it just did.
+    fn peer_silent(&mut self, now: Millis) {
+        if self.received_since_check {
+            self.received_since_check = false;
+            let interval = self.heartbeat as Millis * 1000;
+            self.timers.set(Timer::PeerSilent, now + 2 * interval);
+            return;
+        }
+        let why = format!(
+            "no data from the broker for {} s (heartbeat {} s)",
+            2 * self.heartbeat,
+            self.heartbeat
+        );
+        self.fail(Error::ConnectionLost {
+            cause: TransportError::Timeout(why),
+            handshake: false,
+        });
+    }
 
     fn alloc_req(&mut self) -> ReqId {
         let r = self.next_req;
@@ -472,7 +510,7 @@ impl Engine {
             return;
         }
         self.state = ConnState::Closed;
-        self.timers.clear_all();
+        self.timers.stop_all();
         let chan_err = err.clone().unwrap_or(Error::NotOpen("connection"));
         for p in std::mem::take(&mut self.conn_pending) {
             self.events.push_back(Event::Reply {
