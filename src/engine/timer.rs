@@ -1,5 +1,9 @@
 //! Every protocol deadline as a small table keyed by an enum (quinn-proto `connection/timer.rs`
-//! style); the driver sleeps until the earliest and calls `Engine::handle_timeout`.
+//! style); the driver sleeps until the earliest and calls `Engine::handle_timeout`. The heartbeat
+//! handlers live here too; the handshake and close-ok deadlines just end the connection.
+
+use super::{Error, TransportError};
+use crate::protocol::encode_heartbeat;
 
 /// Milliseconds on a monotonic clock chosen by the driver.
 pub type Millis = u64;
@@ -58,6 +62,43 @@ impl TimerTable {
     /// The earliest deadline, if any timer is running.
     pub fn next(&self) -> Option<Millis> {
         self.deadlines.iter().flatten().copied().min()
+    }
+}
+
+/// What each timer does when it fires; `Engine::handle_timeout` picks the handler.
+impl super::Engine {
+    /// [`Timer::SendHeartbeat`] fired: note what arrived, send a heartbeat if we were idle.
+    pub(super) fn heartbeat_check(&mut self, now: Millis) {
+        let interval = self.heartbeat as Millis * 1000;
+        if self.received_since_check {
+            self.received_since_check = false;
+            self.timers.set(Timer::PeerSilent, now + 2 * interval);
+        }
+        if self.sent_since_check || !self.out.is_empty() {
+            self.sent_since_check = false;
+        } else {
+            encode_heartbeat(&mut self.out);
+        }
+        self.timers.set(Timer::SendHeartbeat, now + interval / 2);
+    }
+
+    /// [`Timer::PeerSilent`] fired: nothing arrived for two intervals, unless it just did.
+    pub(super) fn peer_silent(&mut self, now: Millis) {
+        if self.received_since_check {
+            self.received_since_check = false;
+            let interval = self.heartbeat as Millis * 1000;
+            self.timers.set(Timer::PeerSilent, now + 2 * interval);
+            return;
+        }
+        let why = format!(
+            "no data from the broker for {} s (heartbeat {} s)",
+            2 * self.heartbeat,
+            self.heartbeat
+        );
+        self.fail(Error::ConnectionLost {
+            cause: TransportError::Timeout(why),
+            handshake: false,
+        });
     }
 }
 
