@@ -2,9 +2,14 @@
 """Generates src/protocol/methods.rs (and its proptest strategies) from the RabbitMQ AMQP 0-9-1 spec JSON.
 
 The output is checked in, so the build never needs the spec. Re-run after changing this script:
-    python3 scripts/gen-methods.py ../shared/spec/amqp-rabbitmq-0.9.1.json
+    python3 scripts/gen-methods.py [path/to/amqp-rabbitmq-0.9.1.json]
+(default: ../shared/spec/ next to the checkout). The written files are passed through rustfmt.
+
+Besides the codec it generates what the spec knows about each method, so the engine never keeps it
+by hand: named ids (`MethodId::CHANNEL_OPEN_OK`, `Method::id()`), `is_synchronous()`, `replies()`
+(the method ids that complete a synchronous method) and `nowait()`.
 """
-import json, sys, os
+import json, sys, os, shutil, subprocess
 
 spec = json.load(open(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), '../../shared/spec/amqp-rabbitmq-0.9.1.json')))
 domains = dict(spec['domains'])
@@ -26,13 +31,29 @@ STRAT = {'octet': 'any::<u8>()', 'short': 'any::<u16>()', 'long': 'any::<u32>()'
 def argtype(a):
     return a.get('type') or domains[a['domain']]
 
+def const(cls, mname):
+    return (cls + '_' + mname).replace('-', '_').upper()
+
+# Replies the spec states in prose only ("<response name=...>" in the XML, absent from the JSON): a synchronous
+# method is answered by `<name>-ok` of its class; basic.get also by get-empty.
+EXTRA_REPLIES = {('basic', 'get'): ['get-empty']}
+
 methods = []
 for c in spec['classes']:
+    names = {m['name'] for m in c['methods']}
     for m in c['methods']:
         name = camel(c['name']) + camel(m['name'])
         args = [(snake(a['name']), argtype(a)) for a in m['arguments']]
+        sync = bool(m.get('synchronous'))
+        replies = []
+        if sync:
+            replies = [m['name'] + '-ok'] + EXTRA_REPLIES.get((c['name'], m['name']), [])
+            for r in replies:
+                assert r in names, f"{c['name']}.{m['name']}: no reply method {r}"
         methods.append(dict(cls=c['name'], cid=c['id'], mname=m['name'], mid=m['id'], name=name, args=args,
-                            content=bool(m.get('content')), sync=bool(m.get('synchronous'))))
+                            content=bool(m.get('content')), sync=sync, const=const(c['name'], m['name']),
+                            replies=[const(c['name'], r) for r in replies],
+                            nowait=any(n == 'nowait' for n, _ in args)))
 
 o = []
 w = o.append
@@ -43,6 +64,35 @@ w('')
 w('use super::codec::{put_long_str, put_short_str, put_u16, put_u32, put_u64, put_u8, DecodeError, EncodeError, Reader};')
 w('use super::table::FieldTable;')
 w('use bytes::Bytes;')
+w('use std::fmt;')
+w('')
+w('/// A method\'s (class id, method id) pair, with a named constant for every method in the spec.')
+w('#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]')
+w('pub struct MethodId {')
+w('    pub class: u16,')
+w('    pub method: u16,')
+w('}')
+w('')
+w('impl MethodId {')
+for m in methods:
+    w(f"    /// `{m['cls']}.{m['mname']}`")
+    w(f"    pub const {m['const']}: MethodId = MethodId {{ class: {m['cid']}, method: {m['mid']} }};")
+w('')
+w('    /// The spec name (`class.method`), `None` for ids the spec does not define.')
+w('    pub fn name(self) -> Option<&\'static str> {')
+w('        Some(match self {')
+for m in methods:
+    w(f"            MethodId::{m['const']} => \"{m['cls']}.{m['mname']}\",")
+w('            _ => return None,')
+w('        })')
+w('    }')
+w('}')
+w('')
+w('impl fmt::Display for MethodId {')
+w('    fn fmt(&self, f: &mut fmt::Formatter<\'_>) -> fmt::Result {')
+w('        write!(f, "{}.{}", self.class, self.method)')
+w('    }')
+w('}')
 w('')
 for m in methods:
     if not m['args']:
@@ -75,6 +125,21 @@ def match_fn(fname, ret, val):
 match_fn('class_id', 'u16', lambda m: str(m['cid']))
 match_fn('method_id', 'u16', lambda m: str(m['mid']))
 match_fn('name', '&\'static str', lambda m: f'"{m["cls"]}.{m["mname"]}"')
+match_fn('id', 'MethodId', lambda m: f"MethodId::{m['const']}")
+w('    /// Whether the spec marks the method synchronous (the peer answers it with one of [`Method::replies`]).')
+match_fn('is_synchronous', 'bool', lambda m: 'true' if m['sync'] else 'false')
+w('    /// The methods that answer this one, empty for asynchronous methods.')
+match_fn('replies', '&\'static [MethodId]', lambda m: '&[' + ', '.join('MethodId::' + r for r in m['replies']) + ']')
+w('    /// The `nowait` flag for methods that have one, `None` for the others.')
+w('    pub fn nowait(&self) -> Option<bool> {')
+w('        match self {')
+for m in methods:
+    if m['nowait']:
+        w(f"            Method::{m['name']}(x) => Some(x.nowait),")
+w('            _ => None,')
+w('        }')
+w('    }')
+w('')
 w('    /// Whether a content header and body frames follow this method.')
 match_fn('has_content', 'bool', lambda m: 'true' if m['content'] else 'false')
 
@@ -116,11 +181,11 @@ w('')
 w('    /// Decodes a whole method frame payload; trailing bytes are an error.')
 w('    pub fn decode(payload: Bytes) -> Result<Method, DecodeError> {')
 w('        let mut r = Reader::new(payload);')
-w('        let class_id = r.u16()?;')
-w('        let method_id = r.u16()?;')
-w('        let m = match (class_id, method_id) {')
+w('        let class = r.u16("method frame: class_id")?;')
+w('        let method = r.u16("method frame: method_id")?;')
+w('        let m = match (MethodId { class, method }) {')
 for m in methods:
-    key = f"({m['cid']}, {m['mid']})"
+    key = f"MethodId::{m['const']}"
     if not m['args']:
         w(f"            {key} => Method::{m['name']},")
         continue
@@ -129,26 +194,29 @@ for m in methods:
     for n, t in m['args']:
         if t == 'bit':
             if bitpos is None or bitpos == 8:
-                w(f'                let bits = r.u8()?;')
+                w(f'                let bits = r.u8("{m["cls"]}.{m["mname"]}: {n}")?;')
                 bitpos = 0
             w(f'                let {n} = bits & (1 << {bitpos}) != 0;' if bitpos else f'                let {n} = bits & 1 != 0;')
             bitpos += 1
             continue
         bitpos = None
-        rd = {'octet': 'r.u8()?', 'short': 'r.u16()?', 'long': 'r.u32()?', 'longlong': 'r.u64()?', 'timestamp': 'r.u64()?',
-              'shortstr': 'r.short_str()?', 'longstr': 'r.long_str()?', 'table': 'FieldTable::decode(&mut r)?'}[t]
+        what = f'"{m["cls"]}.{m["mname"]}: {n}"'
+        rd = {'octet': f'r.u8({what})?', 'short': f'r.u16({what})?', 'long': f'r.u32({what})?', 'longlong': f'r.u64({what})?',
+              'timestamp': f'r.u64({what})?', 'shortstr': f'r.short_str({what})?', 'longstr': f'r.long_str({what})?',
+              'table': f'FieldTable::decode(&mut r).map_err(|e| e.in_field({what}))?'}[t]
         w(f'                let {n} = {rd};')
     fields = ', '.join(n for n, _ in m['args'])
     w(f"                Method::{m['name']}({m['name']} {{ {fields} }})")
     w('            }')
-w('            (c, m) => return Err(DecodeError::UnknownMethod(c, m)),')
+w('            MethodId { class, method } => return Err(DecodeError::UnknownMethod(class, method)),')
 w('        };')
 w('        r.finish()?;')
 w('        Ok(m)')
 w('    }')
 w('}')
 w('')
-open(os.path.join(root, 'src/protocol/methods.rs'), 'w').write('\n'.join(o) + '\n')
+written = [os.path.join(root, 'src/protocol/methods.rs')]
+open(written[0], 'w').write('\n'.join(o) + '\n')
 
 o = []
 w = o.append
@@ -174,5 +242,8 @@ for m in methods:
 w('    ])')
 w('}')
 os.makedirs(os.path.join(root, 'tests/support'), exist_ok=True)
-open(os.path.join(root, 'tests/support/method_strategy.rs'), 'w').write('\n'.join(o) + '\n')
+written.append(os.path.join(root, 'tests/support/method_strategy.rs'))
+open(written[1], 'w').write('\n'.join(o) + '\n')
+if shutil.which('rustfmt'):
+    subprocess.run(['rustfmt', '--edition', '2021', *written], check=True)
 print(f'{len(methods)} methods written')

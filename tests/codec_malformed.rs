@@ -102,27 +102,40 @@ fn truncated_method_payload_inside_complete_frame() {
     // basic.ack with only 4 of the 8 delivery-tag bytes.
     assert_eq!(
         first_error(&frame(1, 1, &[0, 60, 0, 80, 0, 0, 0, 1])),
-        DecodeError::Incomplete
+        DecodeError::Incomplete("basic.ack: delivery_tag")
     );
     // A payload too short even for the class and method ids.
     assert_eq!(
         first_error(&frame(1, 1, &[0, 60, 0])),
-        DecodeError::Incomplete
+        DecodeError::Incomplete("method frame: method_id")
     );
-    assert_eq!(first_error(&frame(1, 1, &[])), DecodeError::Incomplete);
+    assert_eq!(
+        first_error(&frame(1, 1, &[])),
+        DecodeError::Incomplete("method frame: class_id")
+    );
     // A short string claiming 10 bytes with 2 present: basic.consume-ok (60, 21).
     assert_eq!(
         first_error(&frame(1, 1, &[0, 60, 0, 21, 10, b'a', b'b'])),
-        DecodeError::Incomplete
+        DecodeError::Incomplete("basic.consume-ok: consumer_tag")
     );
     // A table whose length (50) runs past the payload: connection.start-ok (10, 11) starts with one.
     assert_eq!(
         first_error(&frame(1, 0, &[0, 10, 0, 11, 0, 0, 0, 50, 1, b'k', b'V'])),
-        DecodeError::Incomplete
+        DecodeError::Incomplete("connection.start-ok: client_properties")
     );
     // A content header cut off inside the properties: flags say content-type, no string follows.
     let header = [0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x00];
-    assert_eq!(first_error(&frame(2, 1, &header)), DecodeError::Incomplete);
+    assert_eq!(
+        first_error(&frame(2, 1, &header)),
+        DecodeError::Incomplete("basic properties: content_type")
+    );
+    // The error text names the method and the field.
+    let e = first_error(&frame(
+        1,
+        1,
+        &[0, 60, 0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0],
+    ));
+    assert_eq!(e.to_string(), "basic.deliver: routing_key truncated");
 }
 
 /// An incomplete frame is not an error: the decoder waits, whatever the prefix length.
@@ -242,7 +255,7 @@ fn protocol_header_from_peer() {
 #[test]
 fn errors_display() {
     let errors = [
-        DecodeError::Incomplete,
+        DecodeError::Incomplete("basic.deliver: routing_key"),
         DecodeError::BadFrameEnd(0),
         DecodeError::UnknownFrameType(9),
         DecodeError::UnknownMethod(1, 2),
@@ -554,7 +567,15 @@ proptest! {
         let payload = &out[7..out.len() - 1];
         let at = cut.index(payload.len());
         let shorter = frame(1, 0, &payload[..at]);
-        prop_assert_eq!(first_result(&shorter), Err(DecodeError::Incomplete));
+        match first_result(&shorter) {
+            Err(DecodeError::Incomplete(what)) => {
+                // Cut inside the ids: the frame's ids are named; after them, the method and its field.
+                let want = if at < 4 { "method frame: ".to_string() } else { format!("{}: ", m.name()) };
+                prop_assert!(what.starts_with(&want), "{what:?} for {} cut at {at}", m.name());
+                prop_assert!(what.len() > want.len(), "no field named: {what:?}");
+            }
+            other => prop_assert!(false, "{} cut at {at}: {other:?}", m.name()),
+        }
         let mut longer = payload.to_vec();
         longer.resize(longer.len() + extra, 0);
         prop_assert_eq!(first_result(&frame(1, 0, &longer)), Err(DecodeError::TrailingBytes(extra)));

@@ -1,22 +1,12 @@
-//! Per-channel state: pending synchronous calls, content assembly, publisher-confirm sequence.
+//! Per-channel bookkeeping: its lifecycle state, pending synchronous calls, the message being
+//! assembled, and the publisher-confirm sequence.
 
+use super::content::Assembly;
 use super::error::Error;
-use super::events::{Delivery, ReqId, Returned};
-use crate::protocol::BasicProperties;
-use bytes::{Bytes, BytesMut};
+use super::events::ReqId;
+use super::state::ChannelState;
+use crate::protocol::MethodId;
 use std::collections::VecDeque;
-
-/// ```text
-///  open_channel ──► Opening ──open-ok──► Open ──close()──► Closing ──close-ok──► (removed)
-///                      │                   │
-///                      └──── channel.close from broker: close-ok sent ──► (removed)
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelState {
-    Opening,
-    Open,
-    Closing,
-}
 
 /// What a pending call does when its reply arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,63 +20,8 @@ pub enum PendingKind {
 pub struct Pending {
     pub req: ReqId,
     pub kind: PendingKind,
-    /// The reply's (class, method) ids that complete this call.
-    pub expect: (u16, u16),
-}
-
-/// A content-bearing method waiting for its header and body frames.
-#[derive(Debug)]
-pub enum ContentStart {
-    Deliver(Delivery),
-    Get(Delivery),
-    Return(Returned),
-}
-
-#[derive(Debug)]
-pub struct Assembly {
-    pub start: ContentStart,
-    pub header: Option<(u64, BasicProperties)>,
-    /// The first body frame is kept as-is: a body in one frame is never copied.
-    pub first: Option<Bytes>,
-    pub rest: BytesMut,
-    pub received: u64,
-}
-
-/// Largest up-front allocation for a body; larger bodies grow as frames arrive, so a lying
-/// header cannot make us allocate gigabytes.
-const MAX_PREALLOC: u64 = 1 << 20;
-
-impl Assembly {
-    pub fn new(start: ContentStart) -> Self {
-        Assembly {
-            start,
-            header: None,
-            first: None,
-            rest: BytesMut::new(),
-            received: 0,
-        }
-    }
-
-    pub fn add_body(&mut self, chunk: Bytes) {
-        self.received += chunk.len() as u64;
-        match self.first.take() {
-            None if self.rest.is_empty() => self.first = Some(chunk),
-            None => self.rest.extend_from_slice(&chunk),
-            Some(first) => {
-                let size = self.header.as_ref().map_or(0, |h| h.0);
-                self.rest.reserve(size.min(MAX_PREALLOC) as usize);
-                self.rest.extend_from_slice(&first);
-                self.rest.extend_from_slice(&chunk);
-            }
-        }
-    }
-
-    pub fn body(&mut self) -> Bytes {
-        match self.first.take() {
-            Some(b) => b,
-            None => std::mem::take(&mut self.rest).freeze(),
-        }
-    }
+    /// The reply methods that complete this call (generated from the spec).
+    pub expect: &'static [MethodId],
 }
 
 #[derive(Debug)]

@@ -1,5 +1,6 @@
 //! What the engine needs to open a connection. Parsing URLs into this lives in `client::url`.
 
+use super::timer::Millis;
 use crate::protocol::FieldTable;
 use std::fmt;
 
@@ -40,10 +41,13 @@ pub struct Config {
     pub client_properties: FieldTable,
     /// Reported as the `platform` client property.
     pub platform: String,
-    /// Bound on the AMQP handshake (from `Engine::new`), in ms.
-    pub handshake_timeout: u64,
-    /// Bound on waiting for close-ok after `Engine::close`, in ms.
-    pub close_timeout: u64,
+    /// How long the handshake (protocol header to `connection.open-ok`) may take, counted from
+    /// [`Engine::new`](super::Engine::new); past it the connection fails with `Error::Timeout`.
+    /// 0 disables the deadline.
+    pub handshake_timeout: Millis,
+    /// How long [`Engine::close`](super::Engine::close) waits for `connection.close-ok`; past it
+    /// the connection ends with `Error::Timeout`. 0 disables the deadline.
+    pub close_timeout: Millis,
 }
 
 impl Default for Config {
@@ -76,6 +80,8 @@ impl fmt::Debug for Config {
             .field("heartbeat", &self.heartbeat)
             .field("connection_name", &self.connection_name)
             .field("auth_mechanism", &self.auth_mechanism)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("close_timeout", &self.close_timeout)
             .finish()
     }
 }

@@ -50,9 +50,6 @@ impl fmt::Display for TransportError {
             TransportError::ClosedByPeer => write!(f, "closed by the peer"),
             TransportError::Reset(why) => write!(f, "reset: {why}"),
             TransportError::Tls(why) => write!(f, "TLS: {why}"),
-            TransportError::WebSocketClosed { code, reason } if reason.is_empty() => {
-                write!(f, "WebSocket closed (code {code})")
-            }
             TransportError::WebSocketClosed { code, reason } => {
                 write!(f, "WebSocket closed (code {code}: {reason})")
             }
@@ -65,14 +62,16 @@ impl fmt::Display for TransportError {
     }
 }
 
+impl std::error::Error for TransportError {}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// The channel was closed with a reply code (a soft error, or our own close).
     ChannelClosed(CloseInfo),
     /// The connection was closed with a reply code (a hard error, an auth failure, a protocol violation).
     ConnectionClosed(CloseInfo),
-    /// The transport ended without an AMQP close (socket error, missed heartbeats, EOF);
-    /// `handshake` when it happened before the connection was open.
+    /// The transport ended without an AMQP close (socket error, missed heartbeats, EOF).
+    /// `handshake` is true when it ended before the connection was open.
     ConnectionLost {
         cause: TransportError,
         handshake: bool,
@@ -142,7 +141,10 @@ impl fmt::Display for Error {
                 f,
                 "connection lost during the handshake (wrong credentials or vhost, or not an AMQP 0-9-1 endpoint): {cause}"
             ),
-            Error::ConnectionLost { cause, .. } => write!(f, "connection lost: {cause}"),
+            Error::ConnectionLost {
+                cause,
+                handshake: false,
+            } => write!(f, "connection lost: {cause}"),
             Error::NotOpen(what) => write!(f, "{what} is not open"),
             Error::Encode(e) => write!(f, "{e}"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),

@@ -1,26 +1,36 @@
 //! The sans-IO connection state machine: every AMQP rule that is not encoding lives here.
 //!
-//! The engine never performs IO, never awaits and never reads a clock. Its methods fall into four
-//! groups:
+//! The engine never performs IO, never awaits and never reads a clock: time comes in as a
+//! [`Millis`] value from any monotonic clock the driver likes. Its methods fall into four groups:
 //!
-//! - **getters**: [`Engine::is_open`], [`Engine::frame_max`], [`Engine::channel_max`], [`Engine::heartbeat`];
-//! - **inputs** (`handle_*`): bytes from the transport ([`Engine::handle_bytes`]), the passing of time
-//!   ([`Engine::handle_timeout`]) and the end of the transport ([`Engine::handle_transport_closed`]);
-//! - **commands**: [`Engine::open_channel`], [`Engine::call`], [`Engine::send`], [`Engine::publish`],
-//!   [`Engine::close_channel`], [`Engine::close`]. They encode into the outgoing buffer at once and fail
-//!   fast (nothing is queued) when the channel or connection is not usable;
-//! - **outputs** (`poll_*`): after any input or command the driver calls, in this order,
-//!   [`Engine::poll_event`] until `None`, [`Engine::poll_transmit`] (all frames produced since the last
-//!   call, coalesced into one buffer: one WebSocket message or one write), and [`Engine::poll_timeout`]
-//!   (when to call `handle_timeout` next).
+//! - **getters**: [`Engine::is_open`], [`Engine::is_closed`], [`Engine::frame_max`],
+//!   [`Engine::channel_max`], [`Engine::heartbeat`], [`Engine::channel_is_open`];
+//! - **inputs** (`handle_*`): bytes from the transport ([`Engine::handle_bytes`]), the passing of
+//!   time ([`Engine::handle_timeout`]: heartbeats, the handshake deadline, the close-ok deadline)
+//!   and the end of the transport ([`Engine::handle_transport_closed`]);
+//! - **commands** (`commands.rs`): [`Engine::open_channel`], [`Engine::call`], [`Engine::send`],
+//!   [`Engine::publish`], [`Engine::close_channel`], [`Engine::close`]. They encode into the
+//!   outgoing buffer at once and fail fast (nothing is queued) when the channel or connection is
+//!   not usable;
+//! - **outputs** (`poll_*`): after [`Engine::new`] and after any input or command the driver calls,
+//!   in this order, [`Engine::poll_event`] until `None`, [`Engine::poll_transmit`] (all frames
+//!   produced since the last call, coalesced into one buffer: one WebSocket message or one
+//!   write), and [`Engine::poll_timeout`] (when to call `handle_timeout` next).
 //!
-//! Time is a [`Millis`] value from any monotonic clock the driver likes.
+//! Files: `handshake.rs` (the opening exchange), `dispatch.rs` (incoming frames routed, and how a
+//! connection or channel ends), `content.rs` (message assembly), `channel.rs` (per-channel
+//! bookkeeping), `state.rs` (the connection and channel lifecycles as transition methods),
+//! `timer.rs` (the deadline table and its handlers), `events.rs`, `error.rs`, `config.rs`.
 
 mod channel;
+mod commands;
 mod config;
+mod content;
+mod dispatch;
 mod error;
 mod events;
-mod incoming;
+mod handshake;
+mod state;
 #[cfg(test)]
 mod tests;
 mod timer;
@@ -31,23 +41,10 @@ pub use events::{Delivery, Event, ReqId, Response, Returned};
 pub use timer::Millis;
 
 use crate::protocol::*;
-use channel::{Channel, ChannelState, Pending, PendingKind};
+use channel::{Channel, Pending};
+use state::ConnState;
 use std::collections::{HashMap, VecDeque};
 use timer::{Timer, TimerTable};
-
-/// ```text
-/// AwaitStart ─start─► AwaitTune ─tune─► AwaitOpenOk ─open-ok─► Open ─close()─► Closing ─close-ok─► Closed
-///      └──────────────────┴──────────────────┴───────────────────┴── close from peer / transport end ─► Closed
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ConnState {
-    AwaitStart,
-    AwaitTune,
-    AwaitOpenOk,
-    Open,
-    Closing,
-    Closed,
-}
 
 pub struct Engine {
     config: Config,
@@ -63,9 +60,10 @@ pub struct Engine {
     frame_max: u32,
     heartbeat: u16,
     timers: TimerTable,
-    /// Whether any byte arrived / was queued since the timers were last armed.
-    received_since: bool,
-    sent_since: bool,
+    /// Whether any byte arrived from the peer since the last heartbeat check.
+    received_since_check: bool,
+    /// Whether any byte was handed to the transport since the last heartbeat check.
+    sent_since_check: bool,
     /// Why the connection ended, for calls made afterwards.
     closed_error: Option<Error>,
     /// Held from connection.start until the connection is open.
@@ -82,12 +80,20 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// A new connection; the protocol header is already queued for transmission.
-    pub fn new(config: Config, _now: Millis) -> Engine {
+    /// A new connection at time `now`; the protocol header is already queued for transmission
+    /// and the handshake deadline (`Config::handshake_timeout`) is armed.
+    pub fn new(config: Config, now: Millis) -> Engine {
         // Until tune, accept frames up to 1 MiB: enough for any connection.start, and a
         // non-AMQP peer cannot make us buffer gigabytes.
         let mut decoder = FrameDecoder::new();
         decoder.set_max_frame(1 << 20);
+        let mut timers = TimerTable::default();
+        if config.handshake_timeout > 0 {
+            timers.set(
+                Timer::Handshake,
+                now.saturating_add(config.handshake_timeout),
+            );
+        }
         Engine {
             config,
             state: ConnState::AwaitStart,
@@ -100,9 +106,9 @@ impl Engine {
             channel_max: 0,
             frame_max: FRAME_MIN_SIZE,
             heartbeat: 0,
-            timers: TimerTable::default(),
-            received_since: false,
-            sent_since: false,
+            timers,
+            received_since_check: false,
+            sent_since_check: false,
             closed_error: None,
             server_properties: FieldTable::new(),
         }
@@ -110,18 +116,22 @@ impl Engine {
 
     // ----- getters -----
 
+    /// The handshake finished and no close has begun.
     pub fn is_open(&self) -> bool {
         self.state == ConnState::Open
     }
 
+    /// The connection is over ([`Event::Closed`] was emitted).
     pub fn is_closed(&self) -> bool {
         self.state == ConnState::Closed
     }
 
+    /// Negotiated largest frame size in bytes (the minimum, 4096, until tune).
     pub fn frame_max(&self) -> u32 {
         self.frame_max
     }
 
+    /// Negotiated highest channel id (0 until tune).
     pub fn channel_max(&self) -> u16 {
         self.channel_max
     }
@@ -133,13 +143,12 @@ impl Engine {
 
     /// Whether a channel exists and is open.
     pub fn channel_is_open(&self, id: u16) -> bool {
-        self.channels
-            .get(&id)
-            .is_some_and(|c| c.state == ChannelState::Open)
+        self.channels.get(&id).is_some_and(|c| c.state.is_open())
     }
 
     // ----- outputs -----
 
+    /// The next thing to tell the application, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
@@ -149,24 +158,12 @@ impl Engine {
         if self.out.is_empty() {
             return None;
         }
-        self.sent_since = true;
+        self.sent_since_check = true;
         Some(std::mem::take(&mut self.out))
     }
 
-    /// Like [`Engine::poll_transmit`] but appends to a buffer the driver owns, so it can reuse allocations.
-    pub fn transmit_into(&mut self, buf: &mut Vec<u8>) -> bool {
-        if self.out.is_empty() {
-            return false;
-        }
-        self.sent_since = true;
-        if buf.is_empty() {
-            std::mem::swap(buf, &mut self.out);
-        } else {
-            buf.append(&mut self.out);
-        }
-        true
-    }
-
+    /// When to call [`Engine::handle_timeout`] next (the earliest running timer), `None` when no
+    /// deadline is running.
     pub fn poll_timeout(&self) -> Option<Millis> {
         self.timers.next()
     }
@@ -178,7 +175,7 @@ impl Engine {
         if self.state == ConnState::Closed {
             return;
         }
-        self.received_since = true;
+        self.received_since_check = true;
         self.decoder.extend(data);
         loop {
             match self.decoder.next_frame() {
@@ -204,367 +201,36 @@ impl Engine {
         }
     }
 
-    /// Time has passed; fires heartbeat deadlines that are due.
+    /// Time has passed: handles every timer that is due at `now`, in [`Timer::VALUES`] order.
     pub fn handle_timeout(&mut self, now: Millis) {
-        if self.heartbeat == 0 || self.state == ConnState::Closed {
-            return;
-        }
-        let interval = self.heartbeat as Millis * 1000;
-        if self.received_since {
-            self.received_since = false;
-            self.timers.set(Timer::PeerSilent, now + 2 * interval);
-        } else if self.timers.is_expired(Timer::PeerSilent, now) {
-            let why = format!(
-                "no data from the broker for {} s (heartbeat {} s)",
-                2 * self.heartbeat,
-                self.heartbeat
-            );
-            return self.fail(Error::ConnectionLost {
-                cause: TransportError::Timeout(why),
-                handshake: false,
-            });
-        }
-        if self.sent_since || !self.out.is_empty() {
-            self.sent_since = false;
-            self.timers.set(Timer::SendHeartbeat, now + interval / 2);
-        } else if self.timers.is_expired(Timer::SendHeartbeat, now) {
-            encode_heartbeat(&mut self.out);
-            self.timers.set(Timer::SendHeartbeat, now + interval / 2);
+        for timer in Timer::VALUES {
+            if self.state == ConnState::Closed {
+                return;
+            }
+            if !self.timers.is_expired(timer, now) {
+                continue;
+            }
+            self.timers.stop(timer);
+            match timer {
+                Timer::SendHeartbeat => self.heartbeat_check(now),
+                Timer::PeerSilent => self.peer_silent(now),
+                Timer::Handshake => self.fail(Error::Timeout),
+                Timer::CloseOk => self.finish_close(Some(Error::Timeout)),
+            }
         }
     }
 
-    /// The transport ended (EOF or error) without an AMQP close.
+    /// The transport ended (EOF or error) without an AMQP close. While closing that finishes
+    /// the close cleanly; otherwise the connection is lost, `handshake` saying whether it was
+    /// open yet.
     pub fn handle_transport_closed(&mut self, cause: TransportError) {
         match self.state {
             ConnState::Closed => {}
             ConnState::Closing => self.finish_close(None),
-            ConnState::AwaitStart | ConnState::AwaitTune | ConnState::AwaitOpenOk => {
-                self.fail(Error::ConnectionLost {
-                    cause,
-                    handshake: true,
-                })
-            }
-            ConnState::Open => self.fail(Error::ConnectionLost {
+            state => self.fail(Error::ConnectionLost {
                 cause,
-                handshake: false,
+                handshake: state.is_handshaking(),
             }),
         }
-    }
-
-    // ----- commands -----
-
-    /// Opens a channel with the given id, or the lowest free one. The reply is `channel.open-ok`.
-    pub fn open_channel(&mut self, id: Option<u16>) -> Result<(u16, ReqId), Error> {
-        self.check_open()?;
-        let max = if self.channel_max == 0 {
-            u16::MAX
-        } else {
-            self.channel_max
-        };
-        let id = match id {
-            Some(0) => {
-                return Err(Error::InvalidArgument(
-                    "channel 0 is reserved for the connection".into(),
-                ))
-            }
-            Some(id) if id > max => {
-                return Err(Error::InvalidArgument(format!(
-                    "channel {id} exceeds channel_max {max}"
-                )))
-            }
-            Some(id) if self.channels.contains_key(&id) => {
-                return Err(Error::InvalidArgument(format!(
-                    "channel {id} is already open"
-                )))
-            }
-            Some(id) => id,
-            None => (1..=max)
-                .find(|i| !self.channels.contains_key(i))
-                .ok_or(Error::NoFreeChannel)?,
-        };
-        encode_method(
-            &mut self.out,
-            id,
-            &Method::ChannelOpen(ChannelOpen::default()),
-        )?;
-        let mut ch = Channel::new();
-        let req = self.alloc_req();
-        ch.pending.push_back(Pending {
-            req,
-            kind: PendingKind::Plain,
-            expect: (20, 11),
-        });
-        self.channels.insert(id, ch);
-        Ok((id, req))
-    }
-
-    /// Sends a synchronous method and returns the id its reply will carry in [`Event::Reply`].
-    /// Methods sent with `nowait` complete immediately with a `Reply` carrying the request itself.
-    pub fn call(&mut self, channel: u16, method: Method) -> Result<ReqId, Error> {
-        let expect = match reply_for(&method) {
-            Some(e) => e,
-            None => {
-                return Err(Error::InvalidArgument(format!(
-                    "{} expects no reply; use send",
-                    method.name()
-                )))
-            }
-        };
-        if channel == 0 {
-            self.check_open()?;
-            encode_method(&mut self.out, 0, &method)?;
-            let req = self.alloc_req();
-            self.conn_pending.push_back(Pending {
-                req,
-                kind: PendingKind::Plain,
-                expect,
-            });
-            return Ok(req);
-        }
-        let nowait = is_nowait(&method);
-        let kind = match &method {
-            Method::BasicGet(_) => PendingKind::Get,
-            Method::ChannelClose(_) => PendingKind::Close,
-            _ => PendingKind::Plain,
-        };
-        let confirm = matches!(method, Method::ConfirmSelect(_));
-        self.usable_channel(channel)?;
-        encode_method(&mut self.out, channel, &method)?;
-        let req = self.alloc_req();
-        let Some(ch) = self.channels.get_mut(&channel) else {
-            return Err(Error::NotOpen("channel"));
-        };
-        if confirm && ch.confirm_next.is_none() {
-            ch.confirm_next = Some(1);
-        }
-        if kind == PendingKind::Close {
-            ch.state = ChannelState::Closing;
-        }
-        if nowait {
-            self.events.push_back(Event::Reply {
-                req,
-                result: Ok(Response::Method(method)),
-            });
-        } else {
-            ch.pending.push_back(Pending { req, kind, expect });
-        }
-        Ok(req)
-    }
-
-    /// Sends a method that has no reply (ack, nack, reject, recover-async, flow-ok...).
-    pub fn send(&mut self, channel: u16, method: &Method) -> Result<(), Error> {
-        if reply_for(method).is_some() && !is_nowait(method) {
-            return Err(Error::InvalidArgument(format!(
-                "{} expects a reply; use call",
-                method.name()
-            )));
-        }
-        self.usable_channel(channel)?;
-        encode_method(&mut self.out, channel, method)?;
-        Ok(())
-    }
-
-    /// Publishes a message; returns its confirm sequence number on a confirm-mode channel.
-    #[allow(clippy::too_many_arguments)]
-    pub fn publish(
-        &mut self,
-        channel: u16,
-        exchange: &str,
-        routing_key: &str,
-        mandatory: bool,
-        immediate: bool,
-        properties: &BasicProperties,
-        body: &[u8],
-    ) -> Result<Option<u64>, Error> {
-        self.usable_channel(channel)?;
-        let out = &mut self.out;
-        encode_publish(
-            out,
-            channel,
-            exchange,
-            routing_key,
-            mandatory,
-            immediate,
-            properties,
-            body,
-            self.frame_max,
-        )?;
-        let Some(ch) = self.channels.get_mut(&channel) else {
-            return Err(Error::NotOpen("channel"));
-        };
-        Ok(ch.confirm_next.as_mut().map(|next| {
-            let seq = *next;
-            *next += 1;
-            ch.unconfirmed.push_back(seq);
-            seq
-        }))
-    }
-
-    /// Closes a channel normally (reply 200).
-    pub fn close_channel(&mut self, channel: u16) -> Result<ReqId, Error> {
-        let close = ChannelClose {
-            reply_code: 200,
-            reply_text: "bye".into(),
-            class_id: 0,
-            method_id: 0,
-        };
-        self.call(channel, Method::ChannelClose(close))
-    }
-
-    /// Closes the connection; [`Event::Closed`] follows when the broker confirms.
-    pub fn close(&mut self, code: ReplyCode, text: &str, _now: Millis) -> Result<(), Error> {
-        match self.state {
-            ConnState::Closed | ConnState::Closing => return Ok(()),
-            ConnState::Open => {}
-            _ => {
-                // Mid-handshake there is no one to say goodbye to: just end.
-                self.finish_close(Some(Error::NotOpen("connection")));
-                return Ok(());
-            }
-        }
-        let close = ConnectionClose {
-            reply_code: code.0,
-            reply_text: text.to_owned(),
-            class_id: 0,
-            method_id: 0,
-        };
-        encode_method(&mut self.out, 0, &Method::ConnectionClose(close))?;
-        self.state = ConnState::Closing;
-        Ok(())
-    }
-
-    // ----- internals shared with incoming.rs -----
-
-    fn alloc_req(&mut self) -> ReqId {
-        let r = self.next_req;
-        self.next_req += 1;
-        r
-    }
-
-    fn check_open(&self) -> Result<(), Error> {
-        match self.state {
-            ConnState::Open => Ok(()),
-            ConnState::Closed | ConnState::Closing => Err(self
-                .closed_error
-                .clone()
-                .unwrap_or(Error::NotOpen("connection"))),
-            _ => Err(Error::NotOpen("connection")),
-        }
-    }
-
-    fn usable_channel(&mut self, id: u16) -> Result<&mut Channel, Error> {
-        self.check_open()?;
-        match self.channels.get_mut(&id) {
-            Some(ch) if ch.state != ChannelState::Closing => Ok(ch),
-            _ => Err(Error::NotOpen("channel")),
-        }
-    }
-
-    /// The peer broke the protocol: tell it why with connection.close, then fail everything.
-    fn protocol_violation(&mut self, err: Error) {
-        if let Some(info) = err.close_info() {
-            let close = ConnectionClose {
-                reply_code: info.code.0,
-                reply_text: info.text.chars().take(200).collect(),
-                class_id: info.class_id,
-                method_id: info.method_id,
-            };
-            let _ = encode_method(&mut self.out, 0, &Method::ConnectionClose(close));
-        }
-        self.fail(err);
-    }
-
-    /// Ends the connection with an error: every pending call and channel learns why.
-    fn fail(&mut self, err: Error) {
-        self.finish_close(Some(err));
-    }
-
-    fn finish_close(&mut self, err: Option<Error>) {
-        if self.state == ConnState::Closed {
-            return;
-        }
-        self.state = ConnState::Closed;
-        self.timers.clear_all();
-        let chan_err = err.clone().unwrap_or(Error::NotOpen("connection"));
-        for p in std::mem::take(&mut self.conn_pending) {
-            self.events.push_back(Event::Reply {
-                req: p.req,
-                result: Err(chan_err.clone()),
-            });
-        }
-        let mut ids: Vec<u16> = self.channels.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            self.drop_channel(id, Some(chan_err.clone()));
-        }
-        self.closed_error = Some(chan_err);
-        self.events.push_back(Event::Closed { error: err });
-    }
-
-    /// Removes a channel and fails whatever was waiting on it.
-    fn drop_channel(&mut self, id: u16, err: Option<Error>) {
-        let Some(ch) = self.channels.remove(&id) else {
-            return;
-        };
-        let call_err = err.clone().unwrap_or(Error::NotOpen("channel"));
-        for p in ch.pending {
-            let result = if p.kind == PendingKind::Close && err.is_none() {
-                Ok(Response::Method(Method::ChannelCloseOk))
-            } else {
-                Err(call_err.clone())
-            };
-            self.events.push_back(Event::Reply { req: p.req, result });
-        }
-        self.events.push_back(Event::ChannelClosed {
-            channel: id,
-            error: err,
-        });
-    }
-}
-
-/// The (class, method) of the reply a synchronous client method expects, `None` for async methods.
-fn reply_for(m: &Method) -> Option<(u16, u16)> {
-    Some(match m {
-        Method::ChannelOpen(_) => (20, 11),
-        Method::ChannelFlow(_) => (20, 21),
-        Method::ChannelClose(_) => (20, 41),
-        Method::AccessRequest(_) => (30, 11),
-        Method::ExchangeDeclare(_) => (40, 11),
-        Method::ExchangeDelete(_) => (40, 21),
-        Method::ExchangeBind(_) => (40, 31),
-        Method::ExchangeUnbind(_) => (40, 51),
-        Method::QueueDeclare(_) => (50, 11),
-        Method::QueueBind(_) => (50, 21),
-        Method::QueuePurge(_) => (50, 31),
-        Method::QueueDelete(_) => (50, 41),
-        Method::QueueUnbind(_) => (50, 51),
-        Method::BasicQos(_) => (60, 11),
-        Method::BasicConsume(_) => (60, 21),
-        Method::BasicCancel(_) => (60, 31),
-        Method::BasicGet(_) => (60, 71),
-        Method::BasicRecover(_) => (60, 111),
-        Method::TxSelect => (90, 11),
-        Method::TxCommit => (90, 21),
-        Method::TxRollback => (90, 31),
-        Method::ConfirmSelect(_) => (85, 11),
-        Method::ConnectionUpdateSecret(_) => (10, 71),
-        _ => return None,
-    })
-}
-
-fn is_nowait(m: &Method) -> bool {
-    match m {
-        Method::ExchangeDeclare(x) => x.nowait,
-        Method::ExchangeDelete(x) => x.nowait,
-        Method::ExchangeBind(x) => x.nowait,
-        Method::ExchangeUnbind(x) => x.nowait,
-        Method::QueueDeclare(x) => x.nowait,
-        Method::QueueBind(x) => x.nowait,
-        Method::QueuePurge(x) => x.nowait,
-        Method::QueueDelete(x) => x.nowait,
-        Method::BasicConsume(x) => x.nowait,
-        Method::BasicCancel(x) => x.nowait,
-        Method::ConfirmSelect(x) => x.nowait,
-        _ => false,
     }
 }

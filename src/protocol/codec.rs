@@ -1,7 +1,8 @@
 //! Primitive wire types: a bounds-checked cursor for decoding and append helpers for encoding.
 //!
-//! Every read checks its length first, so truncated input becomes [`DecodeError::Incomplete`]
-//! (inside a complete frame this is reported as a malformed frame by the caller), never a panic.
+//! Every read checks its length first and names what it reads, so truncated input becomes
+//! [`DecodeError::Incomplete`] saying what was missing (inside a complete frame this is reported as
+//! a malformed frame by the caller), never a panic.
 
 use bytes::Bytes;
 use std::fmt;
@@ -9,8 +10,8 @@ use std::fmt;
 /// Why bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    /// The payload ended before the value did.
-    Incomplete,
+    /// The payload ended before the value did; names the value, e.g. `"basic.deliver: routing_key"`.
+    Incomplete(&'static str),
     /// A frame did not end with the frame-end octet 0xCE.
     BadFrameEnd(u8),
     /// A frame type octet that AMQP 0-9-1 does not define.
@@ -40,7 +41,7 @@ pub const MAX_NESTING: usize = 64;
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            DecodeError::Incomplete => write!(f, "payload ended early"),
+            DecodeError::Incomplete(what) => write!(f, "{what} truncated"),
             DecodeError::BadFrameEnd(b) => write!(f, "bad frame end octet 0x{b:02x}"),
             DecodeError::UnknownFrameType(t) => write!(f, "unknown frame type {t}"),
             DecodeError::UnknownMethod(c, m) => write!(f, "unknown method {c}.{m}"),
@@ -57,6 +58,17 @@ impl fmt::Display for DecodeError {
             DecodeError::NestingTooDeep => {
                 write!(f, "field tables nested deeper than {MAX_NESTING} levels")
             }
+        }
+    }
+}
+
+impl DecodeError {
+    /// Names a truncation inside a compound value (a field table) after the field that holds it;
+    /// other errors pass through.
+    pub fn in_field(self, field: &'static str) -> DecodeError {
+        match self {
+            DecodeError::Incomplete(_) => DecodeError::Incomplete(field),
+            e => e,
         }
     }
 }
@@ -111,57 +123,61 @@ impl Reader {
         }
     }
 
-    pub fn bytes(&mut self, n: usize) -> Result<Bytes, DecodeError> {
+    /// `n` bytes; `what` names them in the error when fewer remain.
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
         if self.remaining() < n {
-            return Err(DecodeError::Incomplete);
+            return Err(DecodeError::Incomplete(what));
         }
         let out = self.buf.slice(self.pos..self.pos + n);
         self.pos += n;
         Ok(out)
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         let end = self.pos + N;
-        let slice = self.buf.get(self.pos..end).ok_or(DecodeError::Incomplete)?;
+        let slice = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(DecodeError::Incomplete(what))?;
         let mut out = [0u8; N];
         out.copy_from_slice(slice);
         self.pos = end;
         Ok(out)
     }
 
-    pub fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>(what)?[0])
     }
-    pub fn u16(&mut self) -> Result<u16, DecodeError> {
-        Ok(u16::from_be_bytes(self.array()?))
+    pub fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array(what)?))
     }
-    pub fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array()?))
+    pub fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
     }
-    pub fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(self.array()?))
+    pub fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
     }
-    pub fn f32(&mut self) -> Result<f32, DecodeError> {
-        Ok(f32::from_be_bytes(self.array()?))
+    pub fn f32(&mut self, what: &'static str) -> Result<f32, DecodeError> {
+        Ok(f32::from_be_bytes(self.array(what)?))
     }
-    pub fn f64(&mut self) -> Result<f64, DecodeError> {
-        Ok(f64::from_be_bytes(self.array()?))
+    pub fn f64(&mut self, what: &'static str) -> Result<f64, DecodeError> {
+        Ok(f64::from_be_bytes(self.array(what)?))
     }
 
     /// A short string. Invalid UTF-8 is replaced (U+FFFD) rather than failing the whole frame;
     /// field-table strings keep their raw bytes instead (see `table`).
-    pub fn short_str(&mut self) -> Result<String, DecodeError> {
-        let n = self.u8()? as usize;
-        let raw = self.bytes(n)?;
+    pub fn short_str(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        let n = self.u8(what)? as usize;
+        let raw = self.bytes(n, what)?;
         Ok(match std::str::from_utf8(&raw) {
             Ok(s) => s.to_owned(),
             Err(_) => String::from_utf8_lossy(&raw).into_owned(),
         })
     }
 
-    pub fn long_str(&mut self) -> Result<Bytes, DecodeError> {
-        let n = self.u32()? as usize;
-        self.bytes(n)
+    pub fn long_str(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
+        let n = self.u32(what)? as usize;
+        self.bytes(n, what)
     }
 }
 

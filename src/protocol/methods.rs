@@ -8,6 +8,426 @@ use super::codec::{
 };
 use super::table::FieldTable;
 use bytes::Bytes;
+use std::fmt;
+
+/// A method's (class id, method id) pair, with a named constant for every method in the spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct MethodId {
+    pub class: u16,
+    pub method: u16,
+}
+
+impl MethodId {
+    /// `connection.start`
+    pub const CONNECTION_START: MethodId = MethodId {
+        class: 10,
+        method: 10,
+    };
+    /// `connection.start-ok`
+    pub const CONNECTION_START_OK: MethodId = MethodId {
+        class: 10,
+        method: 11,
+    };
+    /// `connection.secure`
+    pub const CONNECTION_SECURE: MethodId = MethodId {
+        class: 10,
+        method: 20,
+    };
+    /// `connection.secure-ok`
+    pub const CONNECTION_SECURE_OK: MethodId = MethodId {
+        class: 10,
+        method: 21,
+    };
+    /// `connection.tune`
+    pub const CONNECTION_TUNE: MethodId = MethodId {
+        class: 10,
+        method: 30,
+    };
+    /// `connection.tune-ok`
+    pub const CONNECTION_TUNE_OK: MethodId = MethodId {
+        class: 10,
+        method: 31,
+    };
+    /// `connection.open`
+    pub const CONNECTION_OPEN: MethodId = MethodId {
+        class: 10,
+        method: 40,
+    };
+    /// `connection.open-ok`
+    pub const CONNECTION_OPEN_OK: MethodId = MethodId {
+        class: 10,
+        method: 41,
+    };
+    /// `connection.close`
+    pub const CONNECTION_CLOSE: MethodId = MethodId {
+        class: 10,
+        method: 50,
+    };
+    /// `connection.close-ok`
+    pub const CONNECTION_CLOSE_OK: MethodId = MethodId {
+        class: 10,
+        method: 51,
+    };
+    /// `connection.blocked`
+    pub const CONNECTION_BLOCKED: MethodId = MethodId {
+        class: 10,
+        method: 60,
+    };
+    /// `connection.unblocked`
+    pub const CONNECTION_UNBLOCKED: MethodId = MethodId {
+        class: 10,
+        method: 61,
+    };
+    /// `connection.update-secret`
+    pub const CONNECTION_UPDATE_SECRET: MethodId = MethodId {
+        class: 10,
+        method: 70,
+    };
+    /// `connection.update-secret-ok`
+    pub const CONNECTION_UPDATE_SECRET_OK: MethodId = MethodId {
+        class: 10,
+        method: 71,
+    };
+    /// `channel.open`
+    pub const CHANNEL_OPEN: MethodId = MethodId {
+        class: 20,
+        method: 10,
+    };
+    /// `channel.open-ok`
+    pub const CHANNEL_OPEN_OK: MethodId = MethodId {
+        class: 20,
+        method: 11,
+    };
+    /// `channel.flow`
+    pub const CHANNEL_FLOW: MethodId = MethodId {
+        class: 20,
+        method: 20,
+    };
+    /// `channel.flow-ok`
+    pub const CHANNEL_FLOW_OK: MethodId = MethodId {
+        class: 20,
+        method: 21,
+    };
+    /// `channel.close`
+    pub const CHANNEL_CLOSE: MethodId = MethodId {
+        class: 20,
+        method: 40,
+    };
+    /// `channel.close-ok`
+    pub const CHANNEL_CLOSE_OK: MethodId = MethodId {
+        class: 20,
+        method: 41,
+    };
+    /// `access.request`
+    pub const ACCESS_REQUEST: MethodId = MethodId {
+        class: 30,
+        method: 10,
+    };
+    /// `access.request-ok`
+    pub const ACCESS_REQUEST_OK: MethodId = MethodId {
+        class: 30,
+        method: 11,
+    };
+    /// `exchange.declare`
+    pub const EXCHANGE_DECLARE: MethodId = MethodId {
+        class: 40,
+        method: 10,
+    };
+    /// `exchange.declare-ok`
+    pub const EXCHANGE_DECLARE_OK: MethodId = MethodId {
+        class: 40,
+        method: 11,
+    };
+    /// `exchange.delete`
+    pub const EXCHANGE_DELETE: MethodId = MethodId {
+        class: 40,
+        method: 20,
+    };
+    /// `exchange.delete-ok`
+    pub const EXCHANGE_DELETE_OK: MethodId = MethodId {
+        class: 40,
+        method: 21,
+    };
+    /// `exchange.bind`
+    pub const EXCHANGE_BIND: MethodId = MethodId {
+        class: 40,
+        method: 30,
+    };
+    /// `exchange.bind-ok`
+    pub const EXCHANGE_BIND_OK: MethodId = MethodId {
+        class: 40,
+        method: 31,
+    };
+    /// `exchange.unbind`
+    pub const EXCHANGE_UNBIND: MethodId = MethodId {
+        class: 40,
+        method: 40,
+    };
+    /// `exchange.unbind-ok`
+    pub const EXCHANGE_UNBIND_OK: MethodId = MethodId {
+        class: 40,
+        method: 51,
+    };
+    /// `queue.declare`
+    pub const QUEUE_DECLARE: MethodId = MethodId {
+        class: 50,
+        method: 10,
+    };
+    /// `queue.declare-ok`
+    pub const QUEUE_DECLARE_OK: MethodId = MethodId {
+        class: 50,
+        method: 11,
+    };
+    /// `queue.bind`
+    pub const QUEUE_BIND: MethodId = MethodId {
+        class: 50,
+        method: 20,
+    };
+    /// `queue.bind-ok`
+    pub const QUEUE_BIND_OK: MethodId = MethodId {
+        class: 50,
+        method: 21,
+    };
+    /// `queue.purge`
+    pub const QUEUE_PURGE: MethodId = MethodId {
+        class: 50,
+        method: 30,
+    };
+    /// `queue.purge-ok`
+    pub const QUEUE_PURGE_OK: MethodId = MethodId {
+        class: 50,
+        method: 31,
+    };
+    /// `queue.delete`
+    pub const QUEUE_DELETE: MethodId = MethodId {
+        class: 50,
+        method: 40,
+    };
+    /// `queue.delete-ok`
+    pub const QUEUE_DELETE_OK: MethodId = MethodId {
+        class: 50,
+        method: 41,
+    };
+    /// `queue.unbind`
+    pub const QUEUE_UNBIND: MethodId = MethodId {
+        class: 50,
+        method: 50,
+    };
+    /// `queue.unbind-ok`
+    pub const QUEUE_UNBIND_OK: MethodId = MethodId {
+        class: 50,
+        method: 51,
+    };
+    /// `basic.qos`
+    pub const BASIC_QOS: MethodId = MethodId {
+        class: 60,
+        method: 10,
+    };
+    /// `basic.qos-ok`
+    pub const BASIC_QOS_OK: MethodId = MethodId {
+        class: 60,
+        method: 11,
+    };
+    /// `basic.consume`
+    pub const BASIC_CONSUME: MethodId = MethodId {
+        class: 60,
+        method: 20,
+    };
+    /// `basic.consume-ok`
+    pub const BASIC_CONSUME_OK: MethodId = MethodId {
+        class: 60,
+        method: 21,
+    };
+    /// `basic.cancel`
+    pub const BASIC_CANCEL: MethodId = MethodId {
+        class: 60,
+        method: 30,
+    };
+    /// `basic.cancel-ok`
+    pub const BASIC_CANCEL_OK: MethodId = MethodId {
+        class: 60,
+        method: 31,
+    };
+    /// `basic.publish`
+    pub const BASIC_PUBLISH: MethodId = MethodId {
+        class: 60,
+        method: 40,
+    };
+    /// `basic.return`
+    pub const BASIC_RETURN: MethodId = MethodId {
+        class: 60,
+        method: 50,
+    };
+    /// `basic.deliver`
+    pub const BASIC_DELIVER: MethodId = MethodId {
+        class: 60,
+        method: 60,
+    };
+    /// `basic.get`
+    pub const BASIC_GET: MethodId = MethodId {
+        class: 60,
+        method: 70,
+    };
+    /// `basic.get-ok`
+    pub const BASIC_GET_OK: MethodId = MethodId {
+        class: 60,
+        method: 71,
+    };
+    /// `basic.get-empty`
+    pub const BASIC_GET_EMPTY: MethodId = MethodId {
+        class: 60,
+        method: 72,
+    };
+    /// `basic.ack`
+    pub const BASIC_ACK: MethodId = MethodId {
+        class: 60,
+        method: 80,
+    };
+    /// `basic.reject`
+    pub const BASIC_REJECT: MethodId = MethodId {
+        class: 60,
+        method: 90,
+    };
+    /// `basic.recover-async`
+    pub const BASIC_RECOVER_ASYNC: MethodId = MethodId {
+        class: 60,
+        method: 100,
+    };
+    /// `basic.recover`
+    pub const BASIC_RECOVER: MethodId = MethodId {
+        class: 60,
+        method: 110,
+    };
+    /// `basic.recover-ok`
+    pub const BASIC_RECOVER_OK: MethodId = MethodId {
+        class: 60,
+        method: 111,
+    };
+    /// `basic.nack`
+    pub const BASIC_NACK: MethodId = MethodId {
+        class: 60,
+        method: 120,
+    };
+    /// `tx.select`
+    pub const TX_SELECT: MethodId = MethodId {
+        class: 90,
+        method: 10,
+    };
+    /// `tx.select-ok`
+    pub const TX_SELECT_OK: MethodId = MethodId {
+        class: 90,
+        method: 11,
+    };
+    /// `tx.commit`
+    pub const TX_COMMIT: MethodId = MethodId {
+        class: 90,
+        method: 20,
+    };
+    /// `tx.commit-ok`
+    pub const TX_COMMIT_OK: MethodId = MethodId {
+        class: 90,
+        method: 21,
+    };
+    /// `tx.rollback`
+    pub const TX_ROLLBACK: MethodId = MethodId {
+        class: 90,
+        method: 30,
+    };
+    /// `tx.rollback-ok`
+    pub const TX_ROLLBACK_OK: MethodId = MethodId {
+        class: 90,
+        method: 31,
+    };
+    /// `confirm.select`
+    pub const CONFIRM_SELECT: MethodId = MethodId {
+        class: 85,
+        method: 10,
+    };
+    /// `confirm.select-ok`
+    pub const CONFIRM_SELECT_OK: MethodId = MethodId {
+        class: 85,
+        method: 11,
+    };
+
+    /// The spec name (`class.method`), `None` for ids the spec does not define.
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            MethodId::CONNECTION_START => "connection.start",
+            MethodId::CONNECTION_START_OK => "connection.start-ok",
+            MethodId::CONNECTION_SECURE => "connection.secure",
+            MethodId::CONNECTION_SECURE_OK => "connection.secure-ok",
+            MethodId::CONNECTION_TUNE => "connection.tune",
+            MethodId::CONNECTION_TUNE_OK => "connection.tune-ok",
+            MethodId::CONNECTION_OPEN => "connection.open",
+            MethodId::CONNECTION_OPEN_OK => "connection.open-ok",
+            MethodId::CONNECTION_CLOSE => "connection.close",
+            MethodId::CONNECTION_CLOSE_OK => "connection.close-ok",
+            MethodId::CONNECTION_BLOCKED => "connection.blocked",
+            MethodId::CONNECTION_UNBLOCKED => "connection.unblocked",
+            MethodId::CONNECTION_UPDATE_SECRET => "connection.update-secret",
+            MethodId::CONNECTION_UPDATE_SECRET_OK => "connection.update-secret-ok",
+            MethodId::CHANNEL_OPEN => "channel.open",
+            MethodId::CHANNEL_OPEN_OK => "channel.open-ok",
+            MethodId::CHANNEL_FLOW => "channel.flow",
+            MethodId::CHANNEL_FLOW_OK => "channel.flow-ok",
+            MethodId::CHANNEL_CLOSE => "channel.close",
+            MethodId::CHANNEL_CLOSE_OK => "channel.close-ok",
+            MethodId::ACCESS_REQUEST => "access.request",
+            MethodId::ACCESS_REQUEST_OK => "access.request-ok",
+            MethodId::EXCHANGE_DECLARE => "exchange.declare",
+            MethodId::EXCHANGE_DECLARE_OK => "exchange.declare-ok",
+            MethodId::EXCHANGE_DELETE => "exchange.delete",
+            MethodId::EXCHANGE_DELETE_OK => "exchange.delete-ok",
+            MethodId::EXCHANGE_BIND => "exchange.bind",
+            MethodId::EXCHANGE_BIND_OK => "exchange.bind-ok",
+            MethodId::EXCHANGE_UNBIND => "exchange.unbind",
+            MethodId::EXCHANGE_UNBIND_OK => "exchange.unbind-ok",
+            MethodId::QUEUE_DECLARE => "queue.declare",
+            MethodId::QUEUE_DECLARE_OK => "queue.declare-ok",
+            MethodId::QUEUE_BIND => "queue.bind",
+            MethodId::QUEUE_BIND_OK => "queue.bind-ok",
+            MethodId::QUEUE_PURGE => "queue.purge",
+            MethodId::QUEUE_PURGE_OK => "queue.purge-ok",
+            MethodId::QUEUE_DELETE => "queue.delete",
+            MethodId::QUEUE_DELETE_OK => "queue.delete-ok",
+            MethodId::QUEUE_UNBIND => "queue.unbind",
+            MethodId::QUEUE_UNBIND_OK => "queue.unbind-ok",
+            MethodId::BASIC_QOS => "basic.qos",
+            MethodId::BASIC_QOS_OK => "basic.qos-ok",
+            MethodId::BASIC_CONSUME => "basic.consume",
+            MethodId::BASIC_CONSUME_OK => "basic.consume-ok",
+            MethodId::BASIC_CANCEL => "basic.cancel",
+            MethodId::BASIC_CANCEL_OK => "basic.cancel-ok",
+            MethodId::BASIC_PUBLISH => "basic.publish",
+            MethodId::BASIC_RETURN => "basic.return",
+            MethodId::BASIC_DELIVER => "basic.deliver",
+            MethodId::BASIC_GET => "basic.get",
+            MethodId::BASIC_GET_OK => "basic.get-ok",
+            MethodId::BASIC_GET_EMPTY => "basic.get-empty",
+            MethodId::BASIC_ACK => "basic.ack",
+            MethodId::BASIC_REJECT => "basic.reject",
+            MethodId::BASIC_RECOVER_ASYNC => "basic.recover-async",
+            MethodId::BASIC_RECOVER => "basic.recover",
+            MethodId::BASIC_RECOVER_OK => "basic.recover-ok",
+            MethodId::BASIC_NACK => "basic.nack",
+            MethodId::TX_SELECT => "tx.select",
+            MethodId::TX_SELECT_OK => "tx.select-ok",
+            MethodId::TX_COMMIT => "tx.commit",
+            MethodId::TX_COMMIT_OK => "tx.commit-ok",
+            MethodId::TX_ROLLBACK => "tx.rollback",
+            MethodId::TX_ROLLBACK_OK => "tx.rollback-ok",
+            MethodId::CONFIRM_SELECT => "confirm.select",
+            MethodId::CONFIRM_SELECT_OK => "confirm.select-ok",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for MethodId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.class, self.method)
+    }
+}
 
 /// `connection.start` (10, 10).
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -677,6 +1097,239 @@ impl Method {
         }
     }
 
+    pub fn id(&self) -> MethodId {
+        match self {
+            Method::ConnectionStart(_) => MethodId::CONNECTION_START,
+            Method::ConnectionStartOk(_) => MethodId::CONNECTION_START_OK,
+            Method::ConnectionSecure(_) => MethodId::CONNECTION_SECURE,
+            Method::ConnectionSecureOk(_) => MethodId::CONNECTION_SECURE_OK,
+            Method::ConnectionTune(_) => MethodId::CONNECTION_TUNE,
+            Method::ConnectionTuneOk(_) => MethodId::CONNECTION_TUNE_OK,
+            Method::ConnectionOpen(_) => MethodId::CONNECTION_OPEN,
+            Method::ConnectionOpenOk(_) => MethodId::CONNECTION_OPEN_OK,
+            Method::ConnectionClose(_) => MethodId::CONNECTION_CLOSE,
+            Method::ConnectionCloseOk => MethodId::CONNECTION_CLOSE_OK,
+            Method::ConnectionBlocked(_) => MethodId::CONNECTION_BLOCKED,
+            Method::ConnectionUnblocked => MethodId::CONNECTION_UNBLOCKED,
+            Method::ConnectionUpdateSecret(_) => MethodId::CONNECTION_UPDATE_SECRET,
+            Method::ConnectionUpdateSecretOk => MethodId::CONNECTION_UPDATE_SECRET_OK,
+            Method::ChannelOpen(_) => MethodId::CHANNEL_OPEN,
+            Method::ChannelOpenOk(_) => MethodId::CHANNEL_OPEN_OK,
+            Method::ChannelFlow(_) => MethodId::CHANNEL_FLOW,
+            Method::ChannelFlowOk(_) => MethodId::CHANNEL_FLOW_OK,
+            Method::ChannelClose(_) => MethodId::CHANNEL_CLOSE,
+            Method::ChannelCloseOk => MethodId::CHANNEL_CLOSE_OK,
+            Method::AccessRequest(_) => MethodId::ACCESS_REQUEST,
+            Method::AccessRequestOk(_) => MethodId::ACCESS_REQUEST_OK,
+            Method::ExchangeDeclare(_) => MethodId::EXCHANGE_DECLARE,
+            Method::ExchangeDeclareOk => MethodId::EXCHANGE_DECLARE_OK,
+            Method::ExchangeDelete(_) => MethodId::EXCHANGE_DELETE,
+            Method::ExchangeDeleteOk => MethodId::EXCHANGE_DELETE_OK,
+            Method::ExchangeBind(_) => MethodId::EXCHANGE_BIND,
+            Method::ExchangeBindOk => MethodId::EXCHANGE_BIND_OK,
+            Method::ExchangeUnbind(_) => MethodId::EXCHANGE_UNBIND,
+            Method::ExchangeUnbindOk => MethodId::EXCHANGE_UNBIND_OK,
+            Method::QueueDeclare(_) => MethodId::QUEUE_DECLARE,
+            Method::QueueDeclareOk(_) => MethodId::QUEUE_DECLARE_OK,
+            Method::QueueBind(_) => MethodId::QUEUE_BIND,
+            Method::QueueBindOk => MethodId::QUEUE_BIND_OK,
+            Method::QueuePurge(_) => MethodId::QUEUE_PURGE,
+            Method::QueuePurgeOk(_) => MethodId::QUEUE_PURGE_OK,
+            Method::QueueDelete(_) => MethodId::QUEUE_DELETE,
+            Method::QueueDeleteOk(_) => MethodId::QUEUE_DELETE_OK,
+            Method::QueueUnbind(_) => MethodId::QUEUE_UNBIND,
+            Method::QueueUnbindOk => MethodId::QUEUE_UNBIND_OK,
+            Method::BasicQos(_) => MethodId::BASIC_QOS,
+            Method::BasicQosOk => MethodId::BASIC_QOS_OK,
+            Method::BasicConsume(_) => MethodId::BASIC_CONSUME,
+            Method::BasicConsumeOk(_) => MethodId::BASIC_CONSUME_OK,
+            Method::BasicCancel(_) => MethodId::BASIC_CANCEL,
+            Method::BasicCancelOk(_) => MethodId::BASIC_CANCEL_OK,
+            Method::BasicPublish(_) => MethodId::BASIC_PUBLISH,
+            Method::BasicReturn(_) => MethodId::BASIC_RETURN,
+            Method::BasicDeliver(_) => MethodId::BASIC_DELIVER,
+            Method::BasicGet(_) => MethodId::BASIC_GET,
+            Method::BasicGetOk(_) => MethodId::BASIC_GET_OK,
+            Method::BasicGetEmpty(_) => MethodId::BASIC_GET_EMPTY,
+            Method::BasicAck(_) => MethodId::BASIC_ACK,
+            Method::BasicReject(_) => MethodId::BASIC_REJECT,
+            Method::BasicRecoverAsync(_) => MethodId::BASIC_RECOVER_ASYNC,
+            Method::BasicRecover(_) => MethodId::BASIC_RECOVER,
+            Method::BasicRecoverOk => MethodId::BASIC_RECOVER_OK,
+            Method::BasicNack(_) => MethodId::BASIC_NACK,
+            Method::TxSelect => MethodId::TX_SELECT,
+            Method::TxSelectOk => MethodId::TX_SELECT_OK,
+            Method::TxCommit => MethodId::TX_COMMIT,
+            Method::TxCommitOk => MethodId::TX_COMMIT_OK,
+            Method::TxRollback => MethodId::TX_ROLLBACK,
+            Method::TxRollbackOk => MethodId::TX_ROLLBACK_OK,
+            Method::ConfirmSelect(_) => MethodId::CONFIRM_SELECT,
+            Method::ConfirmSelectOk => MethodId::CONFIRM_SELECT_OK,
+        }
+    }
+
+    /// Whether the spec marks the method synchronous (the peer answers it with one of [`Method::replies`]).
+    pub fn is_synchronous(&self) -> bool {
+        match self {
+            Method::ConnectionStart(_) => true,
+            Method::ConnectionStartOk(_) => false,
+            Method::ConnectionSecure(_) => true,
+            Method::ConnectionSecureOk(_) => false,
+            Method::ConnectionTune(_) => true,
+            Method::ConnectionTuneOk(_) => false,
+            Method::ConnectionOpen(_) => true,
+            Method::ConnectionOpenOk(_) => false,
+            Method::ConnectionClose(_) => true,
+            Method::ConnectionCloseOk => false,
+            Method::ConnectionBlocked(_) => false,
+            Method::ConnectionUnblocked => false,
+            Method::ConnectionUpdateSecret(_) => true,
+            Method::ConnectionUpdateSecretOk => false,
+            Method::ChannelOpen(_) => true,
+            Method::ChannelOpenOk(_) => false,
+            Method::ChannelFlow(_) => true,
+            Method::ChannelFlowOk(_) => false,
+            Method::ChannelClose(_) => true,
+            Method::ChannelCloseOk => false,
+            Method::AccessRequest(_) => true,
+            Method::AccessRequestOk(_) => false,
+            Method::ExchangeDeclare(_) => true,
+            Method::ExchangeDeclareOk => false,
+            Method::ExchangeDelete(_) => true,
+            Method::ExchangeDeleteOk => false,
+            Method::ExchangeBind(_) => true,
+            Method::ExchangeBindOk => false,
+            Method::ExchangeUnbind(_) => true,
+            Method::ExchangeUnbindOk => false,
+            Method::QueueDeclare(_) => true,
+            Method::QueueDeclareOk(_) => false,
+            Method::QueueBind(_) => true,
+            Method::QueueBindOk => false,
+            Method::QueuePurge(_) => true,
+            Method::QueuePurgeOk(_) => false,
+            Method::QueueDelete(_) => true,
+            Method::QueueDeleteOk(_) => false,
+            Method::QueueUnbind(_) => true,
+            Method::QueueUnbindOk => false,
+            Method::BasicQos(_) => true,
+            Method::BasicQosOk => false,
+            Method::BasicConsume(_) => true,
+            Method::BasicConsumeOk(_) => false,
+            Method::BasicCancel(_) => true,
+            Method::BasicCancelOk(_) => false,
+            Method::BasicPublish(_) => false,
+            Method::BasicReturn(_) => false,
+            Method::BasicDeliver(_) => false,
+            Method::BasicGet(_) => true,
+            Method::BasicGetOk(_) => false,
+            Method::BasicGetEmpty(_) => false,
+            Method::BasicAck(_) => false,
+            Method::BasicReject(_) => false,
+            Method::BasicRecoverAsync(_) => false,
+            Method::BasicRecover(_) => true,
+            Method::BasicRecoverOk => false,
+            Method::BasicNack(_) => false,
+            Method::TxSelect => true,
+            Method::TxSelectOk => false,
+            Method::TxCommit => true,
+            Method::TxCommitOk => false,
+            Method::TxRollback => true,
+            Method::TxRollbackOk => false,
+            Method::ConfirmSelect(_) => true,
+            Method::ConfirmSelectOk => false,
+        }
+    }
+
+    /// The methods that answer this one, empty for asynchronous methods.
+    pub fn replies(&self) -> &'static [MethodId] {
+        match self {
+            Method::ConnectionStart(_) => &[MethodId::CONNECTION_START_OK],
+            Method::ConnectionStartOk(_) => &[],
+            Method::ConnectionSecure(_) => &[MethodId::CONNECTION_SECURE_OK],
+            Method::ConnectionSecureOk(_) => &[],
+            Method::ConnectionTune(_) => &[MethodId::CONNECTION_TUNE_OK],
+            Method::ConnectionTuneOk(_) => &[],
+            Method::ConnectionOpen(_) => &[MethodId::CONNECTION_OPEN_OK],
+            Method::ConnectionOpenOk(_) => &[],
+            Method::ConnectionClose(_) => &[MethodId::CONNECTION_CLOSE_OK],
+            Method::ConnectionCloseOk => &[],
+            Method::ConnectionBlocked(_) => &[],
+            Method::ConnectionUnblocked => &[],
+            Method::ConnectionUpdateSecret(_) => &[MethodId::CONNECTION_UPDATE_SECRET_OK],
+            Method::ConnectionUpdateSecretOk => &[],
+            Method::ChannelOpen(_) => &[MethodId::CHANNEL_OPEN_OK],
+            Method::ChannelOpenOk(_) => &[],
+            Method::ChannelFlow(_) => &[MethodId::CHANNEL_FLOW_OK],
+            Method::ChannelFlowOk(_) => &[],
+            Method::ChannelClose(_) => &[MethodId::CHANNEL_CLOSE_OK],
+            Method::ChannelCloseOk => &[],
+            Method::AccessRequest(_) => &[MethodId::ACCESS_REQUEST_OK],
+            Method::AccessRequestOk(_) => &[],
+            Method::ExchangeDeclare(_) => &[MethodId::EXCHANGE_DECLARE_OK],
+            Method::ExchangeDeclareOk => &[],
+            Method::ExchangeDelete(_) => &[MethodId::EXCHANGE_DELETE_OK],
+            Method::ExchangeDeleteOk => &[],
+            Method::ExchangeBind(_) => &[MethodId::EXCHANGE_BIND_OK],
+            Method::ExchangeBindOk => &[],
+            Method::ExchangeUnbind(_) => &[MethodId::EXCHANGE_UNBIND_OK],
+            Method::ExchangeUnbindOk => &[],
+            Method::QueueDeclare(_) => &[MethodId::QUEUE_DECLARE_OK],
+            Method::QueueDeclareOk(_) => &[],
+            Method::QueueBind(_) => &[MethodId::QUEUE_BIND_OK],
+            Method::QueueBindOk => &[],
+            Method::QueuePurge(_) => &[MethodId::QUEUE_PURGE_OK],
+            Method::QueuePurgeOk(_) => &[],
+            Method::QueueDelete(_) => &[MethodId::QUEUE_DELETE_OK],
+            Method::QueueDeleteOk(_) => &[],
+            Method::QueueUnbind(_) => &[MethodId::QUEUE_UNBIND_OK],
+            Method::QueueUnbindOk => &[],
+            Method::BasicQos(_) => &[MethodId::BASIC_QOS_OK],
+            Method::BasicQosOk => &[],
+            Method::BasicConsume(_) => &[MethodId::BASIC_CONSUME_OK],
+            Method::BasicConsumeOk(_) => &[],
+            Method::BasicCancel(_) => &[MethodId::BASIC_CANCEL_OK],
+            Method::BasicCancelOk(_) => &[],
+            Method::BasicPublish(_) => &[],
+            Method::BasicReturn(_) => &[],
+            Method::BasicDeliver(_) => &[],
+            Method::BasicGet(_) => &[MethodId::BASIC_GET_OK, MethodId::BASIC_GET_EMPTY],
+            Method::BasicGetOk(_) => &[],
+            Method::BasicGetEmpty(_) => &[],
+            Method::BasicAck(_) => &[],
+            Method::BasicReject(_) => &[],
+            Method::BasicRecoverAsync(_) => &[],
+            Method::BasicRecover(_) => &[MethodId::BASIC_RECOVER_OK],
+            Method::BasicRecoverOk => &[],
+            Method::BasicNack(_) => &[],
+            Method::TxSelect => &[MethodId::TX_SELECT_OK],
+            Method::TxSelectOk => &[],
+            Method::TxCommit => &[MethodId::TX_COMMIT_OK],
+            Method::TxCommitOk => &[],
+            Method::TxRollback => &[MethodId::TX_ROLLBACK_OK],
+            Method::TxRollbackOk => &[],
+            Method::ConfirmSelect(_) => &[MethodId::CONFIRM_SELECT_OK],
+            Method::ConfirmSelectOk => &[],
+        }
+    }
+
+    /// The `nowait` flag for methods that have one, `None` for the others.
+    pub fn nowait(&self) -> Option<bool> {
+        match self {
+            Method::ExchangeDeclare(x) => Some(x.nowait),
+            Method::ExchangeDelete(x) => Some(x.nowait),
+            Method::ExchangeBind(x) => Some(x.nowait),
+            Method::ExchangeUnbind(x) => Some(x.nowait),
+            Method::QueueDeclare(x) => Some(x.nowait),
+            Method::QueueBind(x) => Some(x.nowait),
+            Method::QueuePurge(x) => Some(x.nowait),
+            Method::QueueDelete(x) => Some(x.nowait),
+            Method::BasicConsume(x) => Some(x.nowait),
+            Method::BasicCancel(x) => Some(x.nowait),
+            Method::ConfirmSelect(x) => Some(x.nowait),
+            _ => None,
+        }
+    }
+
     /// Whether a content header and body frames follow this method.
     pub fn has_content(&self) -> bool {
         match self {
@@ -1032,15 +1685,16 @@ impl Method {
     /// Decodes a whole method frame payload; trailing bytes are an error.
     pub fn decode(payload: Bytes) -> Result<Method, DecodeError> {
         let mut r = Reader::new(payload);
-        let class_id = r.u16()?;
-        let method_id = r.u16()?;
-        let m = match (class_id, method_id) {
-            (10, 10) => {
-                let version_major = r.u8()?;
-                let version_minor = r.u8()?;
-                let server_properties = FieldTable::decode(&mut r)?;
-                let mechanisms = r.long_str()?;
-                let locales = r.long_str()?;
+        let class = r.u16("method frame: class_id")?;
+        let method = r.u16("method frame: method_id")?;
+        let m = match (MethodId { class, method }) {
+            MethodId::CONNECTION_START => {
+                let version_major = r.u8("connection.start: version_major")?;
+                let version_minor = r.u8("connection.start: version_minor")?;
+                let server_properties = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("connection.start: server_properties"))?;
+                let mechanisms = r.long_str("connection.start: mechanisms")?;
+                let locales = r.long_str("connection.start: locales")?;
                 Method::ConnectionStart(ConnectionStart {
                     version_major,
                     version_minor,
@@ -1049,11 +1703,12 @@ impl Method {
                     locales,
                 })
             }
-            (10, 11) => {
-                let client_properties = FieldTable::decode(&mut r)?;
-                let mechanism = r.short_str()?;
-                let response = r.long_str()?;
-                let locale = r.short_str()?;
+            MethodId::CONNECTION_START_OK => {
+                let client_properties = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("connection.start-ok: client_properties"))?;
+                let mechanism = r.short_str("connection.start-ok: mechanism")?;
+                let response = r.long_str("connection.start-ok: response")?;
+                let locale = r.short_str("connection.start-ok: locale")?;
                 Method::ConnectionStartOk(ConnectionStartOk {
                     client_properties,
                     mechanism,
@@ -1061,38 +1716,38 @@ impl Method {
                     locale,
                 })
             }
-            (10, 20) => {
-                let challenge = r.long_str()?;
+            MethodId::CONNECTION_SECURE => {
+                let challenge = r.long_str("connection.secure: challenge")?;
                 Method::ConnectionSecure(ConnectionSecure { challenge })
             }
-            (10, 21) => {
-                let response = r.long_str()?;
+            MethodId::CONNECTION_SECURE_OK => {
+                let response = r.long_str("connection.secure-ok: response")?;
                 Method::ConnectionSecureOk(ConnectionSecureOk { response })
             }
-            (10, 30) => {
-                let channel_max = r.u16()?;
-                let frame_max = r.u32()?;
-                let heartbeat = r.u16()?;
+            MethodId::CONNECTION_TUNE => {
+                let channel_max = r.u16("connection.tune: channel_max")?;
+                let frame_max = r.u32("connection.tune: frame_max")?;
+                let heartbeat = r.u16("connection.tune: heartbeat")?;
                 Method::ConnectionTune(ConnectionTune {
                     channel_max,
                     frame_max,
                     heartbeat,
                 })
             }
-            (10, 31) => {
-                let channel_max = r.u16()?;
-                let frame_max = r.u32()?;
-                let heartbeat = r.u16()?;
+            MethodId::CONNECTION_TUNE_OK => {
+                let channel_max = r.u16("connection.tune-ok: channel_max")?;
+                let frame_max = r.u32("connection.tune-ok: frame_max")?;
+                let heartbeat = r.u16("connection.tune-ok: heartbeat")?;
                 Method::ConnectionTuneOk(ConnectionTuneOk {
                     channel_max,
                     frame_max,
                     heartbeat,
                 })
             }
-            (10, 40) => {
-                let virtual_host = r.short_str()?;
-                let capabilities = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::CONNECTION_OPEN => {
+                let virtual_host = r.short_str("connection.open: virtual_host")?;
+                let capabilities = r.short_str("connection.open: capabilities")?;
+                let bits = r.u8("connection.open: insist")?;
                 let insist = bits & 1 != 0;
                 Method::ConnectionOpen(ConnectionOpen {
                     virtual_host,
@@ -1100,15 +1755,15 @@ impl Method {
                     insist,
                 })
             }
-            (10, 41) => {
-                let known_hosts = r.short_str()?;
+            MethodId::CONNECTION_OPEN_OK => {
+                let known_hosts = r.short_str("connection.open-ok: known_hosts")?;
                 Method::ConnectionOpenOk(ConnectionOpenOk { known_hosts })
             }
-            (10, 50) => {
-                let reply_code = r.u16()?;
-                let reply_text = r.short_str()?;
-                let class_id = r.u16()?;
-                let method_id = r.u16()?;
+            MethodId::CONNECTION_CLOSE => {
+                let reply_code = r.u16("connection.close: reply_code")?;
+                let reply_text = r.short_str("connection.close: reply_text")?;
+                let class_id = r.u16("connection.close: class_id")?;
+                let method_id = r.u16("connection.close: method_id")?;
                 Method::ConnectionClose(ConnectionClose {
                     reply_code,
                     reply_text,
@@ -1116,41 +1771,41 @@ impl Method {
                     method_id,
                 })
             }
-            (10, 51) => Method::ConnectionCloseOk,
-            (10, 60) => {
-                let reason = r.short_str()?;
+            MethodId::CONNECTION_CLOSE_OK => Method::ConnectionCloseOk,
+            MethodId::CONNECTION_BLOCKED => {
+                let reason = r.short_str("connection.blocked: reason")?;
                 Method::ConnectionBlocked(ConnectionBlocked { reason })
             }
-            (10, 61) => Method::ConnectionUnblocked,
-            (10, 70) => {
-                let new_secret = r.long_str()?;
-                let reason = r.short_str()?;
+            MethodId::CONNECTION_UNBLOCKED => Method::ConnectionUnblocked,
+            MethodId::CONNECTION_UPDATE_SECRET => {
+                let new_secret = r.long_str("connection.update-secret: new_secret")?;
+                let reason = r.short_str("connection.update-secret: reason")?;
                 Method::ConnectionUpdateSecret(ConnectionUpdateSecret { new_secret, reason })
             }
-            (10, 71) => Method::ConnectionUpdateSecretOk,
-            (20, 10) => {
-                let out_of_band = r.short_str()?;
+            MethodId::CONNECTION_UPDATE_SECRET_OK => Method::ConnectionUpdateSecretOk,
+            MethodId::CHANNEL_OPEN => {
+                let out_of_band = r.short_str("channel.open: out_of_band")?;
                 Method::ChannelOpen(ChannelOpen { out_of_band })
             }
-            (20, 11) => {
-                let channel_id = r.long_str()?;
+            MethodId::CHANNEL_OPEN_OK => {
+                let channel_id = r.long_str("channel.open-ok: channel_id")?;
                 Method::ChannelOpenOk(ChannelOpenOk { channel_id })
             }
-            (20, 20) => {
-                let bits = r.u8()?;
+            MethodId::CHANNEL_FLOW => {
+                let bits = r.u8("channel.flow: active")?;
                 let active = bits & 1 != 0;
                 Method::ChannelFlow(ChannelFlow { active })
             }
-            (20, 21) => {
-                let bits = r.u8()?;
+            MethodId::CHANNEL_FLOW_OK => {
+                let bits = r.u8("channel.flow-ok: active")?;
                 let active = bits & 1 != 0;
                 Method::ChannelFlowOk(ChannelFlowOk { active })
             }
-            (20, 40) => {
-                let reply_code = r.u16()?;
-                let reply_text = r.short_str()?;
-                let class_id = r.u16()?;
-                let method_id = r.u16()?;
+            MethodId::CHANNEL_CLOSE => {
+                let reply_code = r.u16("channel.close: reply_code")?;
+                let reply_text = r.short_str("channel.close: reply_text")?;
+                let class_id = r.u16("channel.close: class_id")?;
+                let method_id = r.u16("channel.close: method_id")?;
                 Method::ChannelClose(ChannelClose {
                     reply_code,
                     reply_text,
@@ -1158,10 +1813,10 @@ impl Method {
                     method_id,
                 })
             }
-            (20, 41) => Method::ChannelCloseOk,
-            (30, 10) => {
-                let realm = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::CHANNEL_CLOSE_OK => Method::ChannelCloseOk,
+            MethodId::ACCESS_REQUEST => {
+                let realm = r.short_str("access.request: realm")?;
+                let bits = r.u8("access.request: exclusive")?;
                 let exclusive = bits & 1 != 0;
                 let passive = bits & (1 << 1) != 0;
                 let active = bits & (1 << 2) != 0;
@@ -1176,21 +1831,22 @@ impl Method {
                     read,
                 })
             }
-            (30, 11) => {
-                let ticket = r.u16()?;
+            MethodId::ACCESS_REQUEST_OK => {
+                let ticket = r.u16("access.request-ok: ticket")?;
                 Method::AccessRequestOk(AccessRequestOk { ticket })
             }
-            (40, 10) => {
-                let ticket = r.u16()?;
-                let exchange = r.short_str()?;
-                let kind = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::EXCHANGE_DECLARE => {
+                let ticket = r.u16("exchange.declare: ticket")?;
+                let exchange = r.short_str("exchange.declare: exchange")?;
+                let kind = r.short_str("exchange.declare: kind")?;
+                let bits = r.u8("exchange.declare: passive")?;
                 let passive = bits & 1 != 0;
                 let durable = bits & (1 << 1) != 0;
                 let auto_delete = bits & (1 << 2) != 0;
                 let internal = bits & (1 << 3) != 0;
                 let nowait = bits & (1 << 4) != 0;
-                let arguments = FieldTable::decode(&mut r)?;
+                let arguments = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("exchange.declare: arguments"))?;
                 Method::ExchangeDeclare(ExchangeDeclare {
                     ticket,
                     exchange,
@@ -1203,11 +1859,11 @@ impl Method {
                     arguments,
                 })
             }
-            (40, 11) => Method::ExchangeDeclareOk,
-            (40, 20) => {
-                let ticket = r.u16()?;
-                let exchange = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::EXCHANGE_DECLARE_OK => Method::ExchangeDeclareOk,
+            MethodId::EXCHANGE_DELETE => {
+                let ticket = r.u16("exchange.delete: ticket")?;
+                let exchange = r.short_str("exchange.delete: exchange")?;
+                let bits = r.u8("exchange.delete: if_unused")?;
                 let if_unused = bits & 1 != 0;
                 let nowait = bits & (1 << 1) != 0;
                 Method::ExchangeDelete(ExchangeDelete {
@@ -1217,15 +1873,16 @@ impl Method {
                     nowait,
                 })
             }
-            (40, 21) => Method::ExchangeDeleteOk,
-            (40, 30) => {
-                let ticket = r.u16()?;
-                let destination = r.short_str()?;
-                let source = r.short_str()?;
-                let routing_key = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::EXCHANGE_DELETE_OK => Method::ExchangeDeleteOk,
+            MethodId::EXCHANGE_BIND => {
+                let ticket = r.u16("exchange.bind: ticket")?;
+                let destination = r.short_str("exchange.bind: destination")?;
+                let source = r.short_str("exchange.bind: source")?;
+                let routing_key = r.short_str("exchange.bind: routing_key")?;
+                let bits = r.u8("exchange.bind: nowait")?;
                 let nowait = bits & 1 != 0;
-                let arguments = FieldTable::decode(&mut r)?;
+                let arguments = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("exchange.bind: arguments"))?;
                 Method::ExchangeBind(ExchangeBind {
                     ticket,
                     destination,
@@ -1235,15 +1892,16 @@ impl Method {
                     arguments,
                 })
             }
-            (40, 31) => Method::ExchangeBindOk,
-            (40, 40) => {
-                let ticket = r.u16()?;
-                let destination = r.short_str()?;
-                let source = r.short_str()?;
-                let routing_key = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::EXCHANGE_BIND_OK => Method::ExchangeBindOk,
+            MethodId::EXCHANGE_UNBIND => {
+                let ticket = r.u16("exchange.unbind: ticket")?;
+                let destination = r.short_str("exchange.unbind: destination")?;
+                let source = r.short_str("exchange.unbind: source")?;
+                let routing_key = r.short_str("exchange.unbind: routing_key")?;
+                let bits = r.u8("exchange.unbind: nowait")?;
                 let nowait = bits & 1 != 0;
-                let arguments = FieldTable::decode(&mut r)?;
+                let arguments = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("exchange.unbind: arguments"))?;
                 Method::ExchangeUnbind(ExchangeUnbind {
                     ticket,
                     destination,
@@ -1253,17 +1911,18 @@ impl Method {
                     arguments,
                 })
             }
-            (40, 51) => Method::ExchangeUnbindOk,
-            (50, 10) => {
-                let ticket = r.u16()?;
-                let queue = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::EXCHANGE_UNBIND_OK => Method::ExchangeUnbindOk,
+            MethodId::QUEUE_DECLARE => {
+                let ticket = r.u16("queue.declare: ticket")?;
+                let queue = r.short_str("queue.declare: queue")?;
+                let bits = r.u8("queue.declare: passive")?;
                 let passive = bits & 1 != 0;
                 let durable = bits & (1 << 1) != 0;
                 let exclusive = bits & (1 << 2) != 0;
                 let auto_delete = bits & (1 << 3) != 0;
                 let nowait = bits & (1 << 4) != 0;
-                let arguments = FieldTable::decode(&mut r)?;
+                let arguments = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("queue.declare: arguments"))?;
                 Method::QueueDeclare(QueueDeclare {
                     ticket,
                     queue,
@@ -1275,24 +1934,25 @@ impl Method {
                     arguments,
                 })
             }
-            (50, 11) => {
-                let queue = r.short_str()?;
-                let message_count = r.u32()?;
-                let consumer_count = r.u32()?;
+            MethodId::QUEUE_DECLARE_OK => {
+                let queue = r.short_str("queue.declare-ok: queue")?;
+                let message_count = r.u32("queue.declare-ok: message_count")?;
+                let consumer_count = r.u32("queue.declare-ok: consumer_count")?;
                 Method::QueueDeclareOk(QueueDeclareOk {
                     queue,
                     message_count,
                     consumer_count,
                 })
             }
-            (50, 20) => {
-                let ticket = r.u16()?;
-                let queue = r.short_str()?;
-                let exchange = r.short_str()?;
-                let routing_key = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::QUEUE_BIND => {
+                let ticket = r.u16("queue.bind: ticket")?;
+                let queue = r.short_str("queue.bind: queue")?;
+                let exchange = r.short_str("queue.bind: exchange")?;
+                let routing_key = r.short_str("queue.bind: routing_key")?;
+                let bits = r.u8("queue.bind: nowait")?;
                 let nowait = bits & 1 != 0;
-                let arguments = FieldTable::decode(&mut r)?;
+                let arguments =
+                    FieldTable::decode(&mut r).map_err(|e| e.in_field("queue.bind: arguments"))?;
                 Method::QueueBind(QueueBind {
                     ticket,
                     queue,
@@ -1302,11 +1962,11 @@ impl Method {
                     arguments,
                 })
             }
-            (50, 21) => Method::QueueBindOk,
-            (50, 30) => {
-                let ticket = r.u16()?;
-                let queue = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::QUEUE_BIND_OK => Method::QueueBindOk,
+            MethodId::QUEUE_PURGE => {
+                let ticket = r.u16("queue.purge: ticket")?;
+                let queue = r.short_str("queue.purge: queue")?;
+                let bits = r.u8("queue.purge: nowait")?;
                 let nowait = bits & 1 != 0;
                 Method::QueuePurge(QueuePurge {
                     ticket,
@@ -1314,14 +1974,14 @@ impl Method {
                     nowait,
                 })
             }
-            (50, 31) => {
-                let message_count = r.u32()?;
+            MethodId::QUEUE_PURGE_OK => {
+                let message_count = r.u32("queue.purge-ok: message_count")?;
                 Method::QueuePurgeOk(QueuePurgeOk { message_count })
             }
-            (50, 40) => {
-                let ticket = r.u16()?;
-                let queue = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::QUEUE_DELETE => {
+                let ticket = r.u16("queue.delete: ticket")?;
+                let queue = r.short_str("queue.delete: queue")?;
+                let bits = r.u8("queue.delete: if_unused")?;
                 let if_unused = bits & 1 != 0;
                 let if_empty = bits & (1 << 1) != 0;
                 let nowait = bits & (1 << 2) != 0;
@@ -1333,16 +1993,17 @@ impl Method {
                     nowait,
                 })
             }
-            (50, 41) => {
-                let message_count = r.u32()?;
+            MethodId::QUEUE_DELETE_OK => {
+                let message_count = r.u32("queue.delete-ok: message_count")?;
                 Method::QueueDeleteOk(QueueDeleteOk { message_count })
             }
-            (50, 50) => {
-                let ticket = r.u16()?;
-                let queue = r.short_str()?;
-                let exchange = r.short_str()?;
-                let routing_key = r.short_str()?;
-                let arguments = FieldTable::decode(&mut r)?;
+            MethodId::QUEUE_UNBIND => {
+                let ticket = r.u16("queue.unbind: ticket")?;
+                let queue = r.short_str("queue.unbind: queue")?;
+                let exchange = r.short_str("queue.unbind: exchange")?;
+                let routing_key = r.short_str("queue.unbind: routing_key")?;
+                let arguments = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("queue.unbind: arguments"))?;
                 Method::QueueUnbind(QueueUnbind {
                     ticket,
                     queue,
@@ -1351,11 +2012,11 @@ impl Method {
                     arguments,
                 })
             }
-            (50, 51) => Method::QueueUnbindOk,
-            (60, 10) => {
-                let prefetch_size = r.u32()?;
-                let prefetch_count = r.u16()?;
-                let bits = r.u8()?;
+            MethodId::QUEUE_UNBIND_OK => Method::QueueUnbindOk,
+            MethodId::BASIC_QOS => {
+                let prefetch_size = r.u32("basic.qos: prefetch_size")?;
+                let prefetch_count = r.u16("basic.qos: prefetch_count")?;
+                let bits = r.u8("basic.qos: global")?;
                 let global = bits & 1 != 0;
                 Method::BasicQos(BasicQos {
                     prefetch_size,
@@ -1363,17 +2024,18 @@ impl Method {
                     global,
                 })
             }
-            (60, 11) => Method::BasicQosOk,
-            (60, 20) => {
-                let ticket = r.u16()?;
-                let queue = r.short_str()?;
-                let consumer_tag = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_QOS_OK => Method::BasicQosOk,
+            MethodId::BASIC_CONSUME => {
+                let ticket = r.u16("basic.consume: ticket")?;
+                let queue = r.short_str("basic.consume: queue")?;
+                let consumer_tag = r.short_str("basic.consume: consumer_tag")?;
+                let bits = r.u8("basic.consume: no_local")?;
                 let no_local = bits & 1 != 0;
                 let no_ack = bits & (1 << 1) != 0;
                 let exclusive = bits & (1 << 2) != 0;
                 let nowait = bits & (1 << 3) != 0;
-                let arguments = FieldTable::decode(&mut r)?;
+                let arguments = FieldTable::decode(&mut r)
+                    .map_err(|e| e.in_field("basic.consume: arguments"))?;
                 Method::BasicConsume(BasicConsume {
                     ticket,
                     queue,
@@ -1385,28 +2047,28 @@ impl Method {
                     arguments,
                 })
             }
-            (60, 21) => {
-                let consumer_tag = r.short_str()?;
+            MethodId::BASIC_CONSUME_OK => {
+                let consumer_tag = r.short_str("basic.consume-ok: consumer_tag")?;
                 Method::BasicConsumeOk(BasicConsumeOk { consumer_tag })
             }
-            (60, 30) => {
-                let consumer_tag = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_CANCEL => {
+                let consumer_tag = r.short_str("basic.cancel: consumer_tag")?;
+                let bits = r.u8("basic.cancel: nowait")?;
                 let nowait = bits & 1 != 0;
                 Method::BasicCancel(BasicCancel {
                     consumer_tag,
                     nowait,
                 })
             }
-            (60, 31) => {
-                let consumer_tag = r.short_str()?;
+            MethodId::BASIC_CANCEL_OK => {
+                let consumer_tag = r.short_str("basic.cancel-ok: consumer_tag")?;
                 Method::BasicCancelOk(BasicCancelOk { consumer_tag })
             }
-            (60, 40) => {
-                let ticket = r.u16()?;
-                let exchange = r.short_str()?;
-                let routing_key = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_PUBLISH => {
+                let ticket = r.u16("basic.publish: ticket")?;
+                let exchange = r.short_str("basic.publish: exchange")?;
+                let routing_key = r.short_str("basic.publish: routing_key")?;
+                let bits = r.u8("basic.publish: mandatory")?;
                 let mandatory = bits & 1 != 0;
                 let immediate = bits & (1 << 1) != 0;
                 Method::BasicPublish(BasicPublish {
@@ -1417,11 +2079,11 @@ impl Method {
                     immediate,
                 })
             }
-            (60, 50) => {
-                let reply_code = r.u16()?;
-                let reply_text = r.short_str()?;
-                let exchange = r.short_str()?;
-                let routing_key = r.short_str()?;
+            MethodId::BASIC_RETURN => {
+                let reply_code = r.u16("basic.return: reply_code")?;
+                let reply_text = r.short_str("basic.return: reply_text")?;
+                let exchange = r.short_str("basic.return: exchange")?;
+                let routing_key = r.short_str("basic.return: routing_key")?;
                 Method::BasicReturn(BasicReturn {
                     reply_code,
                     reply_text,
@@ -1429,13 +2091,13 @@ impl Method {
                     routing_key,
                 })
             }
-            (60, 60) => {
-                let consumer_tag = r.short_str()?;
-                let delivery_tag = r.u64()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_DELIVER => {
+                let consumer_tag = r.short_str("basic.deliver: consumer_tag")?;
+                let delivery_tag = r.u64("basic.deliver: delivery_tag")?;
+                let bits = r.u8("basic.deliver: redelivered")?;
                 let redelivered = bits & 1 != 0;
-                let exchange = r.short_str()?;
-                let routing_key = r.short_str()?;
+                let exchange = r.short_str("basic.deliver: exchange")?;
+                let routing_key = r.short_str("basic.deliver: routing_key")?;
                 Method::BasicDeliver(BasicDeliver {
                     consumer_tag,
                     delivery_tag,
@@ -1444,10 +2106,10 @@ impl Method {
                     routing_key,
                 })
             }
-            (60, 70) => {
-                let ticket = r.u16()?;
-                let queue = r.short_str()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_GET => {
+                let ticket = r.u16("basic.get: ticket")?;
+                let queue = r.short_str("basic.get: queue")?;
+                let bits = r.u8("basic.get: no_ack")?;
                 let no_ack = bits & 1 != 0;
                 Method::BasicGet(BasicGet {
                     ticket,
@@ -1455,13 +2117,13 @@ impl Method {
                     no_ack,
                 })
             }
-            (60, 71) => {
-                let delivery_tag = r.u64()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_GET_OK => {
+                let delivery_tag = r.u64("basic.get-ok: delivery_tag")?;
+                let bits = r.u8("basic.get-ok: redelivered")?;
                 let redelivered = bits & 1 != 0;
-                let exchange = r.short_str()?;
-                let routing_key = r.short_str()?;
-                let message_count = r.u32()?;
+                let exchange = r.short_str("basic.get-ok: exchange")?;
+                let routing_key = r.short_str("basic.get-ok: routing_key")?;
+                let message_count = r.u32("basic.get-ok: message_count")?;
                 Method::BasicGetOk(BasicGetOk {
                     delivery_tag,
                     redelivered,
@@ -1470,42 +2132,42 @@ impl Method {
                     message_count,
                 })
             }
-            (60, 72) => {
-                let cluster_id = r.short_str()?;
+            MethodId::BASIC_GET_EMPTY => {
+                let cluster_id = r.short_str("basic.get-empty: cluster_id")?;
                 Method::BasicGetEmpty(BasicGetEmpty { cluster_id })
             }
-            (60, 80) => {
-                let delivery_tag = r.u64()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_ACK => {
+                let delivery_tag = r.u64("basic.ack: delivery_tag")?;
+                let bits = r.u8("basic.ack: multiple")?;
                 let multiple = bits & 1 != 0;
                 Method::BasicAck(BasicAck {
                     delivery_tag,
                     multiple,
                 })
             }
-            (60, 90) => {
-                let delivery_tag = r.u64()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_REJECT => {
+                let delivery_tag = r.u64("basic.reject: delivery_tag")?;
+                let bits = r.u8("basic.reject: requeue")?;
                 let requeue = bits & 1 != 0;
                 Method::BasicReject(BasicReject {
                     delivery_tag,
                     requeue,
                 })
             }
-            (60, 100) => {
-                let bits = r.u8()?;
+            MethodId::BASIC_RECOVER_ASYNC => {
+                let bits = r.u8("basic.recover-async: requeue")?;
                 let requeue = bits & 1 != 0;
                 Method::BasicRecoverAsync(BasicRecoverAsync { requeue })
             }
-            (60, 110) => {
-                let bits = r.u8()?;
+            MethodId::BASIC_RECOVER => {
+                let bits = r.u8("basic.recover: requeue")?;
                 let requeue = bits & 1 != 0;
                 Method::BasicRecover(BasicRecover { requeue })
             }
-            (60, 111) => Method::BasicRecoverOk,
-            (60, 120) => {
-                let delivery_tag = r.u64()?;
-                let bits = r.u8()?;
+            MethodId::BASIC_RECOVER_OK => Method::BasicRecoverOk,
+            MethodId::BASIC_NACK => {
+                let delivery_tag = r.u64("basic.nack: delivery_tag")?;
+                let bits = r.u8("basic.nack: multiple")?;
                 let multiple = bits & 1 != 0;
                 let requeue = bits & (1 << 1) != 0;
                 Method::BasicNack(BasicNack {
@@ -1514,19 +2176,19 @@ impl Method {
                     requeue,
                 })
             }
-            (90, 10) => Method::TxSelect,
-            (90, 11) => Method::TxSelectOk,
-            (90, 20) => Method::TxCommit,
-            (90, 21) => Method::TxCommitOk,
-            (90, 30) => Method::TxRollback,
-            (90, 31) => Method::TxRollbackOk,
-            (85, 10) => {
-                let bits = r.u8()?;
+            MethodId::TX_SELECT => Method::TxSelect,
+            MethodId::TX_SELECT_OK => Method::TxSelectOk,
+            MethodId::TX_COMMIT => Method::TxCommit,
+            MethodId::TX_COMMIT_OK => Method::TxCommitOk,
+            MethodId::TX_ROLLBACK => Method::TxRollback,
+            MethodId::TX_ROLLBACK_OK => Method::TxRollbackOk,
+            MethodId::CONFIRM_SELECT => {
+                let bits = r.u8("confirm.select: nowait")?;
                 let nowait = bits & 1 != 0;
                 Method::ConfirmSelect(ConfirmSelect { nowait })
             }
-            (85, 11) => Method::ConfirmSelectOk,
-            (c, m) => return Err(DecodeError::UnknownMethod(c, m)),
+            MethodId::CONFIRM_SELECT_OK => Method::ConfirmSelectOk,
+            MethodId { class, method } => return Err(DecodeError::UnknownMethod(class, method)),
         };
         r.finish()?;
         Ok(m)

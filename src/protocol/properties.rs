@@ -122,41 +122,46 @@ impl BasicProperties {
     }
 
     pub fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        let flags = r.u16()?;
+        let flags = r.u16("basic properties: flags")?;
         if flags & flag::UNUSED != 0 {
             return Err(DecodeError::BadPropertyFlags(flags));
         }
         let has = |f: u16| flags & f != 0;
         let mut p = BasicProperties::default();
-        let s = |r: &mut Reader, f: u16| -> Result<Option<String>, DecodeError> {
+        let s = |r: &mut Reader, f: u16, what| -> Result<Option<String>, DecodeError> {
             if has(f) {
-                r.short_str().map(Some)
+                r.short_str(what).map(Some)
             } else {
                 Ok(None)
             }
         };
-        p.content_type = s(r, flag::CONTENT_TYPE)?;
-        p.content_encoding = s(r, flag::CONTENT_ENCODING)?;
+        p.content_type = s(r, flag::CONTENT_TYPE, "basic properties: content_type")?;
+        p.content_encoding = s(
+            r,
+            flag::CONTENT_ENCODING,
+            "basic properties: content_encoding",
+        )?;
         if has(flag::HEADERS) {
-            p.headers = Some(FieldTable::decode(r)?);
+            p.headers =
+                Some(FieldTable::decode(r).map_err(|e| e.in_field("basic properties: headers"))?);
         }
         if has(flag::DELIVERY_MODE) {
-            p.delivery_mode = Some(r.u8()?);
+            p.delivery_mode = Some(r.u8("basic properties: delivery_mode")?);
         }
         if has(flag::PRIORITY) {
-            p.priority = Some(r.u8()?);
+            p.priority = Some(r.u8("basic properties: priority")?);
         }
-        p.correlation_id = s(r, flag::CORRELATION_ID)?;
-        p.reply_to = s(r, flag::REPLY_TO)?;
-        p.expiration = s(r, flag::EXPIRATION)?;
-        p.message_id = s(r, flag::MESSAGE_ID)?;
+        p.correlation_id = s(r, flag::CORRELATION_ID, "basic properties: correlation_id")?;
+        p.reply_to = s(r, flag::REPLY_TO, "basic properties: reply_to")?;
+        p.expiration = s(r, flag::EXPIRATION, "basic properties: expiration")?;
+        p.message_id = s(r, flag::MESSAGE_ID, "basic properties: message_id")?;
         if has(flag::TIMESTAMP) {
-            p.timestamp = Some(r.u64()?);
+            p.timestamp = Some(r.u64("basic properties: timestamp")?);
         }
-        p.kind = s(r, flag::TYPE)?;
-        p.user_id = s(r, flag::USER_ID)?;
-        p.app_id = s(r, flag::APP_ID)?;
-        p.cluster_id = s(r, flag::CLUSTER_ID)?;
+        p.kind = s(r, flag::TYPE, "basic properties: type")?;
+        p.user_id = s(r, flag::USER_ID, "basic properties: user_id")?;
+        p.app_id = s(r, flag::APP_ID, "basic properties: app_id")?;
+        p.cluster_id = s(r, flag::CLUSTER_ID, "basic properties: cluster_id")?;
         Ok(p)
     }
 }
@@ -181,12 +186,12 @@ impl ContentHeader {
     }
 
     pub fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        let class_id = r.u16()?;
+        let class_id = r.u16("content header: class_id")?;
         if class_id != 60 {
             return Err(DecodeError::UnknownContentClass(class_id));
         }
-        let _weight = r.u16()?;
-        let body_size = r.u64()?;
+        let _weight = r.u16("content header: weight")?;
+        let body_size = r.u64("content header: body_size")?;
         let properties = BasicProperties::decode(r)?;
         r.finish()?;
         Ok(ContentHeader {

@@ -108,41 +108,42 @@ impl FieldValue {
 
     /// `depth` counts the tables and arrays around this value.
     fn decode_at(r: &mut Reader, depth: usize) -> Result<FieldValue, DecodeError> {
-        let tag = r.u8()?;
+        const VALUE: &str = "field value";
+        let tag = r.u8("field value: type tag")?;
         Ok(match tag {
-            b't' => FieldValue::Bool(r.u8()? != 0),
-            b'b' => FieldValue::I8(r.u8()? as i8),
-            b'B' => FieldValue::U8(r.u8()?),
-            b's' => FieldValue::I16(r.u16()? as i16),
-            b'u' => FieldValue::U16(r.u16()?),
-            b'I' => FieldValue::I32(r.u32()? as i32),
-            b'i' => FieldValue::U32(r.u32()?),
-            b'l' => FieldValue::I64(r.u64()? as i64),
-            b'L' => FieldValue::U64(r.u64()?),
-            b'f' => FieldValue::F32(r.f32()?),
-            b'd' => FieldValue::F64(r.f64()?),
+            b't' => FieldValue::Bool(r.u8(VALUE)? != 0),
+            b'b' => FieldValue::I8(r.u8(VALUE)? as i8),
+            b'B' => FieldValue::U8(r.u8(VALUE)?),
+            b's' => FieldValue::I16(r.u16(VALUE)? as i16),
+            b'u' => FieldValue::U16(r.u16(VALUE)?),
+            b'I' => FieldValue::I32(r.u32(VALUE)? as i32),
+            b'i' => FieldValue::U32(r.u32(VALUE)?),
+            b'l' => FieldValue::I64(r.u64(VALUE)? as i64),
+            b'L' => FieldValue::U64(r.u64(VALUE)?),
+            b'f' => FieldValue::F32(r.f32(VALUE)?),
+            b'd' => FieldValue::F64(r.f64(VALUE)?),
             b'D' => {
-                let scale = r.u8()?;
+                let scale = r.u8(VALUE)?;
                 FieldValue::Decimal {
                     scale,
-                    value: r.u32()? as i32,
+                    value: r.u32(VALUE)? as i32,
                 }
             }
-            b'S' => FieldValue::LongString(r.long_str()?),
-            b'x' => FieldValue::ByteArray(r.long_str()?),
+            b'S' => FieldValue::LongString(r.long_str(VALUE)?),
+            b'x' => FieldValue::ByteArray(r.long_str(VALUE)?),
             b'A' => {
                 if depth >= MAX_NESTING {
                     return Err(DecodeError::NestingTooDeep);
                 }
-                let n = r.u32()? as usize;
-                let mut inner = Reader::new(r.bytes(n)?);
+                let n = r.u32("field array: length")? as usize;
+                let mut inner = Reader::new(r.bytes(n, "field array")?);
                 let mut items = Vec::new();
                 while inner.remaining() > 0 {
                     items.push(FieldValue::decode_at(&mut inner, depth + 1)?);
                 }
                 FieldValue::Array(items)
             }
-            b'T' => FieldValue::Timestamp(r.u64()?),
+            b'T' => FieldValue::Timestamp(r.u64(VALUE)?),
             b'F' => FieldValue::Table(FieldTable::decode_at(r, depth)?),
             b'V' => FieldValue::Void,
             other => return Err(DecodeError::UnknownFieldType(other)),
@@ -280,11 +281,11 @@ impl FieldTable {
         if depth >= MAX_NESTING {
             return Err(DecodeError::NestingTooDeep);
         }
-        let n = r.u32()? as usize;
-        let mut inner = Reader::new(r.bytes(n)?);
+        let n = r.u32("field table: length")? as usize;
+        let mut inner = Reader::new(r.bytes(n, "field table")?);
         let mut entries = Vec::new();
         while inner.remaining() > 0 {
-            let key = inner.short_str()?;
+            let key = inner.short_str("field table: key")?;
             let value = FieldValue::decode_at(&mut inner, depth + 1)?;
             entries.push((key, value));
         }

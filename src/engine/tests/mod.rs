@@ -23,7 +23,7 @@ fn config() -> Config {
 }
 
 fn connected_with(config: Config, tune: Tune) -> (Engine, FakeBroker, Handshake) {
-    let mut eng = Engine::new(config);
+    let mut eng = Engine::new(config, 0);
     let mut broker = FakeBroker::new();
     let hs = broker.handshake_with(&mut eng, tune);
     (eng, broker, hs)
@@ -178,7 +178,7 @@ fn amqplain_response_is_an_unprefixed_field_table() {
         auth_mechanism: AuthMechanism::AmqPlain,
         ..config()
     };
-    let mut eng = Engine::new(cfg);
+    let mut eng = Engine::new(cfg, 0);
     let mut b = FakeBroker::new();
     let s = b.start(&mut eng);
     assert_eq!(s.mechanism, "AMQPLAIN");
@@ -195,7 +195,7 @@ fn amqplain_response_is_an_unprefixed_field_table() {
 
 #[test]
 fn mechanism_not_offered_is_access_refused() {
-    let mut eng = Engine::new(config());
+    let mut eng = Engine::new(config(), 0);
     let mut b = FakeBroker::new();
     b.mechanisms = "AMQPLAIN EXTERNAL";
     b.send_start(&mut eng);
@@ -265,7 +265,7 @@ fn tune_ok_and_open_are_pipelined_and_carry_the_vhost() {
         vhost: "prod/eu".into(),
         ..config()
     };
-    let mut eng = Engine::new(cfg);
+    let mut eng = Engine::new(cfg, 0);
     let mut b = FakeBroker::new();
     b.start(&mut eng);
     // `tune` asserts both frames arrive in exactly one poll_transmit buffer.
@@ -278,7 +278,7 @@ fn tune_ok_and_open_are_pipelined_and_carry_the_vhost() {
 
 #[test]
 fn opened_event_carries_server_properties() {
-    let mut eng = Engine::new(config());
+    let mut eng = Engine::new(config(), 0);
     let mut b = FakeBroker::new();
     b.server_properties.insert("cluster_name", "rabbit@prod-7");
     b.server_properties.insert("version", "4.0.5");
@@ -289,7 +289,7 @@ fn opened_event_carries_server_properties() {
 
 #[test]
 fn broker_close_during_handshake_is_reported_with_its_code() {
-    let mut eng = Engine::new(config());
+    let mut eng = Engine::new(config(), 0);
     let mut b = FakeBroker::new();
     b.start(&mut eng);
     let close = ConnectionClose {
@@ -318,7 +318,7 @@ fn broker_close_during_handshake_is_reported_with_its_code() {
 #[test]
 fn transport_closed_mid_handshake_mentions_the_handshake() {
     for stage in 0..3 {
-        let mut eng = Engine::new(config());
+        let mut eng = Engine::new(config(), 0);
         let mut b = FakeBroker::new();
         match stage {
             0 => {
@@ -332,10 +332,12 @@ fn transport_closed_mid_handshake_mentions_the_handshake() {
                 b.tune(&mut eng, Tune::default());
             }
         }
-        eng.handle_transport_closed("connection reset by peer");
+        eng.handle_transport_closed(TransportError::Reset("connection reset by peer".into()));
         let events = drain_events(&mut eng);
         match closed_error(&events) {
-            Some(Error::ConnectionLost(why)) => {
+            Some(e @ Error::ConnectionLost { handshake, .. }) => {
+                assert!(handshake, "stage {stage}: {e:?}");
+                let why = e.to_string();
                 assert!(why.contains("handshake"), "stage {stage}: {why}");
                 assert!(
                     why.contains("connection reset by peer"),
@@ -432,7 +434,7 @@ fn no_free_channel_when_exhausted() {
 
 #[test]
 fn commands_before_open_fail_fast() {
-    let mut eng = Engine::new(config());
+    let mut eng = Engine::new(config(), 0);
     assert_eq!(eng.open_channel(None), Err(Error::NotOpen("connection")));
     let mut b = FakeBroker::new();
     b.start(&mut eng);
@@ -1305,7 +1307,7 @@ fn connection_blocked_and_unblocked() {
 fn client_close_waits_for_close_ok() {
     let (mut eng, mut b) = connected();
     let ch = open_channel(&mut eng, &mut b);
-    eng.close(ReplyCode::SUCCESS, "goodbye").unwrap();
+    eng.close(ReplyCode::SUCCESS, "goodbye", 0).unwrap();
     let close = b.expect_connection_close(&mut eng);
     assert_eq!(
         (close.reply_code, close.reply_text.as_str()),
@@ -1315,7 +1317,7 @@ fn client_close_waits_for_close_ok() {
     assert!(!eng.is_closed());
     assert!(drain_events(&mut eng).is_empty(), "closed before close-ok");
     // Closing twice sends nothing more; commands fail fast.
-    eng.close(ReplyCode::SUCCESS, "again").unwrap();
+    eng.close(ReplyCode::SUCCESS, "again", 0).unwrap();
     b.expect_nothing(&mut eng);
     assert_eq!(eng.open_channel(None), Err(Error::NotOpen("connection")));
 
@@ -1331,9 +1333,9 @@ fn client_close_waits_for_close_ok() {
 #[test]
 fn transport_closed_while_closing_counts_as_clean() {
     let (mut eng, mut b) = connected();
-    eng.close(ReplyCode::SUCCESS, "bye").unwrap();
+    eng.close(ReplyCode::SUCCESS, "bye", 0).unwrap();
     b.expect_connection_close(&mut eng);
-    eng.handle_transport_closed("eof");
+    eng.handle_transport_closed(TransportError::ClosedByPeer);
     assert_eq!(closed_error(&drain_events(&mut eng)), None);
 }
 
@@ -1342,9 +1344,12 @@ fn transport_closed_when_open_is_connection_lost() {
     let (mut eng, mut b) = connected();
     let ch = open_channel(&mut eng, &mut b);
     let req = eng.call(ch, queue_declare("q")).unwrap();
-    eng.handle_transport_closed("socket error");
+    eng.handle_transport_closed(TransportError::Reset("socket error".into()));
     let events = drain_events(&mut eng);
-    let err = Error::ConnectionLost("socket error".into());
+    let err = Error::ConnectionLost {
+        cause: TransportError::Reset("socket error".into()),
+        handshake: false,
+    };
     assert_eq!(closed_error(&events), Some(err.clone()));
     assert!(events.contains(&Event::Reply {
         req,
@@ -1597,11 +1602,14 @@ fn silent_broker_is_declared_lost_after_two_intervals() {
         "the engine kept sending heartbeats meanwhile"
     );
     match closed_error(&events) {
-        Some(Error::ConnectionLost(why)) => assert!(why.contains("heartbeat"), "{why}"),
+        Some(Error::ConnectionLost {
+            cause: TransportError::Timeout(why),
+            handshake: false,
+        }) => assert!(why.contains("heartbeat"), "{why}"),
         other => panic!("expected ConnectionLost, got {other:?}"),
     }
     assert!(events.iter().any(
-        |e| matches!(e, Event::Reply { req: r, result: Err(Error::ConnectionLost(_)) } if *r == req)
+        |e| matches!(e, Event::Reply { req: r, result: Err(Error::ConnectionLost { .. }) } if *r == req)
     ));
     assert!(eng.is_closed());
     assert_eq!(eng.poll_timeout(), None);
@@ -1668,7 +1676,7 @@ fn garbage_bytes_close_the_connection_with_a_frame_error() {
         (true, &[9u8, 0, 0, 0, 0, 0, 0, 0xCE][..]),
         (true, &[0xFFu8; 64][..]),
     ] {
-        let mut eng = Engine::new(config());
+        let mut eng = Engine::new(config(), 0);
         let mut b = FakeBroker::new();
         if handshake {
             b.handshake(&mut eng);
@@ -1736,7 +1744,7 @@ fn method_on_unknown_channel_is_channel_error() {
 
 #[test]
 fn channel_method_during_handshake_is_unexpected() {
-    let mut eng = Engine::new(config());
+    let mut eng = Engine::new(config(), 0);
     let mut b = FakeBroker::new();
     b.start(&mut eng);
     b.send(&mut eng, 1, &deliver_method(1));
@@ -1805,7 +1813,7 @@ fn random_and_mutated_input_never_panics() {
                 Some(Error::ConnectionClosed(info)) => {
                     assert!(info.code.is_hard_error(), "round {round}: {info:?}")
                 }
-                Some(Error::ConnectionLost(_)) => {}
+                Some(Error::ConnectionLost { .. }) => {}
                 other => panic!("round {round}: closed with {other:?}"),
             }
         }
@@ -1827,7 +1835,7 @@ fn config_debug_redacts_the_password() {
     let dbg = format!("{cfg:?}");
     assert!(!dbg.contains(SECRET), "{dbg}");
     assert!(dbg.contains(USER), "the rest is still useful: {dbg}");
-    let eng = Engine::new(cfg);
+    let eng = Engine::new(cfg, 0);
     assert!(!format!("{eng:?}").contains(SECRET));
 }
 
@@ -1845,7 +1853,7 @@ fn handshake_failures_never_show_the_password() {
             auth_mechanism: mech,
             ..config()
         };
-        let mut eng = Engine::new(cfg);
+        let mut eng = Engine::new(cfg, 0);
         let mut b = FakeBroker::new();
         match scenario {
             0 | 1 => {
@@ -1870,7 +1878,9 @@ fn handshake_failures_never_show_the_password() {
                     0,
                     &Method::ConnectionSecure(ConnectionSecure::default()),
                 );
-                eng.handle_transport_closed("connection reset by peer");
+                eng.handle_transport_closed(TransportError::Reset(
+                    "connection reset by peer".into(),
+                ));
             }
         }
         let events = drain_events(&mut eng);
