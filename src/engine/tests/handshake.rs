@@ -244,3 +244,28 @@ fn connection_start_after_open_is_unexpected() {
     assert_eq!(b.expect_connection_close(&mut eng).reply_code, 505);
     assert_eq!(closed_code(&drain_events(&mut eng)), 505);
 }
+
+#[test]
+fn peer_offering_another_protocol_is_refused_during_the_handshake() {
+    let mut eng = Engine::new(config(), 0);
+    let mut b = FakeBroker::new();
+    b.recv(&mut eng);
+    b.send_raw(&mut eng, b"AMQP\x01\x01\x00\x0A");
+    let events = drain_events(&mut eng);
+    match closed_error(&events) {
+        Some(
+            e @ Error::ConnectionLost {
+                cause: TransportError::Refused(_),
+                handshake: true,
+            },
+        ) => {
+            let text = e.to_string();
+            assert!(text.contains("refused"), "{text}");
+            assert!(text.contains("handshake"), "{text}");
+        }
+        other => panic!("expected ConnectionLost(Refused), got {other:?}"),
+    }
+    assert!(eng.is_closed());
+    assert_eq!(eng.poll_timeout(), None);
+    b.expect_nothing(&mut eng);
+}
