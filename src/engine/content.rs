@@ -2,6 +2,7 @@
 //! frame and body frames; the message is emitted when the body is complete.
 
 use super::events::{Delivery, Event, Response, Returned};
+use super::state::ConnState;
 use super::Engine;
 use crate::protocol::*;
 use bytes::{Bytes, BytesMut};
@@ -107,7 +108,7 @@ impl Engine {
     fn discarding_content(&self, id: u16) -> bool {
         match self.channels.get(&id) {
             Some(ch) => ch.content.is_none() && ch.state.is_closing(),
-            None => self.state == super::state::ConnState::Closing,
+            None => self.state == ConnState::Closing,
         }
     }
 

@@ -5,7 +5,7 @@
 use super::channel::PendingKind;
 use super::content::{Assembly, ContentStart};
 use super::events::{Event, Response};
-use super::state::{AfterPeerClose, InvalidTransition};
+use super::state::{AfterPeerClose, ConnState, InvalidTransition};
 use super::{CloseInfo, Engine, Error};
 use crate::protocol::*;
 
@@ -49,7 +49,7 @@ impl Engine {
             }),
         };
         if step.is_err() {
-            if self.state == super::state::ConnState::Closing {
+            if self.state == ConnState::Closing {
                 return; // everything else is moot once we said goodbye
             }
             return self.unexpected(format!("unexpected {} on channel 0", m.name()));
@@ -92,7 +92,7 @@ impl Engine {
             ));
         }
         let Some(ch) = self.channels.get_mut(&id) else {
-            if self.state == super::state::ConnState::Closing {
+            if self.state == ConnState::Closing {
                 return;
             }
             let info = CloseInfo {
@@ -110,21 +110,7 @@ impl Engine {
             ));
         }
         match m {
-            Method::ChannelClose(c) => {
-                let _ = encode_method(&mut self.out, id, &Method::ChannelCloseOk);
-                let err = Error::ChannelClosed(close_info(
-                    c.reply_code,
-                    c.reply_text,
-                    c.class_id,
-                    c.method_id,
-                ));
-                match ch.state.recv_close() {
-                    // Our channel.close crossed the broker's: its close-ok for ours still
-                    // follows, so keep the id reserved until then.
-                    AfterPeerClose::AwaitCloseOk => ch.peer_close = Some(err),
-                    AfterPeerClose::Remove => self.drop_channel(id, Some(err)),
-                }
-            }
+            Method::ChannelClose(c) => self.peer_channel_close(id, c),
             Method::ChannelCloseOk => match ch.state.recv_close_ok() {
                 Ok(()) => {
                     let err = ch.peer_close.take();
@@ -149,6 +135,23 @@ impl Engine {
                 Ok(start) => ch.content = Some(Assembly::new(start)),
                 Err(m) => self.broker_request_or_reply(id, m),
             },
+        }
+    }
+
+    /// channel.close from the broker: answer close-ok and end the channel (or, when our own
+    /// close crossed it, remember why until our close-ok arrives).
+    fn peer_channel_close(&mut self, id: u16, c: ChannelClose) {
+        let _ = encode_method(&mut self.out, id, &Method::ChannelCloseOk);
+        let Some(ch) = self.channels.get_mut(&id) else {
+            return;
+        };
+        let info = close_info(c.reply_code, c.reply_text, c.class_id, c.method_id);
+        let err = Error::ChannelClosed(info);
+        match ch.state.recv_close() {
+            // Our channel.close crossed the broker's: its close-ok for ours still
+            // follows, so keep the id reserved until then.
+            AfterPeerClose::AwaitCloseOk => ch.peer_close = Some(err),
+            AfterPeerClose::Remove => self.drop_channel(id, Some(err)),
         }
     }
 
@@ -230,7 +233,7 @@ impl Engine {
     /// Ends the connection (`None` = cleanly): stops every timer, fails pending calls and
     /// channels, and emits the one [`Event::Closed`].
     pub(super) fn finish_close(&mut self, err: Option<Error>) {
-        if self.state == super::state::ConnState::Closed {
+        if self.state == ConnState::Closed {
             return;
         }
         self.state.end();

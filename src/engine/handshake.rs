@@ -34,8 +34,8 @@ impl Engine {
             let info = CloseInfo {
                 code: ReplyCode::ACCESS_REFUSED,
                 text,
-                class_id: 10,
-                method_id: 11,
+                class_id: MethodId::CONNECTION_START_OK.class,
+                method_id: MethodId::CONNECTION_START_OK.method,
             };
             return self.fail(Error::ConnectionClosed(info));
         }

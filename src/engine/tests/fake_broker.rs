@@ -1,11 +1,13 @@
 //! A scripted in-memory broker for the engine tests, in the spirit of quinn-proto's
 //! `src/tests/util.rs`: it decodes whatever the engine transmits and encodes what a broker would
-//! answer, straight into `Engine::handle_bytes`. No sockets, no threads, no clock: time is a plain
-//! `Millis` the test advances itself.
+//! answer, straight into `Engine::handle_bytes`. No sockets, no threads, no clock: time is a
+//! virtual `Millis` ([`FakeBroker::now`]) that moves only to the engine's own deadlines, through
+//! [`FakeBroker::advance_to_next_deadline`] and [`FakeBroker::drive`] (quinn-proto's
+//! `Pair::step` / `Pair::drive`).
 // Test-only: engine/mod.rs declares this module under #[cfg(test)].
 #![cfg(test)]
 
-use crate::engine::{Engine, Event};
+use crate::engine::{Engine, Event, Millis};
 use crate::protocol::*;
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -48,6 +50,12 @@ pub struct FakeBroker {
     pub server_properties: FieldTable,
     /// The SASL mechanisms offered in `connection.start`.
     pub mechanisms: &'static str,
+    /// The virtual clock.
+    pub now: Millis,
+    /// When set, [`FakeBroker::drive`] sends the engine a heartbeat this often (from when it starts).
+    pub heartbeat_every: Option<Millis>,
+    /// Every buffer [`FakeBroker::drive`] took from the engine, with the time it was taken.
+    pub transmitted: Vec<(Millis, Vec<u8>)>,
 }
 
 impl Default for FakeBroker {
@@ -73,6 +81,9 @@ impl FakeBroker {
                 .with("capabilities", capabilities)
                 .with("cluster_name", "rabbit@fake"),
             mechanisms: "AMQPLAIN PLAIN",
+            now: 0,
+            heartbeat_every: None,
+            transmitted: Vec::new(),
         }
     }
 
@@ -190,6 +201,57 @@ impl FakeBroker {
         frame_max: u32,
     ) {
         self.content(eng, channel, &deliver_method(tag), props, body, frame_max);
+    }
+
+    // ----- the virtual clock -----
+
+    /// Moves the clock to the engine's next deadline (or keeps it, if that is already due) and
+    /// fires it. Returns the time fired, `None` when no timer runs. Asserts the engine does not
+    /// ask to be woken at a time it already handled (it would spin).
+    pub fn advance_to_next_deadline(&mut self, eng: &mut Engine) -> Option<Millis> {
+        let at = eng.poll_timeout()?;
+        self.now = self.now.max(at);
+        eng.handle_timeout(self.now);
+        if let Some(next) = eng.poll_timeout() {
+            assert!(
+                next > self.now,
+                "deadline {next} not after now {}: the engine would spin",
+                self.now
+            );
+        }
+        Some(self.now)
+    }
+
+    /// Runs the virtual clock until `until`: step by step to the next engine deadline or broker
+    /// heartbeat ([`FakeBroker::heartbeat_every`]), taking every buffer the engine sends (kept in
+    /// [`FakeBroker::transmitted`] and decoded for `expect_*`). Stops early, returning them, as
+    /// soon as the engine has events; stops at `until` (clock set to it) or when nothing is
+    /// scheduled. Returns the events (empty when it ran to the end).
+    pub fn drive(&mut self, eng: &mut Engine, until: Millis) -> Vec<Event> {
+        let mut next_beat = self.heartbeat_every.map(|every| self.now + every);
+        loop {
+            let deadline = eng.poll_timeout();
+            let next = [deadline, next_beat].into_iter().flatten().min();
+            let Some(at) = next.filter(|&at| at <= until) else {
+                self.now = self.now.max(until);
+                return Vec::new();
+            };
+            self.now = self.now.max(at);
+            if next_beat == Some(at) {
+                self.heartbeat(eng);
+                next_beat = self.heartbeat_every.map(|every| at + every);
+            }
+            if deadline.is_some_and(|d| d <= self.now) {
+                self.advance_to_next_deadline(eng);
+            }
+            while let Some(raw) = self.recv(eng) {
+                self.transmitted.push((self.now, raw));
+            }
+            let events = drain_events(eng);
+            if !events.is_empty() || eng.is_closed() {
+                return events;
+            }
+        }
     }
 
     // ----- the handshake, step by step -----
