@@ -104,8 +104,12 @@ async fn connect_err(url: &str, ms: u64) -> Error {
 
 fn lost_message(e: Error) -> String {
     match e {
-        Error::ConnectionLost(m) => m,
-        other => panic!("expected ConnectionLost, got {other:?}"),
+        // Every TLS failure is typed as such, so a session can tell it from a network loss.
+        Error::ConnectionLost {
+            cause: warren::TransportError::Tls(m),
+            ..
+        } => m,
+        other => panic!("expected ConnectionLost with a TLS cause, got {other:?}"),
     }
 }
 

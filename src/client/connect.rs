@@ -15,7 +15,7 @@ impl Connection {
     }
 
     /// One deadline (`connection_timeout`) covers the TCP or WebSocket connect, TLS and the AMQP
-    /// handshake.
+    /// handshake; the same bound applies to waiting for close-ok.
     pub async fn connect_with(url: &ConnectionUrl) -> Result<Connection, Error> {
         let limit = url.connection_timeout_ms;
         let start = rt::now_ms();
@@ -28,6 +28,7 @@ impl Connection {
         }
         let spent = rt::now_ms().saturating_sub(start);
         config.handshake_timeout = limit.saturating_sub(spent).max(1);
+        config.close_timeout = limit.max(1);
         Connection::open_with(transport, config, url.read_budget).await
     }
 }
