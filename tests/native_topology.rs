@@ -7,14 +7,14 @@
 
 mod native_common;
 
-use futures::channel::mpsc::{TryRecvError, UnboundedReceiver};
+use futures::channel::mpsc::TryRecvError;
 use futures::StreamExt;
 use native_common::*;
+use warren::client::Returns;
 use warren::client::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions,
     QueueDeclareOptions, QueueDeleteOptions,
 };
-use warren::engine::Returned;
 use warren::{BasicProperties, Channel, FieldTable, FieldValue, ReplyCode};
 
 fn passive_queue() -> QueueDeclareOptions {
@@ -39,7 +39,7 @@ fn auto_delete() -> ExchangeDeclareOptions {
 }
 
 /// A confirm-mode channel and its returns stream.
-async fn confirm_channel(conn: &warren::Connection) -> (Channel, UnboundedReceiver<Returned>) {
+async fn confirm_channel(conn: &warren::Connection) -> (Channel, Returns) {
     let ch = conn.channel(None).await.unwrap();
     ch.confirm_select().await.unwrap();
     let returns = ch.returns();
@@ -49,7 +49,7 @@ async fn confirm_channel(conn: &warren::Connection) -> (Channel, UnboundedReceiv
 /// Publishes mandatory + confirmed; `true` when the broker routed it, `false` when it came back 312.
 async fn routed(
     ch: &Channel,
-    returns: &mut UnboundedReceiver<Returned>,
+    returns: &mut Returns,
     exchange: &str,
     key: &str,
     props: &BasicProperties,

@@ -1,7 +1,8 @@
 //! A channel handle: every channel-level AMQP method. Synchronous methods return a [`Reply`]
 //! future; the request is sent when the method is called. Cheap to clone.
 
-use super::consumer::{Consumer, Inbox};
+use super::consumer::Consumer;
+use super::inbox::Inbox;
 use super::message::Message;
 use super::options::*;
 use super::registry::ChannelKey;
@@ -22,6 +23,28 @@ pub enum PublishWait {
     Drain(oneshot::Receiver<()>),
     /// Confirm mode: the sequence number and the broker's verdict.
     Confirm(u64, ConfirmRx),
+}
+
+/// The stream of [`Channel::returns`]. Unread returns count against the read budget like
+/// unread deliveries.
+pub struct Returns(Inbox<Returned>);
+
+impl Returns {
+    /// The next return if one is here now (`Empty`), or `Closed` once the channel ended.
+    pub fn try_recv(&mut self) -> Result<Returned, mpsc::TryRecvError> {
+        self.0.try_recv()
+    }
+}
+
+impl futures::Stream for Returns {
+    type Item = Returned;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Returned>> {
+        self.0.poll_next(cx)
+    }
 }
 
 #[derive(Clone)]
@@ -451,13 +474,13 @@ impl Channel {
 
     /// Messages published with `mandatory` that the broker could not route. One stream per channel:
     /// a second call replaces the first.
-    pub fn returns(&self) -> mpsc::UnboundedReceiver<Returned> {
+    pub fn returns(&self) -> Returns {
         let (tx, rx) = mpsc::unbounded();
         let mut state = self.shared.lock();
         if state.ensure_current(self.key).is_ok() {
             state.router.returns.insert(self.id, tx);
         }
-        rx
+        Returns(Inbox::new(rx, self.shared.clone()))
     }
 
     /// Closes the channel; consumers on it end. Closing a channel that already ended succeeds.

@@ -1,11 +1,10 @@
 //! A consumer: a stream of messages that ends when it is cancelled (by us or the broker) and
 //! yields one error first when its channel or connection fails.
 
-use super::budget::cost;
+use super::inbox::Inbox;
 use super::message::Message;
 use super::registry::ChannelKey;
 use super::reply::Reply;
-use super::router::ConsumerRx;
 use super::shared::Shared;
 use crate::engine::{Delivery, Error};
 use crate::protocol::{BasicCancel, Method};
@@ -14,42 +13,10 @@ use futures::{Stream, StreamExt};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// A consumer's queue of deliveries. Whatever leaves it, taken or dropped unread, is released
-/// from the read budget, so a forgotten queue can never stall the connection.
-pub(crate) struct Inbox {
-    rx: ConsumerRx,
-    shared: Shared,
-}
-
-impl Inbox {
-    pub fn new(rx: ConsumerRx, shared: Shared) -> Inbox {
-        Inbox { rx, shared }
-    }
-
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Box<Delivery>, Error>>> {
-        let next = self.rx.poll_next_unpin(cx);
-        if let Poll::Ready(Some(Ok(d))) = &next {
-            self.shared.budget().release(cost(d.body.len()));
-        }
-        next
-    }
-}
-
-impl Drop for Inbox {
-    fn drop(&mut self) {
-        self.rx.close();
-        while let Ok(item) = self.rx.try_recv() {
-            if let Ok(d) = item {
-                self.shared.budget().release(cost(d.body.len()));
-            }
-        }
-    }
-}
-
 pub struct Consumer {
     key: ChannelKey,
     tag: String,
-    inbox: Inbox,
+    inbox: Inbox<Result<Box<Delivery>, Error>>,
 }
 
 impl std::fmt::Debug for Consumer {
@@ -62,7 +29,11 @@ impl std::fmt::Debug for Consumer {
 }
 
 impl Consumer {
-    pub(crate) fn new(key: ChannelKey, tag: String, inbox: Inbox) -> Self {
+    pub(crate) fn new(
+        key: ChannelKey,
+        tag: String,
+        inbox: Inbox<Result<Box<Delivery>, Error>>,
+    ) -> Self {
         Consumer { key, tag, inbox }
     }
 

@@ -10,6 +10,7 @@ mod connect;
 mod connection;
 mod consumer;
 mod driver;
+mod inbox;
 mod message;
 mod options;
 mod registry;
@@ -18,7 +19,7 @@ mod router;
 mod shared;
 pub mod url;
 
-pub use channel::{Channel, ConfirmRx, PublishWait};
+pub use channel::{Channel, ConfirmRx, PublishWait, Returns};
 pub use connection::Connection;
 pub use consumer::Consumer;
 pub use message::Message;

@@ -2,7 +2,8 @@
 //! consumer queues, confirms to publishers, returns, channel and connection ends. Pure
 //! bookkeeping over channels: no transport, no lock, no clock, so it is tested on its own.
 
-use super::budget::{cost, ReadBudget};
+use super::budget::ReadBudget;
+use super::inbox;
 use super::registry::ChannelRegistry;
 use crate::engine::{Delivery, Error, Event, ReqId, Response, Returned};
 use crate::protocol::{FieldTable, Method};
@@ -12,7 +13,6 @@ use std::collections::HashMap;
 /// What a consumer's queue carries: deliveries, then at most one error when its channel or
 /// connection fails. Each delivery is charged to the read budget until the consumer takes it.
 pub(crate) type ConsumerTx = mpsc::UnboundedSender<Result<Box<Delivery>, Error>>;
-pub(crate) type ConsumerRx = mpsc::UnboundedReceiver<Result<Box<Delivery>, Error>>;
 pub(crate) type ReplyTx = oneshot::Sender<Result<Response, Error>>;
 pub(crate) type ConfirmTx = oneshot::Sender<Result<(), Error>>;
 
@@ -157,7 +157,7 @@ impl Router {
             Event::Delivery(d) => self.deliver(d, budget),
             Event::Return(r) => {
                 if let Some(tx) = self.returns.get(&r.channel) {
-                    let _ = tx.unbounded_send(*r);
+                    inbox::send(tx, *r, budget);
                 }
             }
             Event::Confirm {
@@ -186,14 +186,12 @@ impl Router {
     }
 
     fn deliver(&mut self, d: Box<Delivery>, budget: &ReadBudget) {
-        let (channel, size) = (d.channel, cost(d.body.len()));
-        let Some(i) = self.consumers.position(channel, &d.consumer_tag) else {
+        let Some(i) = self.consumers.position(d.channel, &d.consumer_tag) else {
             return;
         };
-        match self.consumers.0[i].2.unbounded_send(Ok(d)) {
-            Ok(()) => budget.charge(size),
+        if !inbox::send(&self.consumers.0[i].2, Ok(d), budget) {
             // The consumer's reader is gone (dropped mid-dispatch): forget it.
-            Err(_) => drop(self.consumers.0.swap_remove(i)),
+            drop(self.consumers.0.swap_remove(i));
         }
     }
 
@@ -317,7 +315,7 @@ mod tests {
         let got = rx.try_recv().expect("queued").expect("a delivery");
         assert_eq!(&got.body[..], b"hello");
         assert!(rx.try_recv().is_err(), "only the matching (channel, tag)");
-        assert_eq!(budget.used(), cost(5));
+        assert_eq!(budget.used(), crate::client::budget::cost(5));
     }
 
     #[test]
@@ -436,6 +434,9 @@ mod tests {
         while slow.try_recv().is_ok() {
             n += 1;
         }
-        assert!((LISTENER_BACKLOG..LISTENER_BACKLOG + 10).contains(&n), "{n}");
+        assert!(
+            (LISTENER_BACKLOG..LISTENER_BACKLOG + 10).contains(&n),
+            "{n}"
+        );
     }
 }
