@@ -17,9 +17,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-/// The `amqps://` transport.
-pub type TlsTransport = super::stream::StreamTransport<TlsStream<TcpStream>>;
-
 fn lost(why: String) -> TransportError {
     TransportError::Tls(why)
 }
