@@ -6,10 +6,7 @@
 // Needs: scripts/serve (static files on :8080), scripts/relay (ws://127.0.0.1:15673),
 // scripts/broker, a built pkg/ (scripts/build-pkg), and playwright-core in scripts/node_modules.
 // Exits 0 when every page passed, 1 otherwise.
-import { createRequire } from "node:module";
-
-const require = createRequire(new URL("../../scripts/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
+import { launchChromium } from "../lib/chromium.mjs";
 
 const base = process.argv[2] ?? "http://127.0.0.1:8080/www/examples/";
 const pages = process.argv.length > 3 ? process.argv.slice(3) : [1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`);
@@ -21,22 +18,7 @@ setTimeout(() => {
   process.exit(2);
 }, (pages.length + 2) * (PAGE_TIMEOUT_MS + 5_000)).unref();
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  timeout: 30_000,
-  args: [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium({ headlessNew: true });
 
 /** Visits one page; resolves to { verdict, ms, notes } and never throws. */
 async function visit(name) {

@@ -1,21 +1,14 @@
 // usage: node tests/interop/chromium.mjs WS_URL IN_QUEUE OUT_QUEUE  (page served by scripts/serve)
-import { createRequire } from "node:module";
+import { launchChromium, logPageEvents } from "../lib/chromium.mjs";
 
-const require = createRequire(new URL("../../scripts/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
 const [url, inQueue, outQueue] = process.argv.slice(2);
 const page_url = `http://127.0.0.1:8080/tests/interop/index.html?url=${encodeURIComponent(url)}&in=${inQueue}&out=${outQueue}`;
 
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  timeout: 30_000,
-});
+const browser = await launchChromium();
 let result;
 try {
   const page = await browser.newPage();
-  page.on("pageerror", (e) => console.log(`  [pageerror] ${e.message}`));
+  logPageEvents(page, { console: false, requestfailed: false });
   await page.goto(page_url, { timeout: 30_000 });
   await page.waitForFunction(() => window.__result !== undefined, null, { timeout: 60_000 });
   result = await page.evaluate(() => window.__result);

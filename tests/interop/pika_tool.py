@@ -51,7 +51,7 @@ def decode_value(encoded, offset):
     return (kind, value), end
 
 
-# Values pika publishes: what warren must read back (see tests/native_interop.rs and tests/interop/interop.js).
+# Values pika publishes: what warren must read back (see tests/native/interop.rs and tests/interop/interop.js).
 PROPS = dict(
     content_type="application/json",
     content_encoding="identity",
@@ -108,7 +108,7 @@ def publish(url, queue):
     conn.close()
 
 
-# What warren publishes (tests/native_interop.rs for KIND=rust, interop.js for KIND=js), as (tag, value).
+# What warren publishes (tests/native/interop.rs for KIND=rust, interop.js for KIND=js), as (tag, value).
 EXPECTED = {
     "rust": {
         "i8": ("b", -5), "u8": ("B", 200), "i16": ("s", -300), "u16": ("u", 60000),

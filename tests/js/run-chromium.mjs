@@ -3,10 +3,7 @@
 // line per test and "N passed, M failed"; exits non-zero on any failure.
 //   node tests/js/run-chromium.mjs [PAGE_URL]     (scripts/serve, scripts/relay, scripts/broker running)
 // PAGE_URL defaults to http://127.0.0.1:8080/tests/js/index.html; append ?only=REGEX or ?ws=URL.
-import { createRequire } from "node:module";
-
-const require = createRequire(new URL("../../scripts/package.json", import.meta.url));
-const { chromium } = require("playwright-core");
+import { launchChromium, logPageEvents } from "../lib/chromium.mjs";
 
 const pageUrl = process.argv[2] ?? "http://127.0.0.1:8080/tests/js/index.html";
 const PER_TEST_MS = 20_000;
@@ -21,33 +18,18 @@ setTimeout(() => {
 }, RUN_TIMEOUT_MS + 60_000).unref();
 
 const t0 = Date.now();
-const browser = await chromium.launch({
-  executablePath: "/usr/bin/chromium",
-  headless: true,
-  timeout: 30_000,
-  args: [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchChromium({ headlessNew: true });
 let results;
 try {
   const page = await browser.newPage();
-  page.on("console", (m) => {
-    const text = m.text();
-    // progress lines always; other console output (e.g. warren's own errors) when verbose or an error
-    if (text.startsWith("[suite] ")) console.log(`  ${text.slice(8)}`);
-    else if (verbose || m.type() === "error") console.log(`  [console.${m.type()}] ${text}`);
+  logPageEvents(page, {
+    console: (m) => {
+      const text = m.text();
+      // progress lines always; other console output (e.g. warren's own errors) when verbose or an error
+      if (text.startsWith("[suite] ")) console.log(`  ${text.slice(8)}`);
+      else if (verbose || m.type() === "error") console.log(`  [console.${m.type()}] ${text}`);
+    },
   });
-  page.on("pageerror", (e) => console.log(`  [pageerror] ${e.message}`));
-  page.on("requestfailed", (r) => console.log(`  [requestfailed] ${r.url()} ${r.failure()?.errorText}`));
   await page.goto(pageUrl, { timeout: 30_000 });
   await page.waitForFunction(() => window.__results?.done === true, null, { timeout: RUN_TIMEOUT_MS, polling: 250 });
   results = await page.evaluate(() => window.__results.results);

@@ -1,11 +1,8 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Connection lifecycle: heartbeats keep an idle connection alive, update-secret, closing from
 //! several handles and tasks, and a network that dies (through a relay the test controls).
 
-mod native_common;
-
+use crate::common::*;
 use futures::StreamExt;
-use native_common::*;
 use std::time::{Duration, Instant};
 use warren::client::ConsumeOptions;
 use warren::{Connection, Error, FieldTable, ReplyCode};

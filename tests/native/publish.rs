@@ -1,12 +1,9 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Publishing: body sizes around frame boundaries and far beyond, every basic property, and
 //! header tables with every field type, all round-tripped through the broker.
 
-mod native_common;
-
+use crate::common::*;
 use bytes::Bytes;
 use futures::StreamExt;
-use native_common::*;
 use warren::client::{ConsumeOptions, PublishOptions};
 use warren::{BasicProperties, Channel, Connection, FieldTable, FieldValue, Message, ReplyCode};
 

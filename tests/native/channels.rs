@@ -1,12 +1,9 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Channels and error scoping: ids, channel_max, soft errors (one channel), hard errors (the whole
 //! connection), and what happens to pending calls, consumers and later calls when things close.
 
-mod native_common;
-
+use crate::common::*;
 use futures::future::join_all;
 use futures::StreamExt;
-use native_common::*;
 use std::time::{Duration, Instant};
 use warren::client::{ConsumeOptions, ExchangeDeclareOptions, PublishOptions, QueueDeclareOptions};
 use warren::{BasicProperties, Connection, Error, FieldTable, ReplyCode};

@@ -1,15 +1,12 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Exchanges, queues and bindings against the real broker.
 //!
 //! Routing outcomes are observed without sleeping: publishes go through a confirm-mode channel
 //! with `mandatory`, so when a publish resolves the broker has either enqueued the message or
 //! already sent it back with basic.return (RabbitMQ sends the return before the ack).
 
-mod native_common;
-
+use crate::common::*;
 use futures::channel::mpsc::TryRecvError;
 use futures::StreamExt;
-use native_common::*;
 use warren::client::Returns;
 use warren::client::{
     ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions,

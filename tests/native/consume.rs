@@ -1,11 +1,8 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Consuming: prefetch, settling (ack/nack/reject/recover), cancellation from either side,
 //! exclusivity, several consumers, basic.get.
 
-mod native_common;
-
+use crate::common::*;
 use futures::StreamExt;
-use native_common::*;
 use std::collections::HashSet;
 use warren::client::{ConsumeOptions, PublishOptions, QueueDeleteOptions};
 use warren::{BasicProperties, Channel, Error, FieldTable, ReplyCode};

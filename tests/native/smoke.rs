@@ -1,4 +1,3 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 use futures::StreamExt;
 use std::time::Duration;
 use warren::client::{ConsumeOptions, PublishOptions, QueueDeclareOptions};

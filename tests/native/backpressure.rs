@@ -2,8 +2,7 @@
 //! socket (TCP pushes back on the broker) instead of buffering without end, and the pause never
 //! looks like a dead peer or starves a call waiting for its reply.
 
-mod native_common;
-use native_common::*;
+use crate::common::*;
 use std::time::Duration;
 use warren::client::{ConsumeOptions, PublishOptions, QueueDeclareOptions};
 use warren::{BasicProperties, Channel, Connection, FieldTable};

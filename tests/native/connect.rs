@@ -1,9 +1,6 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Connecting: the handshake, negotiated limits, vhosts, authentication failures, URL errors.
 
-mod native_common;
-
-use native_common::*;
+use crate::common::*;
 use std::time::{Duration, Instant};
 use warren::client::{PublishOptions, QueueDeclareOptions};
 use warren::{BasicProperties, Connection, Error, FieldTable, FieldValue, ReplyCode};

@@ -1,4 +1,4 @@
-//! Helpers shared by the `native_*` integration tests (real broker over tokio TCP).
+//! Helpers shared by the native integration test modules (real broker over tokio TCP).
 //!
 //! The broker URL comes from `WARREN_AMQP_URL` (default: the private test broker started by
 //! `scripts/broker start`). Every test wraps its body in [`bounded`] so a hang fails instead of

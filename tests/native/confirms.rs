@@ -1,11 +1,8 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Publisher confirms, mandatory returns, transactions and channel.flow.
 
-mod native_common;
-
+use crate::common::*;
 use futures::channel::mpsc::TryRecvError;
 use futures::future::join_all;
-use native_common::*;
 use warren::client::{PublishOptions, QueueDeclareOptions};
 use warren::{BasicProperties, Error, FieldTable, FieldValue, ReplyCode};
 

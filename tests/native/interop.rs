@@ -1,4 +1,3 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 //! Interop with a third-party client: pika (PyPI) publishes every property and field type and
 //! warren must read them exactly; warren publishes every field type and pika must see the exact
 //! type tags and values. The venv is made by scripts/setup (`.state/venv`).

@@ -1,4 +1,3 @@
-#![cfg(all(not(target_arch = "wasm32"), feature = "tls"))]
 //! amqps:// (rustls) and SASL mechanisms against the private test broker (`scripts/broker start`):
 //! AMQPS on 127.0.0.1:$WARREN_BROKER_TLS_PORT (5674) with the CA, server and client (CN guest)
 //! certificates the script generates into `.state/tls/` (override: `WARREN_TLS_DIR`), plain AMQP
