@@ -246,7 +246,16 @@ async fn transactions_commit_and_rollback() {
             "the message is unacked on the observer channel"
         );
         observer.close().await.unwrap(); // requeues it
-        let m = ch.basic_get(&q, false).await.unwrap().unwrap();
+        // The queue takes the message back asynchronously after close-ok: ask until it is there
+        // (each ask is a round trip; bounded).
+        let mut m = None;
+        for _ in 0..200 {
+            m = ch.basic_get(&q, false).await.unwrap();
+            if m.is_some() {
+                break;
+            }
+        }
+        let m = m.expect("the closed channel's unacked message is requeued");
         assert!(m.redelivered);
         m.ack().unwrap();
         ch.tx_rollback().await.unwrap();
