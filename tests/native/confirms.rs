@@ -245,9 +245,9 @@ async fn transactions_commit_and_rollback() {
             m.is_none(),
             "the message is unacked on the observer channel"
         );
-        observer.close().await.unwrap(); // requeues it
-        // The queue takes the message back asynchronously after close-ok: ask until it is there
-        // (each ask is a round trip; bounded).
+        // Closing the observer requeues the message; the queue takes it back asynchronously
+        // after close-ok, so ask until it is there (each ask is a round trip; bounded).
+        observer.close().await.unwrap();
         let mut m = None;
         for _ in 0..200 {
             m = ch.basic_get(&q, false).await.unwrap();
