@@ -2,7 +2,7 @@
 //! WebSocket) and natively (tokio TCP).
 //!
 //! Layers, inner to outer: [`protocol`] (pure codec) → [`engine`] (sans-IO state machine) →
-//! [`client`] (async API, one driver per connection) over [`transport`] (WebSocket, or a tokio
+//! [`client`] (async API, one driver per connection) → [`session`] (reconnect, recovery) over [`transport`] (WebSocket, or a tokio
 //! stream) and [`rt`] (spawn/sleep/clock per target); `js` is the wasm-bindgen surface.
 //! Target-specific code lives only in `transport`, `rt`, `js` and this file.
 
@@ -14,6 +14,8 @@ pub mod client;
 #[cfg(any(target_arch = "wasm32", feature = "tokio"))]
 pub mod rt;
 #[cfg(any(target_arch = "wasm32", feature = "tokio"))]
+pub mod session;
+#[cfg(any(target_arch = "wasm32", feature = "tokio"))]
 pub mod transport;
 
 #[cfg(target_arch = "wasm32")]
@@ -23,3 +25,5 @@ mod js;
 pub use client::{Channel, Connection, ConnectionEvent, Consumer, Message};
 pub use engine::{CloseInfo, Config, Error, TransportError};
 pub use protocol::{BasicProperties, FieldTable, FieldValue, ReplyCode};
+#[cfg(any(target_arch = "wasm32", feature = "tokio"))]
+pub use session::{Session, SessionEvent, SessionOptions};

@@ -27,6 +27,9 @@ mod imp {
 
     pub type Sleep = gloo_timers::future::TimeoutFuture;
 
+    /// A boxed future the runtime can spawn (no `Send` needed on wasm).
+    pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
+
     pub fn spawn(fut: impl Future<Output = ()> + 'static) {
         wasm_bindgen_futures::spawn_local(fut);
     }
@@ -53,12 +56,16 @@ mod imp {
 mod imp {
     use super::*;
     use std::sync::OnceLock;
-    use std::time::Instant;
+    // tokio's clock, so tests with paused time drive every deadline (it is the real clock otherwise).
+    use tokio::time::Instant;
 
     pub trait MaybeSend: Send {}
     impl<T: Send + ?Sized> MaybeSend for T {}
 
     pub type Sleep = tokio::time::Sleep;
+
+    /// A boxed future the runtime can spawn.
+    pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
     pub fn spawn(fut: impl Future<Output = ()> + Send + 'static) {
         tokio::spawn(fut);

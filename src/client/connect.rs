@@ -17,14 +17,26 @@ impl Connection {
     /// One deadline (`connection_timeout`) covers the TCP or WebSocket connect, TLS and the AMQP
     /// handshake; the same bound applies to waiting for close-ok.
     pub async fn connect_with(url: &ConnectionUrl) -> Result<Connection, Error> {
-        let limit = url.connection_timeout_ms;
         let start = rt::now_ms();
-        let (transport, platform) = rt::timeout(limit, transport::dial(url.endpoint()))
-            .await
-            .map_err(|_| Error::Timeout)??;
+        let (transport, platform) =
+            rt::timeout(url.connection_timeout_ms, transport::dial(url.endpoint()))
+                .await
+                .map_err(|_| Error::Timeout)??;
+        Self::open_url(transport, &platform, url, start).await
+    }
+
+    /// The handshake over a transport already opened for `url` at `start`, with the URL's
+    /// settings: what is left of its deadline, its close bound and read budget.
+    pub(crate) async fn open_url(
+        transport: transport::BoxTransport,
+        platform: &str,
+        url: &ConnectionUrl,
+        start: u64,
+    ) -> Result<Connection, Error> {
+        let limit = url.connection_timeout_ms;
         let mut config = url.config.clone();
         if !platform.is_empty() {
-            config.platform = platform;
+            config.platform = platform.to_owned();
         }
         let spent = rt::now_ms().saturating_sub(start);
         config.handshake_timeout = limit.saturating_sub(spent).max(1);

@@ -201,6 +201,22 @@ impl ConnectionUrl {
         })
     }
 
+    /// The URL without credentials or options, for logs and events.
+    pub fn redacted(&self) -> String {
+        match self.scheme {
+            Scheme::Ws | Scheme::Wss => self.ws_url.split('?').next().unwrap_or("").to_owned(),
+            Scheme::Amqp | Scheme::Amqps => {
+                let scheme = if self.scheme == Scheme::Amqp {
+                    "amqp"
+                } else {
+                    "amqps"
+                };
+                let vhost = self.config.vhost.replace('%', "%25").replace('/', "%2F");
+                format!("{scheme}://{}:{}/{vhost}", self.host, self.port)
+            }
+        }
+    }
+
     /// Where the transport connects to.
     pub fn endpoint(&self) -> Endpoint<'_> {
         Endpoint {

@@ -88,6 +88,9 @@ pub enum Error {
     NoFreeChannel,
     /// A bounded wait elapsed.
     Timeout,
+    /// A session's outbox of unconfirmed publishes is at its limit (messages or bytes); nothing
+    /// was queued.
+    OutboxFull,
 }
 
 impl Error {
@@ -151,6 +154,7 @@ impl fmt::Display for Error {
             Error::Nacked => write!(f, "message was nacked by the broker"),
             Error::NoFreeChannel => write!(f, "no free channel id (channel_max reached)"),
             Error::Timeout => write!(f, "timed out"),
+            Error::OutboxFull => write!(f, "the session's outbox is full; nothing was queued"),
         }
     }
 }

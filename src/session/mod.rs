@@ -1,0 +1,619 @@
+//! Sessions outlive connections: a [`Session`] keeps one connection alive for as long as it lives
+//! (reconnecting with backoff, over several URLs), records what the application declared through
+//! it and replays that after every reconnect, keeps subscriptions yielding across reconnects, and
+//! publishes at least once (a confirmed publish is sent again until the broker confirms it).
+//!
+//! Written once for both targets over `client/`; `supervisor.rs` runs the connect → recover →
+//! watch loop, `topology.rs` holds the recorded declarations, `subscription.rs` the consumers,
+//! `outbox.rs` the bound on unconfirmed publishes.
+//!
+//! ```text
+//!            ┌──────── backoff ◄──── attempt failed (retryable)
+//!            ▼                              │
+//!   ──► connecting ──► recovering ──► live ─┴─ connection lost ──► (backoff)
+//!            │              │                       │
+//!            └── fatal refusal / max attempts ──► failed        stop() ──► stopped
+//! ```
+
+mod backoff;
+mod options;
+mod outbox;
+mod subscription;
+mod supervisor;
+mod topology;
+
+pub use backoff::Backoff;
+pub use options::{BeforeConnect, SessionEvent, SessionOptions, SubscribeOptions};
+pub use subscription::{SessionMessage, Subscription};
+pub use topology::{Declaration, QueueHandle, QueueRef, Topology};
+
+use crate::client::{
+    Channel, Connection, ConnectionUrl, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    PublishOptions, PublishWait, QueueDeclareOptions, QueueDeleteOptions,
+};
+use crate::engine::{Error, Millis};
+use crate::protocol::{BasicProperties, FieldTable};
+use crate::rt;
+use futures::channel::{mpsc, oneshot};
+use outbox::Outbox;
+use std::sync::{Arc, Mutex, MutexGuard};
+use subscription::{is_connection_level, Record};
+
+/// How many events a listener may leave unread; later ones are dropped for it.
+const EVENT_BACKLOG: usize = 256;
+
+/// The live connection and its session channels.
+#[derive(Clone)]
+pub(crate) struct Link {
+    conn: Connection,
+    /// Declarations and deletions.
+    control: Channel,
+    /// Publishing, in confirm mode when the session confirms.
+    publish: Channel,
+    /// Counts connections; a handle from an older one is stale.
+    generation: u64,
+}
+
+pub(crate) struct State {
+    link: Option<Link>,
+    topology: Topology,
+    subscriptions: Vec<Arc<Record>>,
+    outbox: Outbox,
+    /// Woken whenever the link, the blocked state or the session's end changes.
+    waiters: Vec<oneshot::Sender<()>>,
+    /// The broker blocked publishing (connection.blocked).
+    blocked: bool,
+    stopped: bool,
+    failed: Option<Error>,
+    listeners: Vec<mpsc::Sender<SessionEvent>>,
+    next_id: u64,
+}
+
+impl State {
+    fn wake(&mut self) {
+        for tx in self.waiters.drain(..) {
+            let _ = tx.send(());
+        }
+    }
+
+    fn emit(&mut self, ev: SessionEvent) {
+        self.listeners
+            .retain_mut(|tx| match tx.try_send(ev.clone()) {
+                Ok(()) => true,
+                Err(e) => !e.is_disconnected(),
+            });
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+}
+
+pub(crate) struct Inner {
+    urls: Vec<ConnectionUrl>,
+    options: SessionOptions,
+    state: Mutex<State>,
+    /// Dropped by `stop()`: the supervisor's signal to end whatever it is doing.
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Resolves when the supervisor has exited.
+    finished: Mutex<Option<oneshot::Receiver<()>>>,
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn emit(&self, ev: SessionEvent) {
+        self.lock().emit(ev);
+    }
+}
+
+/// A reconnecting, self-recovering AMQP session. Cheap to clone.
+#[derive(Clone)]
+pub struct Session {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let urls: Vec<String> = self.inner.urls.iter().map(|u| u.redacted()).collect();
+        f.debug_struct("Session")
+            .field("urls", &urls)
+            .field("connected", &self.is_connected())
+            .finish()
+    }
+}
+
+impl Session {
+    /// Connects to the first URL that answers (in order, then round-robin on later attempts)
+    /// and resolves once the session is live; fails when the session gives up (a fatal refusal,
+    /// or `max_attempts`).
+    pub async fn connect<S: AsRef<str>>(
+        urls: impl IntoIterator<Item = S>,
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        let urls = urls
+            .into_iter()
+            .map(|u| ConnectionUrl::parse(u.as_ref()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::connect_with(urls, options).await
+    }
+
+    pub async fn connect_with(
+        urls: Vec<ConnectionUrl>,
+        options: SessionOptions,
+    ) -> Result<Session, Error> {
+        if urls.is_empty() {
+            return Err(Error::InvalidArgument(
+                "a session needs at least one URL".into(),
+            ));
+        }
+        let outbox = Outbox::new(options.outbox_max_messages, options.outbox_max_bytes);
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let (done_tx, done_rx) = oneshot::channel();
+        let inner = Arc::new(Inner {
+            urls,
+            options,
+            state: Mutex::new(State {
+                link: None,
+                topology: Topology::default(),
+                subscriptions: Vec::new(),
+                outbox,
+                waiters: Vec::new(),
+                blocked: false,
+                stopped: false,
+                failed: None,
+                listeners: Vec::new(),
+                next_id: 0,
+            }),
+            stop: Mutex::new(Some(stop_tx)),
+            finished: Mutex::new(Some(done_rx)),
+        });
+        let (first_tx, first_rx) = oneshot::channel();
+        rt::spawn(supervisor::run(inner.clone(), stop_rx, first_tx, done_tx));
+        let session = Session { inner };
+        match first_rx.await {
+            Ok(Ok(())) => Ok(session),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(Error::NotOpen("session")),
+        }
+    }
+
+    /// What happens to the session from now on (connects, drops, retries, recovery).
+    pub fn events(&self) -> mpsc::Receiver<SessionEvent> {
+        let (tx, rx) = mpsc::channel(EVENT_BACKLOG);
+        self.inner.lock().listeners.push(tx);
+        rx
+    }
+
+    /// Whether a recovered connection is live now.
+    pub fn is_connected(&self) -> bool {
+        self.inner.lock().link.is_some()
+    }
+
+    /// The live connection, if any (for what the session does not cover).
+    pub fn connection(&self) -> Option<Connection> {
+        self.inner.lock().link.as_ref().map(|l| l.conn.clone())
+    }
+
+    /// Publishes in the outbox now (waiting or unconfirmed): messages and bytes.
+    pub fn pending_publishes(&self) -> (usize, usize) {
+        self.inner.lock().outbox.len()
+    }
+
+    /// The recorded topology, as plain data (what the next recovery replays).
+    pub fn topology(&self) -> Topology {
+        self.inner.lock().topology.clone()
+    }
+
+    fn deadline(&self) -> Millis {
+        rt::now_ms() + self.inner.options.operation_timeout_ms
+    }
+
+    /// Waits (until `deadline`) for a live link newer than `dead`; `unblocked` also waits while
+    /// the broker blocks publishing.
+    async fn link(
+        &self,
+        deadline: Millis,
+        unblocked: bool,
+        dead: Option<u64>,
+    ) -> Result<Link, Error> {
+        loop {
+            let rx = {
+                let mut st = self.inner.lock();
+                if st.stopped {
+                    return Err(Error::NotOpen("session"));
+                }
+                if let Some(e) = &st.failed {
+                    return Err(e.clone());
+                }
+                match &st.link {
+                    Some(l)
+                        if dead.is_none_or(|d| l.generation > d) && !(unblocked && st.blocked) =>
+                    {
+                        return Ok(l.clone())
+                    }
+                    _ => {}
+                }
+                let (tx, rx) = oneshot::channel();
+                st.waiters.push(tx);
+                rx
+            };
+            let left = deadline.saturating_sub(rt::now_ms());
+            if left == 0 {
+                return Err(Error::Timeout);
+            }
+            let _ = rt::timeout(left, rx).await;
+        }
+    }
+
+    /// Runs a declaration now and records it for every later recovery.
+    async fn declare(&self, d: Declaration) -> Result<(), Error> {
+        let deadline = self.deadline();
+        let mut dead = None;
+        loop {
+            let link = self.link(deadline, false, dead).await?;
+            match d.apply(&link.control).await {
+                Ok(()) => {
+                    let mut st = self.inner.lock();
+                    let same = st
+                        .link
+                        .as_ref()
+                        .is_some_and(|l| l.generation == link.generation);
+                    st.topology.record(d.clone());
+                    if same {
+                        return Ok(());
+                    }
+                    // A reconnect replayed the topology before this was recorded: declare again.
+                    dead = Some(link.generation);
+                }
+                Err(e @ Error::ChannelClosed(_)) => {
+                    self.renew(&link, Which::Control).await;
+                    return Err(e);
+                }
+                Err(e) if is_connection_level(&e) => dead = Some(link.generation),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Runs an undo (delete, unbind) on the live connection; the record is gone either way.
+    async fn undo<T>(
+        &self,
+        forget: impl FnOnce(&mut Topology),
+        run: impl Fn(&Channel) -> crate::client::Reply<T>,
+    ) -> Result<T, Error> {
+        forget(&mut self.inner.lock().topology);
+        let deadline = self.deadline();
+        let mut dead = None;
+        loop {
+            let link = self.link(deadline, false, dead).await?;
+            match run(&link.control).await {
+                Err(e @ Error::ChannelClosed(_)) => {
+                    self.renew(&link, Which::Control).await;
+                    return Err(e);
+                }
+                Err(e) if is_connection_level(&e) => dead = Some(link.generation),
+                r => return r,
+            }
+        }
+    }
+
+    /// Replaces a session channel the broker closed (after an error on it).
+    async fn renew(&self, link: &Link, which: Which) {
+        let current = {
+            let st = self.inner.lock();
+            match &st.link {
+                Some(l) if l.generation == link.generation => which.of(l).clone(),
+                _ => return,
+            }
+        };
+        if current.is_open() {
+            return; // somebody renewed it already
+        }
+        let Ok(ch) = link.conn.channel(None).await else {
+            return;
+        };
+        if which == Which::Publish
+            && self.inner.options.confirm
+            && ch.confirm_select().await.is_err()
+        {
+            return;
+        }
+        let mut st = self.inner.lock();
+        match st.link.as_mut() {
+            Some(l) if l.generation == link.generation && !which.of(l).is_open() => {
+                *which.of_mut(l) = ch
+            }
+            _ => drop(ch.close()),
+        }
+    }
+
+    pub async fn exchange_declare(
+        &self,
+        name: &str,
+        kind: &str,
+        options: ExchangeDeclareOptions,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
+        self.declare(Declaration::Exchange {
+            name: name.into(),
+            kind: kind.into(),
+            options: ExchangeDeclareOptions {
+                nowait: false,
+                ..options
+            },
+            arguments,
+        })
+        .await
+    }
+
+    /// Deletes an exchange and forgets it (and the bindings that mention it).
+    pub async fn exchange_delete(
+        &self,
+        name: &str,
+        options: ExchangeDeleteOptions,
+    ) -> Result<(), Error> {
+        self.undo(
+            |t| t.forget_exchange(name),
+            |ch| ch.exchange_delete(name, options),
+        )
+        .await
+    }
+
+    /// Declares a queue; an empty name asks the broker for one, renewed by every recovery (the
+    /// handle follows it).
+    pub async fn queue_declare(
+        &self,
+        name: &str,
+        options: QueueDeclareOptions,
+        arguments: FieldTable,
+    ) -> Result<QueueHandle, Error> {
+        let handle = QueueHandle {
+            id: self.inner.lock().next_id(),
+            name: Arc::new(Mutex::new(name.to_owned())),
+        };
+        self.declare(Declaration::Queue {
+            handle: handle.clone(),
+            requested: name.into(),
+            options: QueueDeclareOptions {
+                nowait: false,
+                ..options
+            },
+            arguments,
+        })
+        .await?;
+        Ok(handle)
+    }
+
+    /// Deletes a queue and forgets it (and its bindings); returns how many messages it held.
+    pub async fn queue_delete(
+        &self,
+        queue: impl Into<QueueRef>,
+        options: QueueDeleteOptions,
+    ) -> Result<u32, Error> {
+        let queue = queue.into();
+        self.undo(
+            |t| t.forget_queue(&queue),
+            |ch| ch.queue_delete(&queue.name(), options),
+        )
+        .await
+    }
+
+    pub async fn queue_bind(
+        &self,
+        queue: impl Into<QueueRef>,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
+        self.declare(Declaration::QueueBinding {
+            queue: queue.into(),
+            exchange: exchange.into(),
+            routing_key: routing_key.into(),
+            arguments,
+        })
+        .await
+    }
+
+    pub async fn queue_unbind(
+        &self,
+        queue: impl Into<QueueRef>,
+        exchange: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
+        let queue = queue.into();
+        self.undo(
+            |t| t.forget_queue_binding(&queue, exchange, routing_key),
+            |ch| ch.queue_unbind(&queue.name(), exchange, routing_key, arguments.clone()),
+        )
+        .await
+    }
+
+    pub async fn exchange_bind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
+        self.declare(Declaration::ExchangeBinding {
+            destination: destination.into(),
+            source: source.into(),
+            routing_key: routing_key.into(),
+            arguments,
+        })
+        .await
+    }
+
+    pub async fn exchange_unbind(
+        &self,
+        destination: &str,
+        source: &str,
+        routing_key: &str,
+        arguments: FieldTable,
+    ) -> Result<(), Error> {
+        self.undo(
+            |t| t.forget_exchange_binding(destination, source, routing_key),
+            |ch| ch.exchange_unbind(destination, source, routing_key, arguments.clone()),
+        )
+        .await
+    }
+
+    /// Publishes a message. With `confirm` (the default) this resolves when the broker confirms
+    /// it, sending it again after a reconnect if the confirm was lost with the connection
+    /// (at-least-once; a reader may see it twice). Publishes made while disconnected or blocked
+    /// wait in the bounded outbox until they can go; each is bounded by `operation_timeout_ms`.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &BasicProperties,
+        options: PublishOptions,
+    ) -> Result<(), Error> {
+        let _slot = outbox::Slot::take(&self.inner, body.len())?;
+        let deadline = self.deadline();
+        let mut dead = None;
+        let mut channel_errors = 0;
+        loop {
+            let link = self.link(deadline, true, dead).await?;
+            let wait =
+                match link
+                    .publish
+                    .publish_now(exchange, routing_key, body, properties, options)
+                {
+                    Ok(w) => w,
+                    Err(e) if is_connection_level(&e) => {
+                        dead = Some(link.generation);
+                        continue;
+                    }
+                    Err(Error::NotOpen(_)) => {
+                        self.renew(&link, Which::Publish).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+            let left = deadline.saturating_sub(rt::now_ms()).max(1);
+            let outcome = match wait {
+                PublishWait::Sent => return Ok(()),
+                PublishWait::Drain(rx) => {
+                    let _ = rt::timeout(left, rx).await;
+                    return Ok(());
+                }
+                PublishWait::Confirm(_, rx) => rt::timeout(left, rx)
+                    .await
+                    .map_err(|_| Error::Timeout)?
+                    .unwrap_or(Err(Error::NotOpen("connection"))),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(e) if is_connection_level(&e) => dead = Some(link.generation),
+                // The broker closed the publish channel: because of this message or of another
+                // one in flight with it. Once more on a fresh channel tells which.
+                Err(e @ Error::ChannelClosed(_)) => {
+                    self.renew(&link, Which::Publish).await;
+                    channel_errors += 1;
+                    if channel_errors > 1 {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Consumes from a queue for as long as the session lives: after a reconnect the same
+    /// subscription consumes again (a stream queue from after the last offset it yielded).
+    pub async fn subscribe(
+        &self,
+        queue: impl Into<QueueRef>,
+        options: SubscribeOptions,
+        arguments: FieldTable,
+    ) -> Result<Subscription, Error> {
+        let id = self.inner.lock().next_id();
+        let (record, rx) = Record::new(id, queue.into(), options, arguments);
+        // Recorded first: a recovery from now on consumes it too (once per connection).
+        self.inner.lock().subscriptions.push(record.clone());
+        let deadline = self.deadline();
+        let mut dead = None;
+        let result = loop {
+            let link = match self.link(deadline, false, dead).await {
+                Ok(l) => l,
+                Err(e) => break Err(e),
+            };
+            match record.consume(&link.conn, link.generation).await {
+                Ok(()) => break Ok(()),
+                Err(e) if is_connection_level(&e) => dead = Some(link.generation),
+                Err(e) => break Err(e),
+            }
+        };
+        match result {
+            Ok(()) => Ok(Subscription { record, rx }),
+            Err(e) => {
+                record.end();
+                self.inner.lock().subscriptions.retain(|r| r.id != id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Ends the session: closes the connection, ends subscriptions, fails waiting publishes.
+    /// No connection attempt starts after this resolves.
+    pub async fn stop(&self) {
+        let link = {
+            let mut st = self.inner.lock();
+            st.stopped = true;
+            for r in st.subscriptions.drain(..) {
+                r.end();
+            }
+            st.wake();
+            st.link.take()
+        };
+        drop(
+            self.inner
+                .stop
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take(),
+        );
+        if let Some(link) = link {
+            let _ = link.conn.close().await;
+        }
+        let finished = self
+            .inner
+            .finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let Some(rx) = finished {
+            let _ = rx.await;
+        }
+        log::info!("warren session: stopped");
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Which {
+    Control,
+    Publish,
+}
+
+impl Which {
+    fn of(self, l: &Link) -> &Channel {
+        match self {
+            Which::Control => &l.control,
+            Which::Publish => &l.publish,
+        }
+    }
+
+    fn of_mut(self, l: &mut Link) -> &mut Channel {
+        match self {
+            Which::Control => &mut l.control,
+            Which::Publish => &mut l.publish,
+        }
+    }
+}

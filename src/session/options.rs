@@ -1,0 +1,102 @@
+//! How a session behaves, and what it reports.
+
+use super::backoff::Backoff;
+use crate::client::{ConnectionUrl, ConsumeOptions};
+use crate::engine::Error;
+use crate::rt::BoxFuture;
+use crate::transport::BoxTransport;
+use std::sync::Arc;
+
+/// Runs before every connection attempt with the URL about to be used and returns the URL to use
+/// (e.g. with a freshly fetched OAuth token as the password).
+#[cfg(not(target_arch = "wasm32"))]
+pub type BeforeConnect =
+    Arc<dyn Fn(ConnectionUrl) -> BoxFuture<Result<ConnectionUrl, Error>> + Send + Sync>;
+#[cfg(target_arch = "wasm32")]
+pub type BeforeConnect = Arc<dyn Fn(ConnectionUrl) -> BoxFuture<Result<ConnectionUrl, Error>>>;
+
+/// Opens the byte pipe for a URL instead of `transport::dial` (tests: an in-memory broker).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type Dialer =
+    Arc<dyn Fn(&ConnectionUrl) -> BoxFuture<Result<BoxTransport, Error>> + Send + Sync>;
+#[cfg(target_arch = "wasm32")]
+pub(crate) type Dialer = Arc<dyn Fn(&ConnectionUrl) -> BoxFuture<Result<BoxTransport, Error>>>;
+
+#[derive(Clone)]
+pub struct SessionOptions {
+    /// Delays between attempts (amqp-client's defaults: 1 s, ×2, at most 30 s, unlimited).
+    pub backoff: Backoff,
+    /// Bound on one attempt (connect, TLS, handshake, recovery); `None` uses each URL's
+    /// `connection_timeout`.
+    pub connect_timeout_ms: Option<u64>,
+    /// Retry refusals that will not go away by themselves (403 access refused, 530 bad vhost, an
+    /// unsupported mechanism). Off: they end the session at once.
+    pub retry_fatal: bool,
+    /// Publishes wait for the broker's confirm, and are sent again after a reconnect until
+    /// confirmed (at-least-once). Off: a publish resolves once it is handed to the connection.
+    pub confirm: bool,
+    /// Bounds on publishes not yet confirmed (waiting for a connection, or in flight); past
+    /// either, `publish` fails at once with [`Error::OutboxFull`].
+    pub outbox_max_messages: usize,
+    pub outbox_max_bytes: usize,
+    /// Bound on one publish (or declaration) from call to confirm, across reconnects.
+    pub operation_timeout_ms: u64,
+    pub before_connect: Option<BeforeConnect>,
+    pub(crate) dialer: Option<Dialer>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            backoff: Backoff::default(),
+            connect_timeout_ms: None,
+            retry_fatal: false,
+            confirm: true,
+            outbox_max_messages: 10_000,
+            outbox_max_bytes: 16 << 20,
+            operation_timeout_ms: 30_000,
+            before_connect: None,
+            dialer: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("backoff", &self.backoff)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("retry_fatal", &self.retry_fatal)
+            .field("confirm", &self.confirm)
+            .field("outbox_max_messages", &self.outbox_max_messages)
+            .field("outbox_max_bytes", &self.outbox_max_bytes)
+            .field("operation_timeout_ms", &self.operation_timeout_ms)
+            .field("before_connect", &self.before_connect.is_some())
+            .finish()
+    }
+}
+
+/// What a subscription asks of the broker.
+#[derive(Debug, Clone, Default)]
+pub struct SubscribeOptions {
+    pub consume: ConsumeOptions,
+    /// basic.qos prefetch count on the subscription's own channel (0 = unlimited).
+    pub prefetch: u16,
+}
+
+/// What a session reports as the network comes and goes. URLs never carry credentials.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEvent {
+    /// A connection is open (before recovery).
+    Connected { url: String },
+    /// The connection ended; a reconnect follows unless the session stops or gives up.
+    Disconnected { error: Error },
+    /// The next attempt starts in `delay_ms`.
+    Reconnecting { attempt: u32, delay_ms: u64 },
+    /// The topology and subscriptions are back; publishing resumes.
+    Recovered,
+    /// One recorded object could not be restored; the rest were.
+    RecoveryFailed { object: String, error: Error },
+    /// The session gave up (a fatal refusal, or max attempts).
+    Failed { error: Error },
+}

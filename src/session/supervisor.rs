@@ -1,0 +1,232 @@
+//! The session's one background task: connect (failover over the URLs), recover (replay the
+//! topology, consume again), watch the live connection (blocked/unblocked, its end), back off,
+//! repeat — until the session stops or gives up. Every wait also watches for `stop()`.
+
+use super::backoff::Jitter;
+use super::subscription::is_connection_level;
+use super::{topology, Inner, Link, SessionEvent};
+use crate::client::{Connection, ConnectionEvent, ConnectionUrl};
+use crate::engine::Error;
+use crate::protocol::ReplyCode;
+use crate::rt;
+use futures::channel::oneshot;
+use futures::future::{select, Either, FutureExt, Shared};
+use futures::StreamExt;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+
+type Stop = Shared<oneshot::Receiver<()>>;
+
+/// Refusals that another attempt would only repeat: bad credentials, an unknown vhost or a
+/// mechanism the broker does not offer (all 403/530), and URLs that cannot work.
+pub(crate) fn is_fatal(e: &Error) -> bool {
+    match e {
+        Error::ConnectionClosed(c) => {
+            c.code == ReplyCode::ACCESS_REFUSED || c.code == ReplyCode::NOT_ALLOWED
+        }
+        Error::InvalidArgument(_) => true,
+        _ => false,
+    }
+}
+
+/// Runs `fut` unless the session stops first (`None`).
+async fn unless_stopped<F: Future>(stop: &Stop, fut: F) -> Option<F::Output> {
+    match select(pin!(fut), stop.clone()).await {
+        Either::Left((out, _)) => Some(out),
+        Either::Right(_) => None,
+    }
+}
+
+pub(crate) async fn run(
+    inner: Arc<Inner>,
+    stop: oneshot::Receiver<()>,
+    first: oneshot::Sender<Result<(), Error>>,
+    done: oneshot::Sender<()>,
+) {
+    let stop = stop.shared();
+    let mut first = Some(first);
+    let mut jitter = Jitter::new(rt::now_ms() ^ (Arc::as_ptr(&inner) as u64));
+    let (mut failures, mut next_url, mut generation) = (0u32, 0usize, 0u64);
+    loop {
+        if inner.lock().stopped {
+            break;
+        }
+        let url = inner.urls[next_url % inner.urls.len()].clone();
+        let Some(attempt) = unless_stopped(&stop, connect(&inner, url, generation + 1)).await
+        else {
+            break;
+        };
+        match attempt {
+            Ok(link) => {
+                failures = 0;
+                generation = link.generation;
+                let installed = {
+                    let mut st = inner.lock();
+                    if !st.stopped {
+                        st.link = Some(link.clone());
+                        st.blocked = false;
+                        st.wake();
+                        st.emit(SessionEvent::Recovered);
+                    }
+                    !st.stopped
+                };
+                if !installed {
+                    let _ = link.conn.close().await;
+                    break;
+                }
+                log::info!("warren session: recovered (connection #{generation})");
+                if let Some(tx) = first.take() {
+                    let _ = tx.send(Ok(()));
+                }
+                let Some(error) = unless_stopped(&stop, watch(&inner, &link)).await else {
+                    break;
+                };
+                {
+                    let mut st = inner.lock();
+                    if st.link.as_ref().is_some_and(|l| l.generation == generation) {
+                        st.link = None;
+                    }
+                    st.wake();
+                    if st.stopped {
+                        break;
+                    }
+                    st.emit(SessionEvent::Disconnected {
+                        error: error.clone(),
+                    });
+                }
+                log::warn!("warren session: connection lost: {error}");
+            }
+            Err(e) => {
+                failures += 1;
+                let fatal = is_fatal(&e) && !inner.options.retry_fatal;
+                if fatal || !inner.options.backoff.allows(failures) {
+                    log::error!("warren session: giving up after {failures} attempt(s): {e}");
+                    give_up(&inner, e.clone());
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(Err(e));
+                    }
+                    break;
+                }
+                log::warn!("warren session: attempt {failures} failed: {e}");
+                next_url += 1;
+            }
+        }
+        let attempt = failures + 1;
+        let delay = inner.options.backoff.delay_ms(attempt, jitter.next_unit());
+        inner.emit(SessionEvent::Reconnecting {
+            attempt,
+            delay_ms: delay,
+        });
+        log::info!("warren session: reconnecting in {delay} ms (attempt {attempt})");
+        if unless_stopped(&stop, rt::sleep_ms(delay)).await.is_none() {
+            break;
+        }
+    }
+    let _ = done.send(());
+}
+
+fn give_up(inner: &Inner, e: Error) {
+    let mut st = inner.lock();
+    st.failed = Some(e.clone());
+    for r in st.subscriptions.drain(..) {
+        r.end();
+    }
+    st.wake();
+    st.emit(SessionEvent::Failed { error: e });
+}
+
+/// Waits for the live connection to end (its error), tracking blocked/unblocked meanwhile.
+async fn watch(inner: &Inner, link: &Link) -> Error {
+    let mut events = link.conn.events();
+    let mut ended = pin!(link.conn.closed());
+    loop {
+        match select(ended.as_mut(), events.next()).await {
+            Either::Left((error, _)) => return error.unwrap_or(Error::NotOpen("connection")),
+            Either::Right((Some(ev), _)) => {
+                let mut st = inner.lock();
+                st.blocked = matches!(ev, ConnectionEvent::Blocked(_));
+                st.wake();
+            }
+            // No more events: only the end is left to wait for.
+            Either::Right((None, _)) => return ended.await.unwrap_or(Error::NotOpen("connection")),
+        }
+    }
+}
+
+/// One attempt: the hook, the connection, then recovery, all under the attempt's deadline. A
+/// connection that opened but could not be recovered is closed again.
+async fn connect(inner: &Arc<Inner>, url: ConnectionUrl, generation: u64) -> Result<Link, Error> {
+    let url = match &inner.options.before_connect {
+        Some(hook) => hook(url).await?,
+        None => url,
+    };
+    let limit = inner
+        .options
+        .connect_timeout_ms
+        .unwrap_or(url.connection_timeout_ms);
+    let opened: Arc<Mutex<Option<Connection>>> = Arc::default();
+    let attempt = rt::timeout(limit, open_and_recover(inner, &url, generation, &opened)).await;
+    let result = attempt.unwrap_or(Err(Error::Timeout));
+    if result.is_err() {
+        let conn = opened.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(conn) = conn {
+            rt::spawn(async move {
+                let _ = conn.close().await;
+            });
+        }
+    }
+    result
+}
+
+async fn open_and_recover(
+    inner: &Arc<Inner>,
+    url: &ConnectionUrl,
+    generation: u64,
+    opened: &Mutex<Option<Connection>>,
+) -> Result<Link, Error> {
+    let conn = match &inner.options.dialer {
+        Some(dial) => {
+            let start = rt::now_ms();
+            Connection::open_url(dial(url).await?, "", url, start).await?
+        }
+        None => Connection::connect_with(url).await?,
+    };
+    *opened.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+    let redacted = url.redacted();
+    log::info!("warren session: connected to {redacted}");
+    inner.emit(SessionEvent::Connected { url: redacted });
+
+    let publish = conn.channel(None).await?;
+    if inner.options.confirm {
+        publish.confirm_select().await?;
+    }
+    let declarations = inner.lock().topology.declarations.clone();
+    let control = conn.channel(None).await?;
+    let mut report = move |d: &topology::Declaration, error: Error| {
+        let object = d.describe();
+        log::warn!("warren session: could not restore {object}: {error}");
+        inner.emit(SessionEvent::RecoveryFailed { object, error });
+    };
+    let control = topology::replay(&declarations, &conn, control, &mut report)
+        .await
+        .map_err(|a| a.0)?;
+    let subscriptions = inner.lock().subscriptions.clone();
+    for s in subscriptions {
+        match s.consume(&conn, generation).await {
+            Ok(()) => {}
+            Err(e) if is_connection_level(&e) || !conn.is_open() => return Err(e),
+            Err(error) => {
+                let object = format!("subscription to queue {:?}", s.queue.name());
+                log::warn!("warren session: could not restore {object}: {error}");
+                inner.emit(SessionEvent::RecoveryFailed { object, error });
+            }
+        }
+    }
+    Ok(Link {
+        conn,
+        control,
+        publish,
+        generation,
+    })
+}
