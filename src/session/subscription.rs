@@ -158,7 +158,7 @@ async fn forward(
         }
     }
     drop(consumer); // cancels an active consumer
-    let _ = ch.close();
+    drop(ch.close()); // the request is sent at call time; nobody waits for the reply
 }
 
 /// A message from a subscription. Settling one that came over a connection which has since
