@@ -23,6 +23,7 @@ mod supervisor;
 mod topology;
 
 pub use backoff::Backoff;
+pub(crate) use options::Dialer;
 pub use options::{BeforeConnect, SessionEvent, SessionOptions, SubscribeOptions};
 pub use subscription::{SessionMessage, Subscription};
 pub use topology::{Declaration, QueueHandle, QueueRef, Topology};
@@ -93,6 +94,8 @@ impl State {
 pub(crate) struct Inner {
     urls: Vec<ConnectionUrl>,
     options: SessionOptions,
+    /// Opens transports instead of `transport::dial` (tests).
+    dialer: Option<Dialer>,
     state: Mutex<State>,
     /// Dropped by `stop()`: the supervisor's signal to end whatever it is doing.
     stop: Mutex<Option<oneshot::Sender<()>>>,
@@ -145,6 +148,15 @@ impl Session {
         urls: Vec<ConnectionUrl>,
         options: SessionOptions,
     ) -> Result<Session, Error> {
+        Self::connect_dialed(urls, options, None).await
+    }
+
+    /// [`Session::connect_with`] over transports `dialer` opens.
+    pub(crate) async fn connect_dialed(
+        urls: Vec<ConnectionUrl>,
+        options: SessionOptions,
+        dialer: Option<Dialer>,
+    ) -> Result<Session, Error> {
         if urls.is_empty() {
             return Err(Error::InvalidArgument(
                 "a session needs at least one URL".into(),
@@ -156,6 +168,7 @@ impl Session {
         let inner = Arc::new(Inner {
             urls,
             options,
+            dialer,
             state: Mutex::new(State {
                 link: None,
                 topology: Topology::default(),

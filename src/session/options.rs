@@ -42,7 +42,6 @@ pub struct SessionOptions {
     /// Bound on one publish (or declaration) from call to confirm, across reconnects.
     pub operation_timeout_ms: u64,
     pub before_connect: Option<BeforeConnect>,
-    pub(crate) dialer: Option<Dialer>,
 }
 
 impl Default for SessionOptions {
@@ -56,7 +55,6 @@ impl Default for SessionOptions {
             outbox_max_bytes: 16 << 20,
             operation_timeout_ms: 30_000,
             before_connect: None,
-            dialer: None,
         }
     }
 }

@@ -185,7 +185,7 @@ async fn open_and_recover(
     generation: u64,
     opened: &Mutex<Option<Connection>>,
 ) -> Result<Link, Error> {
-    let conn = match &inner.options.dialer {
+    let conn = match &inner.dialer {
         Some(dial) => {
             let start = rt::now_ms();
             Connection::open_url(dial(url).await?, "", url, start).await?
