@@ -113,10 +113,43 @@ impl Inner {
     }
 }
 
-/// A reconnecting, self-recovering AMQP session. Cheap to clone.
+impl Inner {
+    /// Marks the session stopped, ends subscriptions, wakes waiters and signals the supervisor;
+    /// returns the live link for the caller to close.
+    fn shut_down(&self) -> Option<Link> {
+        let link = {
+            let mut st = self.lock();
+            st.stopped = true;
+            for r in st.subscriptions.drain(..) {
+                r.end();
+            }
+            st.wake();
+            st.link.take()
+        };
+        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
+        link
+    }
+}
+
+/// Held by every clone of a [`Session`]: when the last one goes, the session stops.
+struct Owner(Arc<Inner>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        if let Some(link) = self.0.shut_down() {
+            rt::spawn(async move {
+                let _ = link.conn.close().await;
+            });
+        }
+    }
+}
+
+/// A reconnecting, self-recovering AMQP session. Cheap to clone; dropping the last clone stops
+/// it like [`Session::stop`] (without waiting).
 #[derive(Clone)]
 pub struct Session {
     inner: Arc<Inner>,
+    _owner: Arc<Owner>,
 }
 
 impl std::fmt::Debug for Session {
@@ -186,7 +219,10 @@ impl Session {
         });
         let (first_tx, first_rx) = oneshot::channel();
         rt::spawn(supervisor::run(inner.clone(), stop_rx, first_tx, done_tx));
-        let session = Session { inner };
+        let session = Session {
+            _owner: Arc::new(Owner(inner.clone())),
+            inner,
+        };
         match first_rx.await {
             Ok(Ok(())) => Ok(session),
             Ok(Err(e)) => Err(e),
@@ -577,23 +613,7 @@ impl Session {
     /// Ends the session: closes the connection, ends subscriptions, fails waiting publishes.
     /// No connection attempt starts after this resolves.
     pub async fn stop(&self) {
-        let link = {
-            let mut st = self.inner.lock();
-            st.stopped = true;
-            for r in st.subscriptions.drain(..) {
-                r.end();
-            }
-            st.wake();
-            st.link.take()
-        };
-        drop(
-            self.inner
-                .stop
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take(),
-        );
-        if let Some(link) = link {
+        if let Some(link) = self.inner.shut_down() {
             let _ = link.conn.close().await;
         }
         let finished = self
