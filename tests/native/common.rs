@@ -144,11 +144,20 @@ pub async fn get_eventually(ch: &Channel, queue: &str, tries: usize) -> Option<M
     None
 }
 
+/// Whether the broker under test is this checkout's private broker (`scripts/broker`), the one
+/// `scripts/broker ctl` reaches: [`url`] points at 127.0.0.1 (or localhost) on the port that
+/// script uses (`WARREN_BROKER_PORT`, default 5673; scripts/lib.sh reads the same variable).
+pub fn is_private_broker() -> bool {
+    let port = std::env::var("WARREN_BROKER_PORT").unwrap_or_else(|_| "5673".into());
+    let hp = host_port();
+    hp == format!("127.0.0.1:{port}") || hp == format!("localhost:{port}")
+}
+
 /// Runs `scripts/broker ctl ARGS` (rabbitmqctl against the private test broker) and returns its
-/// stdout, or `None` when the suite runs against another broker or the tool is unavailable, in
-/// which case the calling test skips the part that needs it.
+/// stdout, or `None` when the suite runs against another broker (see [`is_private_broker`]) or
+/// the tool is unavailable, in which case the calling test skips the part that needs it.
 pub async fn broker_ctl(args: &[&str]) -> Option<String> {
-    if std::env::var("WARREN_AMQP_URL").is_ok_and(|u| u != DEFAULT_URL) {
+    if !is_private_broker() {
         return None;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/broker");

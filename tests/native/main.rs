@@ -10,9 +10,11 @@ mod channels;
 mod confirms;
 mod connect;
 mod consume;
+mod faults;
 mod interop;
 mod lifecycle;
 mod publish;
+mod session;
 mod smoke;
 #[cfg(feature = "tls")]
 mod tls;
