@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the six Rust tutorial examples (examples/tutorialN_*.rs) against the broker, one after the
-# other, each under `timeout 60`, and prints PASS/FAIL per example and "N passed, M failed".
+# Runs the six Rust tutorial examples (examples/tutorialN_*.rs) and examples/robust_consumer.rs (a
+# session) against the broker, one after the other, each under `timeout 60`, and prints PASS/FAIL
+# per example and "N passed, M failed".
 #
 #   tests/examples/run-native.sh [EXAMPLE...]
 #
@@ -17,7 +18,7 @@ esac
 examples=("$@")
 if ((${#examples[@]} == 0)); then
     examples=(tutorial1_hello_world tutorial2_work_queues tutorial3_publish_subscribe
-        tutorial4_routing tutorial5_topics tutorial6_rpc)
+        tutorial4_routing tutorial5_topics tutorial6_rpc robust_consumer)
 fi
 
 build_args=()
