@@ -31,9 +31,12 @@ async fn run() -> Result<(), String> {
     let failover = std::env::var("WARREN_AMQP_FAILOVER_URL").unwrap_or_else(|_| primary.clone());
 
     let options = SessionOptions {
-        // Retry after ~100 ms, then 200, 400, ... (with jitter), at most 30 s apart.
+        // Retry after ~100 ms, then 200, 400, ... (with jitter), at most 30 s apart. A real
+        // consumer would leave `max_attempts` at `None` (retry for ever); this one gives up
+        // once 6 attempts in a row failed (a few seconds), so a missing broker fails it.
         backoff: Backoff {
             initial_ms: 100,
+            max_attempts: Some(6),
             ..Default::default()
         },
         ..Default::default()
