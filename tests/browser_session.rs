@@ -357,8 +357,8 @@ async fn session_survives_three_cuts_without_losing_confirmed_messages() {
     .await;
 
     // Figures
-    let c = consumed.borrow();
-    let confirmed = confirmed.borrow();
+    let c = std::mem::take(&mut *consumed.borrow_mut());
+    let confirmed = confirmed.borrow().clone();
     let lost: Vec<u32> = confirmed
         .iter()
         .copied()
