@@ -13,6 +13,9 @@ BROKER_PORT=${WARREN_BROKER_PORT:-5673}         # AMQP (RabbitMQ)
 BROKER_TLS_PORT=${WARREN_BROKER_TLS_PORT:-5674} # AMQPS (same broker; certificates in .state/tls/)
 RELAY_PORT=${WARREN_RELAY_PORT:-15673}          # WebSocket -> AMQP relay (websockify)
 HTTP_PORT=${WARREN_HTTP_PORT:-8080}             # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
+FAULT_PORT=${WARREN_FAULT_PORT:-5677}                 # fault-injecting TCP proxy -> broker (scripts/faults)
+FAULT_CONTROL_PORT=${WARREN_FAULT_CONTROL_PORT:-5678} # its HTTP control API (/cut, /refuse, /blackhole, /stats)
+FAULT_RELAY_PORT=${WARREN_FAULT_RELAY_PORT:-15677}    # WebSocket relay (websockify) -> the fault proxy
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;
 *) export PATH="$HOME/.cargo/bin:$PATH" ;;

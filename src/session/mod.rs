@@ -185,6 +185,8 @@ impl Session {
     }
 
     /// [`Session::connect_with`] over transports `dialer` opens.
+    // On wasm the hooks in `Inner` are not `Send` (one thread); natively they are and `Inner` is.
+    #[allow(clippy::arc_with_non_send_sync)]
     pub(crate) async fn connect_dialed(
         urls: Vec<ConnectionUrl>,
         options: SessionOptions,
