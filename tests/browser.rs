@@ -16,7 +16,7 @@ use std::future::Future;
 use warren::client::{
     ConsumeOptions, PublishOptions, QueueDeclareOptions, QueueDeleteOptions, QueueInfo,
 };
-use warren::transport::websocket::WebSocketTransport;
+use warren::transport::websocket::{self, WebSocketStreamTransport};
 use warren::{BasicProperties, Channel, Config, Connection, Error, FieldTable, ReplyCode};
 use wasm_bindgen_test::*;
 
@@ -53,8 +53,9 @@ fn config(user: &str, pass: &str, vhost: &str) -> Config {
     }
 }
 
+/// The transport `dial` picks (`websocket::uses_stream`).
 async fn open(mut cfg: Config) -> Result<Connection, Error> {
-    let ws = step("WebSocket open", WebSocketTransport::connect(WS_URL, &[]))
+    let ws = step("WebSocket open", websocket::connect(WS_URL, &[]))
         .await
         .map_err(|cause| Error::ConnectionLost {
             cause,
@@ -520,4 +521,118 @@ async fn close_ends_everything_cleanly() {
         panic!("auto-delete queue {name} survived its consumer's connection");
     }
     close(conn).await;
+}
+
+/// Drains `consumer` slowly for `n` messages: before taking each one, records how many bytes of
+/// delivered messages wait unread, and pauses every 100 messages, far slower than the broker
+/// pushes a no-ack consumer. Returns the peak of [`Connection::unread_bytes`].
+async fn slow_drain(conn: &Connection, consumer: &mut warren::Consumer, n: usize) -> usize {
+    let mut peak = 0;
+    for i in 0..n {
+        peak = peak.max(conn.unread_bytes());
+        if i % 100 == 99 {
+            TimeoutFuture::new(3).await;
+        }
+        within(STEP_MS, "slow delivery", consumer.next())
+            .await
+            .expect("consumer ended early")
+            .expect("delivery");
+    }
+    peak
+}
+
+#[wasm_bindgen_test]
+async fn a_slow_consumer_is_held_to_the_read_budget_on_websocketstream() {
+    const MESSAGES: usize = 100_000;
+    const BODY: &[u8] = b"0123456789abcdef";
+    const BUDGET: usize = 32 << 10;
+    const DRAINED: usize = 20_000;
+    /// The relay (websockify) reads 64 KiB at a time and sends each read as one message.
+    const WS_MESSAGE_MAX: usize = 64 << 10;
+
+    let name = format!("warren-browser-slow-{}", js_sys::Date::now() as u64);
+    let publisher = guest().await;
+    let ch = channel(&publisher).await;
+    let mut args = FieldTable::new();
+    args.insert("x-expires", 120_000i32); // cleaned up even if this test dies
+    step(
+        "declare",
+        ch.queue_declare(&name, QueueDeclareOptions::default(), args),
+    )
+    .await
+    .expect("declare");
+    within(30_000, "publish 100k", async {
+        for _ in 0..MESSAGES {
+            ch.basic_publish(
+                "",
+                &name,
+                BODY,
+                &BasicProperties::default(),
+                PublishOptions::default(),
+            )
+            .await
+            .expect("publish");
+        }
+        while queue_info(&ch, &name).await.message_count < MESSAGES as u32 {
+            TimeoutFuture::new(20).await;
+        }
+    })
+    .await;
+
+    let mut cfg = config("guest", "guest", "/");
+    cfg.handshake_timeout = 10_000;
+
+    // On the stream path the driver's pause stops the reads: the backlog stays in the network
+    // stack and the relay (websockify itself reads the broker without bound), not in this page.
+    assert!(
+        websocket::stream::supported(),
+        "Chromium has WebSocketStream"
+    );
+    let t = step(
+        "WebSocketStream open",
+        WebSocketStreamTransport::connect(WS_URL, &[]),
+    )
+    .await
+    .expect("open");
+    let conn = step("handshake", Connection::open_with(t, cfg, BUDGET))
+        .await
+        .expect("handshake");
+    let cch = channel(&conn).await;
+    let o = ConsumeOptions {
+        no_ack: true,
+        ..Default::default()
+    };
+    let mut consumer = step("consume", cch.basic_consume(&name, o, FieldTable::new()))
+        .await
+        .expect("basic_consume");
+    let tag_len = consumer.tag().len();
+    let started = js_sys::Date::now();
+    let stream_peak = slow_drain(&conn, &mut consumer, DRAINED).await;
+    let stream_ms = js_sys::Date::now() - started;
+    // dropped first: its unread deliveries would keep the read side paused, and the close-ok
+    // waits behind them (closing is not yet something the driver reads past the budget for)
+    drop(consumer);
+    close(conn).await;
+
+    // The most one relay message can carry: each delivery is at least a basic.deliver frame
+    // (8 + 4 + consumer tag + 8 + 1 + exchange + routing key), a header frame (22) and a body
+    // frame (8 + body); every message it completes is charged 256 bytes plus its body.
+    let wire_min = 23 + tag_len + name.len() + 22 + 8 + BODY.len();
+    let allowance = (WS_MESSAGE_MAX / wire_min + 1) * (BODY.len() + 256);
+
+    let _ = step(
+        "delete",
+        ch.queue_delete(&name, QueueDeleteOptions::default()),
+    )
+    .await;
+    close(publisher).await;
+    console_log!(
+        "slow consumer over {MESSAGES} queued messages, read budget {BUDGET} B: peak unread \
+         {stream_peak} B on WebSocketStream while {DRAINED} were taken in {stream_ms:.0} ms; \
+         allowed: budget + {allowance} B (one {WS_MESSAGE_MAX} B relay message)"
+    );
+    assert!(
+        stream_peak <= BUDGET + allowance,
+        "WebSocketStream: {stream_peak} B unread, over the budget {BUDGET} + {allowance}"
+    );
 }
