@@ -21,6 +21,9 @@ pub mod transport;
 #[cfg(target_arch = "wasm32")]
 mod js;
 
+#[cfg(all(test, feature = "tokio"))]
+pub(crate) mod testing;
+
 #[cfg(any(target_arch = "wasm32", feature = "tokio"))]
 pub use client::{Channel, Connection, ConnectionEvent, Consumer, Message};
 pub use engine::{CloseInfo, Config, Error, TransportError};

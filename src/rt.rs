@@ -75,9 +75,19 @@ mod imp {
         Box::pin(tokio::time::sleep(std::time::Duration::from_millis(ms)))
     }
 
+    /// Milliseconds on tokio's clock, so a paused runtime (`start_paused` tests, virtual time)
+    /// drives the engine's deadlines. The origin is process-wide; a paused runtime whose clock
+    /// reads earlier than it (started before it, in another test) must not be stuck at 0, hence
+    /// the bias of a day.
     pub fn now_ms() -> u64 {
+        const BIAS_MS: u64 = 86_400_000;
         static START: OnceLock<Instant> = OnceLock::new();
-        START.get_or_init(Instant::now).elapsed().as_millis() as u64
+        let start = *START.get_or_init(Instant::now);
+        let now = tokio::time::Instant::now().into_std();
+        match now.checked_duration_since(start) {
+            Some(ahead) => BIAS_MS + ahead.as_millis() as u64,
+            None => BIAS_MS.saturating_sub(start.duration_since(now).as_millis() as u64),
+        }
     }
 }
 
