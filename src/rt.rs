@@ -56,8 +56,7 @@ mod imp {
 mod imp {
     use super::*;
     use std::sync::OnceLock;
-    // tokio's clock, so tests with paused time drive every deadline (it is the real clock otherwise).
-    use tokio::time::Instant;
+    use std::time::Instant;
 
     pub trait MaybeSend: Send {}
     impl<T: Send + ?Sized> MaybeSend for T {}

@@ -61,13 +61,15 @@ impl<T: Transport> Driver<T> {
     }
 
     /// Reading pauses while undelivered messages exceed the read budget (woken when a consumer
-    /// takes one), except while somebody awaits a reply or confirm, which may sit behind them.
+    /// takes one), except while somebody awaits a reply or confirm, or the connection is closing:
+    /// what they wait for may sit behind the deliveries.
     fn may_read(&mut self, cx: &mut Context<'_>) -> bool {
         if self.shared.budget().poll_room(cx) {
             return true;
         }
         let mut state = self.shared.lock();
-        if state.router.awaits_broker() {
+        // A close-ok (ours or the broker's) may also sit behind the deliveries.
+        if state.router.awaits_broker() || !state.engine.is_open() {
             return true;
         }
         // The broker is not silent, we are not listening: keep the dead-peer timer quiet.

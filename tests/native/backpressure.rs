@@ -163,3 +163,26 @@ async fn messages_dropped_unread_give_their_budget_back() {
     })
     .await
 }
+
+#[tokio::test]
+async fn closing_while_the_read_budget_is_full_is_not_stuck_behind_unread_messages() {
+    within(30_000, async {
+        let (pub_conn, q) = filled_queue(2_000, 256).await;
+        let (conn, ch, _consumer) = slow_consumer(&q, &format!("read_budget={}", 16 << 10)).await;
+        let t0 = std::time::Instant::now();
+        while conn.unread_bytes() < 16 << 10 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "budget never filled"
+            );
+            tokio::task::yield_now().await;
+        }
+        // The close-ok sits behind deliveries nobody reads: reading must resume for it.
+        within(5_000, conn.close()).await.unwrap();
+        drop(ch);
+        let ch = pub_conn.channel(None).await.unwrap();
+        ch.queue_delete(&q, Default::default()).await.unwrap();
+        pub_conn.close().await.unwrap();
+    })
+    .await
+}
