@@ -20,6 +20,8 @@ mod options;
 mod outbox;
 mod subscription;
 mod supervisor;
+#[cfg(test)]
+mod tests;
 mod topology;
 
 pub use backoff::Backoff;

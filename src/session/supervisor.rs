@@ -47,20 +47,22 @@ pub(crate) async fn run(
     let stop = stop.shared();
     let mut first = Some(first);
     let mut jitter = Jitter::new(rt::now_ms() ^ (Arc::as_ptr(&inner) as u64));
-    let (mut failures, mut next_url, mut generation) = (0u32, 0usize, 0u64);
+    let (mut failures, mut next_url, mut tried) = (0u32, 0usize, 0u64);
     loop {
         if inner.lock().stopped {
             break;
         }
         let url = inner.urls[next_url % inner.urls.len()].clone();
-        let Some(attempt) = unless_stopped(&stop, connect(&inner, url, generation + 1)).await
-        else {
+        // Every attempt is a new generation, failed ones too: a subscription consumed during a
+        // recovery that then failed must be consumed again on the next connection.
+        tried += 1;
+        let Some(attempt) = unless_stopped(&stop, connect(&inner, url, tried)).await else {
             break;
         };
         match attempt {
             Ok(link) => {
                 failures = 0;
-                generation = link.generation;
+                let generation = link.generation;
                 let installed = {
                     let mut st = inner.lock();
                     if !st.stopped {

@@ -1,0 +1,387 @@
+//! The session against the in-memory broker on virtual time (tokio paused clock): backoff,
+//! fatal vs retryable refusals, renamed server-named queues, replay order, a drop at every step
+//! of a replay, stale settles, outbox bounds.
+#![cfg(all(test, feature = "tokio"))]
+
+use super::*;
+use crate::testing::FakeServer;
+use futures::StreamExt;
+
+const URL: &str = "amqp://guest:guest@fake:5672/%2f";
+
+fn options() -> SessionOptions {
+    SessionOptions {
+        backoff: Backoff {
+            initial_ms: 100,
+            ..Backoff::default()
+        },
+        connect_timeout_ms: Some(2_000),
+        ..SessionOptions::default()
+    }
+}
+
+async fn connect(server: &FakeServer, options: SessionOptions) -> Result<Session, Error> {
+    let s = server.clone();
+    let dialer: Dialer = Arc::new(move |_| {
+        let s = s.clone();
+        Box::pin(async move { s.connect().await })
+    });
+    let urls = vec![ConnectionUrl::parse(URL)?];
+    Session::connect_dialed(urls, options, Some(dialer)).await
+}
+
+/// The next event, within `ms` of virtual time.
+async fn next_event(events: &mut mpsc::Receiver<SessionEvent>, ms: u64) -> SessionEvent {
+    rt::timeout(ms, events.next())
+        .await
+        .expect("an event in time")
+        .expect("the event stream is open")
+}
+
+async fn until_recovered(events: &mut mpsc::Receiver<SessionEvent>) -> Vec<SessionEvent> {
+    let mut seen = Vec::new();
+    loop {
+        let ev = next_event(events, 60_000).await;
+        let done = ev == SessionEvent::Recovered;
+        seen.push(ev);
+        if done {
+            return seen;
+        }
+    }
+}
+
+fn exclusive() -> QueueDeclareOptions {
+    QueueDeclareOptions {
+        exclusive: true,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn backoff_delays_grow_while_refused_and_the_session_recovers() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let mut events = session.events();
+    server.refuse_next(4);
+    server.cut();
+    let seen = until_recovered(&mut events).await;
+    let delays: Vec<u64> = seen
+        .iter()
+        .filter_map(|e| match e {
+            SessionEvent::Reconnecting { delay_ms, .. } => Some(*delay_ms),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delays.len(), 5, "{seen:?}");
+    for (i, d) in delays.iter().enumerate() {
+        let ceiling = 100u64 << i;
+        assert!(
+            *d >= ceiling / 2 && *d <= ceiling,
+            "delay {i}: {d} of {ceiling}"
+        );
+    }
+    assert!(
+        matches!(seen[0], SessionEvent::Disconnected { .. }),
+        "{seen:?}"
+    );
+    assert_eq!(
+        server.connections(),
+        2,
+        "4 refused attempts, then one accepted"
+    );
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fatal_refusals_end_the_session_at_once_retryable_ones_do_not() {
+    let server = FakeServer::new();
+    server.refuse_login(403, "ACCESS_REFUSED - Login was refused");
+    let e = connect(&server, options()).await.unwrap_err();
+    assert_eq!(
+        e.reply_code(),
+        Some(crate::protocol::ReplyCode::ACCESS_REFUSED),
+        "{e}"
+    );
+    assert_eq!(server.connections(), 1, "no retry of a fatal refusal");
+
+    // Asked to retry, it does, up to max_attempts.
+    let retry = SessionOptions {
+        retry_fatal: true,
+        backoff: Backoff {
+            initial_ms: 100,
+            max_attempts: Some(3),
+            ..Backoff::default()
+        },
+        ..options()
+    };
+    let e = connect(&server, retry).await.unwrap_err();
+    assert_eq!(
+        e.reply_code(),
+        Some(crate::protocol::ReplyCode::ACCESS_REFUSED)
+    );
+    assert_eq!(server.connections(), 4);
+
+    // A refused socket is retryable: the session waits it out.
+    server.accept_login();
+    server.refuse_next(2);
+    let session = connect(&server, options()).await.unwrap();
+    assert!(session.is_connected());
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn recovery_replays_in_order_renames_the_server_named_queue_and_the_subscription_follows() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let mut events = session.events();
+    let auto = ExchangeDeclareOptions {
+        auto_delete: true,
+        ..Default::default()
+    };
+    session
+        .exchange_declare("logs", "topic", auto, FieldTable::new())
+        .await
+        .unwrap();
+    let q = session
+        .queue_declare("", exclusive(), FieldTable::new())
+        .await
+        .unwrap();
+    session
+        .queue_bind(&q, "logs", "a.#", FieldTable::new())
+        .await
+        .unwrap();
+    let mut sub = session
+        .subscribe(&q, SubscribeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let props = BasicProperties::default();
+    session
+        .publish("logs", "a.b", b"before", &props, PublishOptions::default())
+        .await
+        .unwrap();
+    let first = sub.wait(5_000).await.unwrap().unwrap();
+    assert_eq!(&first.body[..], b"before");
+    let old_name = q.name();
+
+    server.clear_log();
+    server.cut();
+    until_recovered(&mut events).await;
+    let new_name = q.name();
+    assert_ne!(old_name, new_name, "a server-named queue gets a new name");
+    assert!(server.queue_names().contains(&new_name));
+    // Replayed in declaration order, then consumed again, on the new name.
+    let log = server.log();
+    let pos = |what: &str| {
+        log.iter()
+            .position(|l| l.starts_with(what))
+            .unwrap_or_else(|| panic!("{what} not in {log:?}"))
+    };
+    assert!(pos("exchange.declare logs") < pos("queue.declare"));
+    assert!(pos("queue.declare") < pos(&format!("queue.bind {new_name} logs a.#")));
+    assert!(pos(&format!("queue.bind {new_name}")) < pos(&format!("basic.consume {new_name}")));
+
+    // A settle of the message from the old connection does nothing (and breaks nothing).
+    first.ack().unwrap();
+    session
+        .publish("logs", "a.c", b"after", &props, PublishOptions::default())
+        .await
+        .unwrap();
+    let m = sub.wait(5_000).await.unwrap().unwrap();
+    assert_eq!(&m.body[..], b"after");
+    m.ack().unwrap();
+    assert!(session.is_connected());
+    assert!(
+        !server.log().iter().any(|l| l.contains("406")),
+        "no precondition failure on the new connection"
+    );
+    session.stop().await;
+    assert!(sub.next().await.is_none(), "stop ends the subscription");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_drop_at_every_step_of_the_replay_still_recovers_everything() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let mut events = session.events();
+    let auto = ExchangeDeclareOptions {
+        auto_delete: true,
+        ..Default::default()
+    };
+    session
+        .exchange_declare("x", "direct", auto, FieldTable::new())
+        .await
+        .unwrap();
+    let q = session
+        .queue_declare("", exclusive(), FieldTable::new())
+        .await
+        .unwrap();
+    session
+        .queue_bind(&q, "x", "k", FieldTable::new())
+        .await
+        .unwrap();
+    let mut sub = session
+        .subscribe(&q, SubscribeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    // A recovery is: handshake (3 frames), 2 channel.open, confirm.select, exchange, queue,
+    // bind, and the subscription's channel.open + consume — about 11 frames. Cut after each.
+    for n in 1..=12 {
+        server.fail_after_frames(n);
+        server.cut();
+        until_recovered(&mut events).await;
+        let body = format!("after drop at frame {n}");
+        session
+            .publish(
+                "x",
+                "k",
+                body.as_bytes(),
+                &BasicProperties::default(),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+        let m = loop {
+            let m = sub
+                .wait(10_000)
+                .await
+                .unwrap()
+                .expect("the subscription survives");
+            if m.body == body.as_bytes() {
+                break m;
+            }
+        };
+        m.ack().unwrap();
+        assert_eq!(
+            server.consumer_count(&q.name()),
+            1,
+            "exactly one consumer after drop {n}"
+        );
+    }
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn confirmed_publishes_wait_out_a_disconnection_in_a_bounded_outbox() {
+    let server = FakeServer::new();
+    let opts = SessionOptions {
+        outbox_max_messages: 5,
+        ..options()
+    };
+    let session = connect(&server, opts).await.unwrap();
+    let mut events = session.events();
+    let q = session
+        .queue_declare("held", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    server.refuse_next(3);
+    server.cut();
+    assert!(matches!(
+        next_event(&mut events, 5_000).await,
+        SessionEvent::Disconnected { .. }
+    ));
+    let mut waiting = Vec::new();
+    for i in 0..5 {
+        let s = session.clone();
+        waiting.push(tokio::spawn(async move {
+            let body = format!("m{i}");
+            s.publish(
+                "",
+                "held",
+                body.as_bytes(),
+                &BasicProperties::default(),
+                PublishOptions::default(),
+            )
+            .await
+        }));
+    }
+    // Let the five take their places.
+    while session.pending_publishes().0 < 5 {
+        tokio::task::yield_now().await;
+    }
+    let sixth = session
+        .publish(
+            "",
+            "held",
+            b"m5",
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        )
+        .await;
+    assert_eq!(sixth, Err(Error::OutboxFull));
+    for w in waiting {
+        w.await.unwrap().unwrap();
+    }
+    assert_eq!(server.messages_in(&q.name()), 5);
+    assert_eq!(session.pending_publishes(), (0, 0));
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_publish_honours_its_deadline_and_blocked_publishes_wait() {
+    let server = FakeServer::new();
+    let opts = SessionOptions {
+        operation_timeout_ms: 3_000,
+        ..options()
+    };
+    let session = connect(&server, opts).await.unwrap();
+    session
+        .queue_declare("b", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    server.block("low on memory");
+    // Wait until the session has seen the block (a publish is held back meanwhile).
+    let t0 = rt::now_ms();
+    let r = session
+        .publish(
+            "",
+            "b",
+            b"x",
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        )
+        .await;
+    // Either the block arrived first and the publish timed out, or it went out just before.
+    if r.is_err() {
+        assert_eq!(r, Err(Error::Timeout));
+        assert!(rt::now_ms() - t0 >= 3_000);
+    }
+    let s = session.clone();
+    let held = tokio::spawn(async move {
+        s.publish(
+            "",
+            "b",
+            b"y",
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        )
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!held.is_finished(), "a blocked publish waits");
+    server.unblock();
+    held.await.unwrap().unwrap();
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_ends_everything_and_no_attempt_follows() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    server.refuse_next(1_000);
+    server.cut();
+    tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
+    session.stop().await;
+    let attempts = server.connections();
+    tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    assert_eq!(server.connections(), attempts);
+    let r = session
+        .publish(
+            "",
+            "q",
+            b"x",
+            &BasicProperties::default(),
+            PublishOptions::default(),
+        )
+        .await;
+    assert_eq!(r, Err(Error::NotOpen("session")));
+}
