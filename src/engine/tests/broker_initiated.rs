@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! What the broker starts: channel and connection close, cancel, flow, blocked.
 
 use super::*;

@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Synchronous calls: replies matched to requests, nowait, call vs send.
 
 use super::*;

@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Channel ids: allocation, reuse, limits.
 
 use super::*;

@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Closing channels and the connection from our side.
 
 use super::*;

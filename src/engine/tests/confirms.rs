@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Publisher confirms: sequence numbers, acks and nacks, returns.
 
 use super::*;

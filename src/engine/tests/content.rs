@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Content assembly: deliveries and basic.get split across frames, and malformed content.
 
 use super::*;

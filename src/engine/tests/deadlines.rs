@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! The handshake and close-ok deadlines on the virtual clock: each fires exactly at its deadline,
 //! never before, and stops once it no longer applies.
 

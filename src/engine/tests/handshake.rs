@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! The opening handshake: start-ok, tune negotiation, open, and how it fails.
 
 use super::*;

@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Heartbeats on the virtual clock: the broker harness drives time to each engine deadline.
 
 use super::*;

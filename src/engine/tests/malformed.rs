@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Malformed input: frame and syntax errors, unknown channels, fuzzed bytes.
 
 use super::*;

@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! Publishing: bodies split at frame_max, frames coalesced.
 
 use super::*;

@@ -1,3 +1,4 @@
+// Test-only: engine/mod.rs declares the tests module under #[cfg(test)].
 //! The password never shows in Debug output or error texts.
 
 use super::*;
