@@ -8,7 +8,8 @@ use crate::client::{Channel, Connection, Consumer, Message};
 use crate::engine::Error;
 use crate::protocol::{FieldTable, FieldValue};
 use crate::rt;
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
+use futures::future::{select, Either};
 use futures::{SinkExt, Stream, StreamExt};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -31,6 +32,8 @@ pub(crate) struct Record {
     last_offset: Mutex<Option<i64>>,
     /// The newest connection generation it consumes on (each consumes once).
     consumed_on: Mutex<u64>,
+    /// Dropped by [`Record::end`]: tells the running forwarder to cancel its consumer now.
+    cancel: Mutex<Vec<oneshot::Sender<()>>>,
 }
 
 impl Record {
@@ -49,6 +52,7 @@ impl Record {
             tx: Mutex::new(Some(tx)),
             last_offset: Mutex::new(None),
             consumed_on: Mutex::new(0),
+            cancel: Mutex::new(Vec::new()),
         };
         (Arc::new(record), rx)
     }
@@ -59,6 +63,7 @@ impl Record {
 
     pub fn end(&self) {
         lock(&self.tx).take();
+        lock(&self.cancel).clear();
     }
 
     /// The consume arguments for the next connection: a stream consumer resumes after the last
@@ -99,7 +104,13 @@ impl Record {
         let Some(tx) = lock(&self.tx).clone() else {
             return Ok(());
         };
-        rt::spawn(forward(self.clone(), consumer, ch, tx));
+        let (cancel_tx, cancel_rx) = oneshot::channel();
+        {
+            let mut cancel = lock(&self.cancel);
+            cancel.retain(|c| !c.is_canceled()); // forwarders of earlier connections are gone
+            cancel.push(cancel_tx);
+        }
+        rt::spawn(forward(self.clone(), consumer, ch, tx, cancel_rx));
         Ok(())
     }
 }
@@ -130,9 +141,14 @@ async fn forward(
     mut consumer: Consumer,
     ch: Channel,
     mut tx: mpsc::Sender<Item>,
+    mut cancelled: oneshot::Receiver<()>,
 ) {
     loop {
-        match consumer.next().await {
+        let next = match select(consumer.next(), &mut cancelled).await {
+            Either::Left((next, _)) => next,
+            Either::Right(_) => break, // the subscription ended: cancel below
+        };
+        match next {
             Some(Ok(message)) => {
                 let offset = stream_offset(&message);
                 if tx.send(Ok(SessionMessage { message })).await.is_err() {

@@ -441,3 +441,26 @@ async fn a_stream_subscription_resumes_after_the_last_offset_it_yielded() {
     );
     session.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_subscription_cancels_its_consumer_at_once() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    session
+        .queue_declare("quiet", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let sub = session
+        .subscribe("quiet", SubscribeOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    assert_eq!(server.consumer_count("quiet"), 1);
+    drop(sub);
+    // No delivery comes to wake the forwarder: the cancel must not wait for one.
+    let t0 = rt::now_ms();
+    while server.consumer_count("quiet") != 0 {
+        assert!(rt::now_ms() - t0 < 1_000, "consumer still registered");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    session.stop().await;
+}
