@@ -42,6 +42,12 @@ use outbox::Outbox;
 use std::sync::{Arc, Mutex, MutexGuard};
 use subscription::{is_connection_level, Record};
 
+/// Locks a session mutex. A poisoned lock only means another task panicked while holding it;
+/// the data is still consistent (every critical section is a few assignments).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// How many events a listener may leave unread; later ones are dropped for it.
 const EVENT_BACKLOG: usize = 256;
 
@@ -107,7 +113,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     fn emit(&self, ev: SessionEvent) {
@@ -128,7 +134,7 @@ impl Inner {
             st.wake();
             st.link.take()
         };
-        drop(self.stop.lock().unwrap_or_else(|p| p.into_inner()).take());
+        drop(lock(&self.stop).take());
         link
     }
 }
@@ -323,7 +329,7 @@ impl Session {
                     dead = Some(link.generation);
                 }
                 Err(e @ Error::ChannelClosed(_)) => {
-                    self.renew(&link, Which::Control).await;
+                    let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
                 }
                 Err(e) if is_connection_level(&e) => dead = Some(link.generation),
@@ -345,7 +351,7 @@ impl Session {
             let link = self.link(deadline, false, dead).await?;
             match run(&link.control).await {
                 Err(e @ Error::ChannelClosed(_)) => {
-                    self.renew(&link, Which::Control).await;
+                    let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
                 }
                 Err(e) if is_connection_level(&e) => dead = Some(link.generation),
@@ -354,26 +360,22 @@ impl Session {
         }
     }
 
-    /// Replaces a session channel the broker closed (after an error on it).
-    async fn renew(&self, link: &Link, which: Which) {
+    /// Replaces a session channel the broker closed (after an error on it). `Err` when no
+    /// usable channel could be had on this link (the caller gives up instead of retrying).
+    async fn renew(&self, link: &Link, which: Which) -> Result<(), Error> {
         let current = {
             let st = self.inner.lock();
             match &st.link {
                 Some(l) if l.generation == link.generation => which.of(l).clone(),
-                _ => return,
+                _ => return Ok(()), // a newer link replaced this one
             }
         };
         if current.is_open() {
-            return; // somebody renewed it already
+            return Ok(()); // somebody renewed it already
         }
-        let Ok(ch) = link.conn.channel(None).await else {
-            return;
-        };
-        if which == Which::Publish
-            && self.inner.options.confirm
-            && ch.confirm_select().await.is_err()
-        {
-            return;
+        let ch = link.conn.channel(None).await?;
+        if which == Which::Publish && self.inner.options.confirm {
+            ch.confirm_select().await?;
         }
         let mut st = self.inner.lock();
         match st.link.as_mut() {
@@ -382,6 +384,7 @@ impl Session {
             }
             _ => drop(ch.close()),
         }
+        Ok(())
     }
 
     pub async fn exchange_declare(
@@ -544,8 +547,10 @@ impl Session {
                         dead = Some(link.generation);
                         continue;
                     }
-                    Err(Error::NotOpen(_)) => {
-                        self.renew(&link, Which::Publish).await;
+                    Err(e @ Error::NotOpen(_)) => {
+                        // The publish channel is gone: retry on a fresh one, or give up if none
+                        // opens (no spinning until the deadline).
+                        self.renew(&link, Which::Publish).await.map_err(|_| e)?;
                         continue;
                     }
                     Err(e) => return Err(e),
@@ -568,7 +573,7 @@ impl Session {
                 // The broker closed the publish channel: because of this message or of another
                 // one in flight with it. Once more on a fresh channel tells which.
                 Err(e @ Error::ChannelClosed(_)) => {
-                    self.renew(&link, Which::Publish).await;
+                    let _ = self.renew(&link, Which::Publish).await;
                     channel_errors += 1;
                     if channel_errors > 1 {
                         return Err(e);
@@ -620,12 +625,7 @@ impl Session {
         if let Some(link) = self.inner.shut_down() {
             let _ = link.conn.close().await;
         }
-        let finished = self
-            .inner
-            .finished
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
+        let finished = lock(&self.inner.finished).take();
         if let Some(rx) = finished {
             let _ = rx.await;
         }

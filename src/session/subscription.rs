@@ -2,6 +2,7 @@
 //! connection gets a forwarder task that moves deliveries from that connection's consumer into
 //! the subscription's bounded queue, so a slow reader still pushes back on the broker.
 
+use super::lock;
 use super::options::SubscribeOptions;
 use super::topology::QueueRef;
 use crate::client::{Channel, Connection, Consumer, Message};
@@ -113,10 +114,6 @@ impl Record {
         rt::spawn(forward(self.clone(), consumer, ch, tx, cancel_rx));
         Ok(())
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Errors after which the session reconnects (rather than ending what saw them).

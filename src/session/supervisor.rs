@@ -171,7 +171,7 @@ async fn connect(inner: &Arc<Inner>, url: ConnectionUrl, generation: u64) -> Res
     let attempt = rt::timeout(limit, open_and_recover(inner, &url, generation, &opened)).await;
     let result = attempt.unwrap_or(Err(Error::Timeout));
     if result.is_err() {
-        let conn = opened.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let conn = super::lock(&opened).take();
         if let Some(conn) = conn {
             rt::spawn(async move {
                 let _ = conn.close().await;
@@ -194,7 +194,7 @@ async fn open_and_recover(
         }
         None => Connection::connect_with(url).await?,
     };
-    *opened.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn.clone());
+    *super::lock(opened) = Some(conn.clone());
     let redacted = url.redacted();
     log::info!("warren session: connected to {redacted}");
     inner.emit(SessionEvent::Connected { url: redacted });

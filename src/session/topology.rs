@@ -19,7 +19,7 @@ pub struct QueueHandle {
 impl QueueHandle {
     /// The queue's name on the current connection.
     pub fn name(&self) -> String {
-        self.name.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        super::lock(&self.name).clone()
     }
 }
 
@@ -141,7 +141,7 @@ impl Declaration {
                 let info = ch
                     .queue_declare(requested, *options, arguments.clone())
                     .await?;
-                *handle.name.lock().unwrap_or_else(|p| p.into_inner()) = info.name;
+                *super::lock(&handle.name) = info.name;
                 Ok(())
             }
             Declaration::QueueBinding {
