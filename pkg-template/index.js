@@ -1,16 +1,24 @@
 /* @ts-self-types="./index.d.ts" */
-// Entry point of warren-amqp: instantiates the WebAssembly module once, with top-level await,
-// so importers use the classes right away and never call an init function. The API itself is
-// api.js.
-import init from "./warren.js";
+// Entry point of warren-amqp. It instantiates the WebAssembly module synchronously while it is
+// imported, from bytes inlined in warren_wasm.js (base64), so:
+//   - there is no init() to call and no top-level await: `require()` works (Node >= 22), and a
+//     Worker / SharedWorker that imports the package registers its message/connect handlers
+//     before the first event arrives;
+//   - there is no .wasm asset for a bundler to find or copy: esbuild, Rollup, Vite (pages and
+//     workers) and webpack bundle it without configuration, and Deno needs no --allow-read.
+// Chromium compiles synchronously on a page's main thread up to 8 MiB of wasm (build-pkg checks
+// the size); warren's is about 0.3 MiB. The API itself is api.js.
+import { initSync } from "./warren.js";
+import wasmBase64 from "./warren_wasm.js";
 
-const wasmUrl = new URL("./warren_bg.wasm", import.meta.url);
-// Browsers and Deno fetch the module (Deno also from file: URLs). Node's fetch cannot read
-// file: URLs, so there (Node >= 22 has a global WebSocket) the bytes are read from disk.
-const nodeFs =
-  wasmUrl.protocol === "file:" && typeof Deno === "undefined"
-    ? globalThis.process?.getBuiltinModule?.("node:fs")
-    : undefined;
-await init({ module_or_path: nodeFs ? nodeFs.readFileSync(wasmUrl) : wasmUrl });
+function decodeBase64(text) {
+  if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(text);
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+initSync({ module: decodeBase64(wasmBase64) });
 
 export * from "./api.js";
