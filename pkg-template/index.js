@@ -1,6 +1,6 @@
 /* @ts-self-types="./index.d.ts" */
 // Entry point of warren-amqp. It instantiates the WebAssembly module synchronously while it is
-// imported, from bytes inlined in warren_wasm.js (base64), so:
+// imported, from bytes inlined in the package (warren_wasm.js, see wasm-bytes.js), so:
 //   - there is no init() to call and no top-level await: `require()` works (Node >= 22), and a
 //     Worker / SharedWorker that imports the package registers its message/connect handlers
 //     before the first event arrives;
@@ -9,16 +9,8 @@
 // Chromium compiles synchronously on a page's main thread up to 8 MiB of wasm (build-pkg checks
 // the size); warren's is about 0.3 MiB. The API itself is api.js.
 import { initSync } from "./warren.js";
-import wasmBase64 from "./warren_wasm.js";
+import { wasmBytes } from "./wasm-bytes.js";
 
-function decodeBase64(text) {
-  if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(text);
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
-initSync({ module: decodeBase64(wasmBase64) });
+initSync({ module: wasmBytes() });
 
 export * from "./api.js";

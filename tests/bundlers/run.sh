@@ -6,7 +6,8 @@
 #     (page + module worker), and run in headless Chromium together with a plain import-map page,
 #     a dedicated module Worker and a module SharedWorker (run-chromium.mjs);
 #   - run by Node 22 (npm package `node`, pinned) through `import` and through `require()`;
-#   - run by Deno, in the main module and in a module Worker.
+#   - run by Deno, in the main module and in a module Worker;
+# and the package's synchronous inflater against node:zlib (inflate-check.mjs).
 # Prints each bundle's size and a closing "test result:" line; exits non-zero if a check failed.
 # Needs pkg/ (scripts/build-pkg) and the relay + static server (scripts/relay, scripts/serve).
 #
@@ -89,8 +90,8 @@ if [[ -d dist/vite/assets ]]; then
         esac
     done
 fi
-pkg_files=("$DIR/node_modules/warren-amqp/"{index.js,api.js,warren.js,warren_wasm.js})
-size_line "pkg as published (4 .js files)" "${pkg_files[@]}"
+pkg_files=("$DIR/node_modules/warren-amqp/"{index.js,api.js,warren.js,wasm-bytes.js,warren_wasm.js})
+size_line "unbundled: the 5 .js files of the package" "${pkg_files[@]}"
 
 WS="ws://127.0.0.1:$RELAY_PORT"
 echo "== headless Chromium (relay $WS, pages from http://127.0.0.1:$HTTP_PORT/)"
@@ -108,6 +109,7 @@ failed=$((failed + f))
 ((rc == 0 || f > 0)) || failed=$((failed + 1))
 
 echo "== Node $("$BIN/node" --version) and Deno"
+check "inflate (wasm-bytes.js)" timeout -k 5 60 "$BIN/node" inflate-check.mjs
 check "node import" timeout -k 5 60 "$BIN/node" node.mjs "$WS"
 check "node require" timeout -k 5 60 "$BIN/node" node.cjs "$WS"
 check "deno (main + worker)" timeout -k 5 60 "$NODE_BIN/deno" run --no-lock --allow-net="127.0.0.1:$RELAY_PORT" \
