@@ -1,5 +1,6 @@
 // Deno half of the smoke test: runs scenario.js against ../../pkg/index.js (loaded from disk).
-//   scripts/node_modules/.bin/deno run --allow-net --allow-read tests/smoke/deno.ts [WS_URL]
+//   scripts/node_modules/.bin/deno run --allow-net tests/smoke/deno.ts [WS_URL]   (no file access:
+//   the package carries its wasm inline)
 import { AMQPWebSocketClient } from "../../pkg/index.js";
 import { smoke } from "./scenario.js";
 
