@@ -1,6 +1,7 @@
-// The package's synchronous inflater (wasm-bytes.js) against node:zlib on inputs that make every
-// DEFLATE block kind (stored, fixed and dynamic Huffman) and long and overlapping matches; and
-// corrupt input must throw, not hang or return garbage.   node tests/bundlers/inflate-check.mjs
+// The package's synchronous inflater (wasm-bytes.js running scripts/inflate-wasm) against
+// node:zlib, on inputs that make every DEFLATE block kind (stored, fixed and dynamic Huffman) and
+// long and overlapping matches; corrupt input must throw, not hang or return garbage.
+//   node tests/bundlers/inflate-check.mjs
 import { deflateRawSync, constants } from "node:zlib";
 import { inflateRaw } from "./node_modules/warren-amqp/wasm-bytes.js"; // not exported: internal
 
