@@ -529,7 +529,10 @@ impl Channel {
             method_id: 0,
         });
         let id = self.id;
-        let sent = match self.shared.request(Some(self.key), |e| e.call(id, m), |_, _| {}) {
+        let sent = match self
+            .shared
+            .request(Some(self.key), |e| e.call(id, m), |_, _| {})
+        {
             Err(Error::NotOpen(_)) => return Reply::ready(Ok(())),
             other => other,
         };

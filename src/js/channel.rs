@@ -176,8 +176,18 @@ impl JsChannel {
                 }
                 None => {
                     // amqp-client's default: log it and tell the connection's onerror
-                    let text = format!("Channel {id} closed: {}", reason.as_string().unwrap_or_default());
-                    client.log("error", &[format!("channel {id} closed: {}", reason.as_string().unwrap_or_default()).into()]);
+                    let text = format!(
+                        "Channel {id} closed: {}",
+                        reason.as_string().unwrap_or_default()
+                    );
+                    client.log(
+                        "error",
+                        &[format!(
+                            "channel {id} closed: {}",
+                            reason.as_string().unwrap_or_default()
+                        )
+                        .into()],
+                    );
                     client.report_error(&super::error::amqp_error(&text, &client.js()));
                 }
             }
@@ -238,7 +248,10 @@ impl JsChannel {
 
     /// Called with the reason when the broker closes the channel. Unset: the error is logged and
     /// passed to the connection's `onerror`, as amqp-client does.
-    #[wasm_bindgen(getter, unchecked_return_type = "((reason: string) => void) | undefined")]
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "((reason: string) => void) | undefined"
+    )]
     pub fn onerror(&self) -> JsValue {
         self.inner
             .onerror
@@ -287,8 +300,14 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let (params, args) = (or_undefined(params), or_undefined(args));
         let sent = (|| {
             let kind = kind
@@ -305,7 +324,7 @@ impl JsChannel {
                 .inner()
                 .exchange_declare(&name, &kind, o, table(&args, "arguments")?))
         })();
-        self.ctx(opts)?.reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeDelete, unchecked_return_type = "Promise<void>")]
@@ -315,8 +334,14 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "{ ifUnused?: boolean }")] params: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent = (|| {
             let o = ExchangeDeleteOptions {
@@ -325,7 +350,7 @@ impl JsChannel {
             };
             Ok(self.inner().exchange_delete(&name, o))
         })();
-        self.ctx(opts)?.reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeBind, unchecked_return_type = "Promise<void>")]
@@ -337,13 +362,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
             .map(|t| self.inner().exchange_bind(&destination, &source, &key, t));
-        self.ctx(opts)?.reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeUnbind, unchecked_return_type = "Promise<void>")]
@@ -355,13 +386,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
             .map(|t| self.inner().exchange_unbind(&destination, &source, &key, t));
-        self.ctx(opts)?.reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     /// Declares a queue. Defaults as in amqp-client: a named queue is durable; an unnamed
@@ -374,8 +411,14 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let (params, args) = (or_undefined(params), or_undefined(args));
         let sent = (|| {
             let name = name.unwrap_or_default();
@@ -391,7 +434,7 @@ impl JsChannel {
                 .inner()
                 .queue_declare(&name, o, table(&args, "arguments")?))
         })();
-        self.ctx(opts)?.reply(sent, |q| {
+        ctx.reply(sent, |q| {
             obj(&[
                 ("name", q.name.into()),
                 ("messageCount", q.message_count.into()),
@@ -409,13 +452,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent =
             table(&args, "arguments").map(|t| self.inner().queue_bind(&queue, &exchange, &key, t));
-        self.ctx(opts)?.reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = queueUnbind, unchecked_return_type = "Promise<void>")]
@@ -427,18 +476,28 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
             .map(|t| self.inner().queue_unbind(&queue, &exchange, &key, t));
-        self.ctx(opts)?.reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = queuePurge, unchecked_return_type = "Promise<{ messageCount: number }>")]
     pub fn queue_purge(&self, name: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
-        self.ctx(opts)?.reply(Ok(self.inner().queue_purge(&name)), message_count)
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().queue_purge(&name)), message_count)
     }
 
     #[wasm_bindgen(js_name = queueDelete, unchecked_return_type = "Promise<{ messageCount: number }>")]
@@ -449,8 +508,14 @@ impl JsChannel {
             unchecked_optional_param_type = "{ ifUnused?: boolean, ifEmpty?: boolean }"
         )]
         params: Option<JsValue>,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent = (|| {
             let o = QueueDeleteOptions {
@@ -460,7 +525,7 @@ impl JsChannel {
             };
             Ok(self.inner().queue_delete(&name, o))
         })();
-        self.ctx(opts)?.reply(sent, message_count)
+        ctx.reply(sent, message_count)
     }
 
     #[wasm_bindgen(js_name = basicQos, unchecked_return_type = "Promise<void>")]
@@ -469,14 +534,20 @@ impl JsChannel {
         prefetch_count: f64,
         prefetch_size: Option<f64>,
         global: Option<bool>,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let sent = (|| {
             let count = int_arg(prefetch_count, "prefetchCount", u16::MAX as u32)? as u16;
             let size = int_arg(prefetch_size.unwrap_or(0.0), "prefetchSize", u32::MAX)?;
             Ok(self.inner().basic_qos(count, size, global.unwrap_or(false)))
         })();
-        self.ctx(opts)?.reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     /// Shorthand for `basicQos(count)`.
@@ -499,9 +570,14 @@ impl JsChannel {
         >,
         #[wasm_bindgen(unchecked_optional_param_type = "boolean")] mandatory: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "boolean")] immediate: Option<JsValue>,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         // Encoding happens now, so a bad argument rejects before anything is sent and the
         // publish order matches call order even if the caller does not await.
         let sent = (|| {
@@ -540,8 +616,14 @@ impl JsChannel {
         queue: String,
         #[wasm_bindgen(unchecked_optional_param_type = "ConsumeParams")] params: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "(message: AMQPMessage) => void")] callback: Option<JsValue>,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent = (|| {
             let callback = match callback {
@@ -569,7 +651,7 @@ impl JsChannel {
             ))
         })();
         let this = self.clone();
-        let ctx = self.ctx(opts)?;
+
         match sent {
             Err(e) => Ok(ctx.reject(e)),
             Ok((r, callback)) => ctx.reply(Ok(r), move |c| {
@@ -589,13 +671,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "{ noAck?: boolean }")] params: Option<
             JsValue,
         >,
-        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent =
             opt_bool(&params, "noAck", true).map(|no_ack| self.inner().basic_get(&queue, no_ack));
         let this = self.clone();
-        self.ctx(opts)?.reply(sent, move |m| {
+        ctx.reply(sent, move |m| {
             m.map_or(JsValue::NULL, |m| JsMessage::delivered(m, this).into())
         })
     }
@@ -637,6 +725,9 @@ impl JsChannel {
     #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<AMQPChannel>")]
     pub fn basic_cancel(&self, tag: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         if !self.is_open() {
             return Ok(ctx.reject(Error::NotOpen("channel")));
         }
@@ -654,8 +745,16 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = basicRecover, unchecked_return_type = "Promise<void>")]
-    pub fn basic_recover(&self, requeue: Option<bool>, opts: Option<JsValue>) -> Result<Promise, JsValue> {
-        self.ctx(opts)?.reply(
+    pub fn basic_recover(
+        &self,
+        requeue: Option<bool>,
+        opts: Option<JsValue>,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(
             Ok(self.inner().basic_recover(requeue.unwrap_or(false))),
             undefined,
         )
@@ -663,8 +762,16 @@ impl JsChannel {
 
     /// Pauses (`false`) or resumes (`true`) deliveries; resolves to the broker's answer.
     #[wasm_bindgen(js_name = basicFlow, unchecked_return_type = "Promise<boolean>")]
-    pub fn basic_flow(&self, active: Option<bool>, opts: Option<JsValue>) -> Result<Promise, JsValue> {
-        self.ctx(opts)?.reply(
+    pub fn basic_flow(
+        &self,
+        active: Option<bool>,
+        opts: Option<JsValue>,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(
             Ok(self.inner().basic_flow(active.unwrap_or(true))),
             JsValue::from_bool,
         )
@@ -672,22 +779,38 @@ impl JsChannel {
 
     #[wasm_bindgen(js_name = confirmSelect, unchecked_return_type = "Promise<void>")]
     pub fn confirm_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
-        self.ctx(opts)?.reply(Ok(self.inner().confirm_select()), undefined)
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().confirm_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txSelect, unchecked_return_type = "Promise<void>")]
     pub fn tx_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
-        self.ctx(opts)?.reply(Ok(self.inner().tx_select()), undefined)
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().tx_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txCommit, unchecked_return_type = "Promise<void>")]
     pub fn tx_commit(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
-        self.ctx(opts)?.reply(Ok(self.inner().tx_commit()), undefined)
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().tx_commit()), undefined)
     }
 
     #[wasm_bindgen(js_name = txRollback, unchecked_return_type = "Promise<void>")]
     pub fn tx_rollback(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
-        self.ctx(opts)?.reply(Ok(self.inner().tx_rollback()), undefined)
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().tx_rollback()), undefined)
     }
 
     /// Closes the channel; rejects when it is closed already.
@@ -701,6 +824,9 @@ impl JsChannel {
         >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         if !self.is_open() {
             return Ok(ctx.reject(Error::NotOpen("channel")));
         }
@@ -711,7 +837,10 @@ impl JsChannel {
     }
 
     /// `await using ch = ...`: closes the channel if it is open.
-    #[wasm_bindgen(js_name = "[Symbol.asyncDispose]", unchecked_return_type = "Promise<void>")]
+    #[wasm_bindgen(
+        js_name = "[Symbol.asyncDispose]",
+        unchecked_return_type = "Promise<void>"
+    )]
     pub fn async_dispose(&self) -> Result<Promise, JsValue> {
         match self.is_open() {
             true => self.close(None, None, None),

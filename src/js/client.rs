@@ -209,6 +209,9 @@ impl JsClient {
     #[wasm_bindgen(skip_typescript)]
     pub fn connect(&self, this_obj: JsValue, opts: Option<JsValue>) -> Result<Promise, JsValue> {
         let ctx = Ctx::new(this_obj.clone(), opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         if let Some(o) = this_obj.dyn_ref::<Object>() {
             *self.inner.this.borrow_mut() = Some(WeakRef::new(o));
         }
@@ -244,6 +247,9 @@ impl JsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPChannel>")]
     pub fn channel(&self, id: Option<f64>, opts: Option<JsValue>) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let Some(conn) = self.open_connection() else {
             return Ok(ctx.reject(Error::NotOpen("connection")));
         };
@@ -284,6 +290,9 @@ impl JsClient {
         opts: Option<JsValue>,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let Some(conn) = self.open_connection() else {
             return Ok(ctx.reject(Error::NotOpen("connection")));
         };
@@ -296,7 +305,10 @@ impl JsClient {
     }
 
     /// `await using client = ...`: closes the connection if it is open.
-    #[wasm_bindgen(js_name = "[Symbol.asyncDispose]", unchecked_return_type = "Promise<void>")]
+    #[wasm_bindgen(
+        js_name = "[Symbol.asyncDispose]",
+        unchecked_return_type = "Promise<void>"
+    )]
     pub fn async_dispose(&self) -> Result<Promise, JsValue> {
         match self.open_connection() {
             Some(_) => self.close(None, None, None),
@@ -385,6 +397,9 @@ impl JsClient {
         opts: Option<JsValue>,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let Some(conn) = self.open_connection() else {
             return Ok(ctx.reject(Error::NotOpen("connection")));
         };
@@ -398,7 +413,10 @@ impl JsClient {
     }
 
     /// Called with an AMQPError when the connection ends abnormally.
-    #[wasm_bindgen(getter, unchecked_return_type = "((error: AMQPError) => void) | undefined")]
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "((error: AMQPError) => void) | undefined"
+    )]
     pub fn onerror(&self) -> JsValue {
         callback_js(&self.inner.callbacks.borrow().onerror)
     }
@@ -531,7 +549,10 @@ impl JsClient {
                     let cbs = this.inner.callbacks.borrow();
                     let _ = match ev {
                         ConnectionEvent::Blocked(reason) => {
-                            this.log("warn", &["AMQP connection blocked:".into(), reason.as_str().into()]);
+                            this.log(
+                                "warn",
+                                &["AMQP connection blocked:".into(), reason.as_str().into()],
+                            );
                             *this.inner.blocked.borrow_mut() = Some(reason.clone());
                             cbs.onblocked
                                 .as_ref()
@@ -569,4 +590,3 @@ impl JsClient {
         });
     }
 }
-

@@ -101,7 +101,10 @@ impl JsConsumer {
             if client.logger().is_undefined() {
                 console_error(&e);
             } else {
-                client.log("warn", &["Consumer".into(), tag.into(), "callback failed:".into(), e]);
+                client.log(
+                    "warn",
+                    &["Consumer".into(), tag.into(), "callback failed:".into(), e],
+                );
             }
         };
         match cb.call1(&JsValue::NULL, &msg.into()) {
@@ -155,7 +158,13 @@ impl JsConsumer {
             return Ok(());
         }
         self.cancel_requested();
-        match self.inner.channel.inner().basic_cancel(&self.inner.tag).await {
+        match self
+            .inner
+            .channel
+            .inner()
+            .basic_cancel(&self.inner.tag)
+            .await
+        {
             Ok(()) | Err(Error::NotOpen(_)) => {}
             Err(e) => return Err(self.err(e)),
         }
@@ -312,13 +321,19 @@ impl JsConsumer {
         self.js()
     }
 
-    #[wasm_bindgen(js_name = "[Symbol.asyncIterator]", unchecked_return_type = "AMQPConsumer")]
+    #[wasm_bindgen(
+        js_name = "[Symbol.asyncIterator]",
+        unchecked_return_type = "AMQPConsumer"
+    )]
     pub fn async_iterator(&self) -> JsValue {
         self.js()
     }
 
     /// `await using consumer = ...`: cancels the consumer.
-    #[wasm_bindgen(js_name = "[Symbol.asyncDispose]", unchecked_return_type = "Promise<void>")]
+    #[wasm_bindgen(
+        js_name = "[Symbol.asyncDispose]",
+        unchecked_return_type = "Promise<void>"
+    )]
     pub fn async_dispose(&self) -> Promise {
         self.return_()
     }

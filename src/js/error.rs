@@ -56,8 +56,7 @@ pub fn to_js(e: Error) -> JsValue {
 /// [`to_js`], naming the client the error was raised on (`AMQPError.connection`).
 pub fn to_js_on(e: Error, conn: &JsValue) -> JsValue {
     let err = to_js(e);
-    if !conn.is_undefined() && Reflect::get(&err, &"name".into()).ok() == Some("AMQPError".into())
-    {
+    if !conn.is_undefined() && Reflect::get(&err, &"name".into()).ok() == Some("AMQPError".into()) {
         set(&err, "connection", conn);
     }
     err

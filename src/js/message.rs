@@ -106,15 +106,17 @@ impl JsMessage {
     }
 
     /// The body decoded as UTF-8 (`null` for an empty body, as amqp-client does).
-    #[wasm_bindgen(js_name = bodyToString)]
-    pub fn body_to_string(&self) -> Option<String> {
-        let b = self.raw_body();
-        (!b.is_empty()).then(|| String::from_utf8_lossy(b).into_owned())
+    #[wasm_bindgen(js_name = bodyToString, unchecked_return_type = "string | null")]
+    pub fn body_to_string(&self) -> JsValue {
+        match self.raw_body() {
+            b if b.is_empty() => JsValue::NULL,
+            b => String::from_utf8_lossy(b).as_ref().into(),
+        }
     }
 
     /// Alias of `bodyToString()`.
-    #[wasm_bindgen(js_name = bodyString)]
-    pub fn body_string(&self) -> Option<String> {
+    #[wasm_bindgen(js_name = bodyString, unchecked_return_type = "string | null")]
+    pub fn body_string(&self) -> JsValue {
         self.body_to_string()
     }
 

@@ -49,6 +49,12 @@ impl Ctx {
         }
     }
 
+    /// A rejected Promise when the signal is aborted already: the call then sends nothing.
+    fn pre_aborted(&self) -> Option<Promise> {
+        let s = self.signal.as_ref().filter(|s| s.aborted())?;
+        Some(Promise::reject(&s.reason()))
+    }
+
     fn err(&self, e: Error) -> JsValue {
         error::to_js_on(e, &self.conn)
     }
@@ -63,7 +69,11 @@ impl Ctx {
         fut: impl Future<Output = Result<T, Error>> + 'static,
     ) -> Promise {
         let conn = self.conn.clone();
-        let fut = async move { fut.await.map(Into::into).map_err(|e| error::to_js_on(e, &conn)) };
+        let fut = async move {
+            fut.await
+                .map(Into::into)
+                .map_err(|e| error::to_js_on(e, &conn))
+        };
         run(self.signal, fut.boxed_local())
     }
 
@@ -100,7 +110,10 @@ impl Ctx {
 }
 
 /// The one Promise-making future: the call, raced against its AbortSignal when there is one.
-fn run(signal: Option<AbortSignal>, fut: LocalBoxFuture<'static, Result<JsValue, JsValue>>) -> Promise {
+fn run(
+    signal: Option<AbortSignal>,
+    fut: LocalBoxFuture<'static, Result<JsValue, JsValue>>,
+) -> Promise {
     wasm_bindgen_futures::future_to_promise(async move {
         match signal {
             None => fut.await,
