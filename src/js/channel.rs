@@ -559,6 +559,7 @@ impl JsChannel {
     /// Publishes a message. On a confirm channel the promise settles when the broker acks
     /// (rejects on nack); it resolves to the message's sequence number there, else 0.
     #[wasm_bindgen(js_name = basicPublish, unchecked_return_type = "Promise<number>")]
+    #[allow(clippy::too_many_arguments)]
     pub fn basic_publish(
         &self,
         exchange: Option<String>,
