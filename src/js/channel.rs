@@ -503,7 +503,7 @@ impl JsChannel {
     #[wasm_bindgen(js_name = queueDelete, unchecked_return_type = "Promise<{ messageCount: number }>")]
     pub fn queue_delete(
         &self,
-        name: String,
+        name: Option<String>,
         #[wasm_bindgen(
             unchecked_optional_param_type = "{ ifUnused?: boolean, ifEmpty?: boolean }"
         )]
@@ -523,7 +523,7 @@ impl JsChannel {
                 if_empty: opt_bool(&params, "ifEmpty", false)?,
                 nowait: false,
             };
-            Ok(self.inner().queue_delete(&name, o))
+            Ok(self.inner().queue_delete(&name.unwrap_or_default(), o))
         })();
         ctx.reply(sent, message_count)
     }

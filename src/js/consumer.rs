@@ -257,7 +257,7 @@ impl JsConsumer {
     #[wasm_bindgen(unchecked_return_type = "Promise<IteratorResult<AMQPMessage, undefined>>")]
     pub fn next(&self) -> Promise {
         let this = self.clone();
-        let ctx = super::Ctx::plain();
+        let ctx = super::Ctx::on(this.inner.channel.client().js());
         ctx.promise_js(async move {
             let taken = this.inner.stream.borrow_mut().take();
             let Some(mut consumer) = taken else {
@@ -294,7 +294,7 @@ impl JsConsumer {
     )]
     pub fn return_(&self) -> Promise {
         let this = self.clone();
-        let ctx = super::Ctx::plain();
+        let ctx = super::Ctx::on(this.inner.channel.client().js());
         ctx.promise_js(async move {
             this.cancel_now().await?;
             Ok(iter_result(JsValue::UNDEFINED, true))
@@ -308,7 +308,7 @@ impl JsConsumer {
     )]
     pub fn throw_(&self, error: JsValue) -> Promise {
         let this = self.clone();
-        let ctx = super::Ctx::plain();
+        let ctx = super::Ctx::on(this.inner.channel.client().js());
         ctx.promise_js(async move {
             let _ = this.cancel_now().await;
             Err(error)

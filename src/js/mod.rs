@@ -41,12 +41,9 @@ impl Ctx {
         Ok(Ctx { conn, signal })
     }
 
-    /// For calls that name no client and take no signal.
-    fn plain() -> Ctx {
-        Ctx {
-            conn: JsValue::UNDEFINED,
-            signal: None,
-        }
+    /// For calls that take no signal.
+    fn on(conn: JsValue) -> Ctx {
+        Ctx { conn, signal: None }
     }
 
     /// A rejected Promise when the signal is aborted already: the call then sends nothing.
@@ -192,6 +189,16 @@ export interface AMQPProperties {
 }
 
 export type Logger = Pick<Console, "debug" | "info" | "warn" | "error">;
+
+/** Errors from the broker or the connection (the package root exports the class). */
+export interface AMQPError extends Error {
+  connection: AMQPWebSocketClient;
+  code?: number;
+  replyText?: string;
+  classId?: number;
+  methodId?: number;
+  scope?: "channel" | "connection" | "publish" | "timeout";
+}
 
 export interface AMQPWebSocketOptions {
   url: string;
