@@ -492,7 +492,13 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = queuePurge, unchecked_return_type = "Promise<{ messageCount: number }>")]
-    pub fn queue_purge(&self, name: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn queue_purge(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -552,7 +558,13 @@ impl JsChannel {
 
     /// Shorthand for `basicQos(count)`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn prefetch(&self, prefetch_count: f64, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn prefetch(
+        &self,
+        prefetch_count: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         self.basic_qos(prefetch_count, None, None, opts)
     }
 
@@ -724,7 +736,13 @@ impl JsChannel {
 
     /// Cancels a consumer by tag; resolves to this channel.
     #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<AMQPChannel>")]
-    pub fn basic_cancel(&self, tag: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn basic_cancel(
+        &self,
+        tag: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -749,7 +767,9 @@ impl JsChannel {
     pub fn basic_recover(
         &self,
         requeue: Option<bool>,
-        opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
@@ -766,7 +786,9 @@ impl JsChannel {
     pub fn basic_flow(
         &self,
         active: Option<bool>,
-        opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
@@ -779,7 +801,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = confirmSelect, unchecked_return_type = "Promise<void>")]
-    pub fn confirm_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn confirm_select(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -788,7 +815,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = txSelect, unchecked_return_type = "Promise<void>")]
-    pub fn tx_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn tx_select(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -797,7 +829,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = txCommit, unchecked_return_type = "Promise<void>")]
-    pub fn tx_commit(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn tx_commit(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -806,7 +843,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = txRollback, unchecked_return_type = "Promise<void>")]
-    pub fn tx_rollback(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn tx_rollback(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
