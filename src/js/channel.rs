@@ -176,18 +176,9 @@ impl JsChannel {
                 }
                 None => {
                     // amqp-client's default: log it and tell the connection's onerror
-                    let text = format!(
-                        "Channel {id} closed: {}",
-                        reason.as_string().unwrap_or_default()
-                    );
-                    client.log(
-                        "error",
-                        &[format!(
-                            "channel {id} closed: {}",
-                            reason.as_string().unwrap_or_default()
-                        )
-                        .into()],
-                    );
+                    let reason = reason.as_string().unwrap_or_default();
+                    client.log("error", &[format!("channel {id} closed: {reason}").into()]);
+                    let text = format!("Channel {id} closed: {reason}");
                     client.report_error(&super::error::amqp_error(&text, &client.js()));
                 }
             }
