@@ -118,9 +118,10 @@ fn run(
     wasm_bindgen_futures::future_to_promise(async move {
         match signal {
             None => fut.await,
-            Some(s) => match futures::future::select(fut, aborted(&s)).await {
-                Either::Left((r, _)) => r,
-                Either::Right((reason, _)) => Err(reason),
+            // the signal first: a future that acts when first polled never starts once aborted
+            Some(s) => match futures::future::select(aborted(&s), fut).await {
+                Either::Left((reason, _)) => Err(reason),
+                Either::Right((r, _)) => r,
             },
         }
     })

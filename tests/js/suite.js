@@ -1319,6 +1319,11 @@ async function abortSignals(lib, url) {
   await rejects(() => ch.queueDeclare("", {}, {}, { signal: gone }), "queueDeclare with an aborted signal", isAbort("aborted before"));
   const reason = new Error("my reason");
   await rejects(() => ch.basicGet(q, {}, { signal: AbortSignal.abort(reason) }), "basicGet", (e) => assert(e === reason, "rejects with the signal's reason"));
+  // an aborted signal sends nothing: the consumer below is still running after this cancel
+  const kept = await within(ch.basicConsume(q, {}, () => {}), "consume (kept)");
+  await rejects(() => kept.cancel({ signal: AbortSignal.abort() }), "cancel with an aborted signal", isAbort("cancel"));
+  eq((await within(ch.queueDeclare(q, { passive: true }), "passive")).consumerCount, 1, "the aborted cancel did not cancel");
+  await within(kept.cancel(), "cancel it for real");
   // aborted while waiting: consumer.wait()
   const cons = await within(ch.basicConsume(q, {}, () => {}), "consume");
   const ac = new AbortController();
