@@ -2,7 +2,7 @@
 import { launchChromium, logPageEvents } from "../lib/chromium.mjs";
 
 const [url, inQueue, outQueue] = process.argv.slice(2);
-const page_url = `http://127.0.0.1:8080/tests/interop/index.html?url=${encodeURIComponent(url)}&in=${inQueue}&out=${outQueue}`;
+const page_url = `http://127.0.0.1:${process.env.WARREN_HTTP_PORT ?? 8080}/tests/interop/index.html?url=${encodeURIComponent(url)}&in=${inQueue}&out=${outQueue}`;
 
 const browser = await launchChromium();
 let result;
