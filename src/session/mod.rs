@@ -18,6 +18,7 @@
 mod backoff;
 mod options;
 mod outbox;
+mod rpc;
 mod subscription;
 mod supervisor;
 #[cfg(test)]
@@ -26,8 +27,12 @@ mod topology;
 
 pub use backoff::Backoff;
 pub(crate) use options::Dialer;
-pub use options::{BeforeConnect, SessionEvent, SessionOptions, SubscribeOptions};
-pub use subscription::{SessionMessage, Subscription};
+pub use options::{
+    BeforeConnect, Handler, HandlerResult, Notice, SessionEvent, SessionOptions, Settle,
+    SubscribeOptions,
+};
+pub use rpc::{rpc_error, RpcClient, RpcHandler, RpcReply, RpcServer, RPC_ERROR_HEADER};
+pub use subscription::{SessionMessage, Settler, Subscription};
 pub use topology::{Declaration, QueueHandle, QueueRef, Topology};
 
 use crate::client::{
@@ -75,6 +80,9 @@ pub(crate) struct State {
     stopped: bool,
     failed: Option<Error>,
     listeners: Vec<mpsc::Sender<SessionEvent>>,
+    notices: Vec<mpsc::Sender<Notice>>,
+    /// Set while the supervisor waits out a backoff: sending on it ends the wait early.
+    retry: Option<oneshot::Sender<()>>,
     next_id: u64,
 }
 
@@ -91,6 +99,13 @@ impl State {
                 Ok(()) => true,
                 Err(e) => !e.is_disconnected(),
             });
+    }
+
+    fn notify(&mut self, n: impl Fn() -> Notice) {
+        self.notices.retain_mut(|tx| match tx.try_send(n()) {
+            Ok(()) => true,
+            Err(e) => !e.is_disconnected(),
+        });
     }
 
     fn next_id(&mut self) -> u64 {
@@ -222,6 +237,8 @@ impl Session {
                 stopped: false,
                 failed: None,
                 listeners: Vec::new(),
+                notices: Vec::new(),
+                retry: None,
                 next_id: 0,
             }),
             stop: Mutex::new(Some(stop_tx)),
@@ -245,6 +262,33 @@ impl Session {
         let (tx, rx) = mpsc::channel(EVENT_BACKLOG);
         self.inner.lock().listeners.push(tx);
         rx
+    }
+
+    /// Flow control, returned messages and network changes (see [`Notice`]).
+    pub fn notices(&self) -> mpsc::Receiver<Notice> {
+        let (tx, rx) = mpsc::channel(EVENT_BACKLOG);
+        self.inner.lock().notices.push(tx);
+        rx
+    }
+
+    /// Ends a backoff wait now: the next connection attempt starts at once. Does nothing while
+    /// connected or attempting. Returns whether a wait was cut short.
+    pub fn retry_now(&self) -> bool {
+        let tx = self.inner.lock().retry.take();
+        tx.is_some_and(|tx| tx.send(()).is_ok())
+    }
+
+    /// The platform says the network went away (`false`) or came back (`true`): reported as a
+    /// [`Notice::Network`]; coming back retries at once instead of waiting out the backoff.
+    pub fn network_changed(&self, online: bool) {
+        self.inner.lock().notify(|| Notice::Network(online));
+        log::info!(
+            "warren session: network {}",
+            if online { "online" } else { "offline" }
+        );
+        if online {
+            self.retry_now();
+        }
     }
 
     /// Whether a recovered connection is live now.
@@ -358,6 +402,59 @@ impl Session {
                 r => return r,
             }
         }
+    }
+
+    /// Runs a one-off method (purge, get) on the session's control channel of the live
+    /// connection, waiting for one and retrying on the next after a connection loss.
+    async fn on_control<T>(
+        &self,
+        run: impl Fn(&Channel) -> crate::client::Reply<T>,
+    ) -> Result<T, Error> {
+        self.undo(|_| {}, run).await
+    }
+
+    /// Removes every ready message of a queue; returns how many there were.
+    pub async fn queue_purge(&self, queue: impl Into<QueueRef>) -> Result<u32, Error> {
+        let queue = queue.into();
+        self.on_control(|ch| ch.queue_purge(&queue.name())).await
+    }
+
+    /// Fetches one message (`None` when the queue is empty). Without `no_ack` it must be settled
+    /// on its channel (the session's control channel).
+    pub async fn get(
+        &self,
+        queue: impl Into<QueueRef>,
+        no_ack: bool,
+    ) -> Result<Option<SessionMessage>, Error> {
+        let queue = queue.into();
+        let link = self.link(self.deadline(), false, None).await?;
+        let channel = link.control.clone();
+        let got = self
+            .on_control(|ch| ch.basic_get(&queue.name(), no_ack))
+            .await?;
+        Ok(got.map(|message| SessionMessage { message, channel }))
+    }
+
+    /// Waits (at most `timeout_ms`) for one message of a queue, acks it and cancels the consumer:
+    /// a consumer with prefetch 1, so the broker holds back everything but the one returned.
+    pub async fn consume_one(
+        &self,
+        queue: impl Into<QueueRef>,
+        timeout_ms: u64,
+    ) -> Result<SessionMessage, Error> {
+        let options = SubscribeOptions {
+            prefetch: 1,
+            ..SubscribeOptions::default()
+        };
+        let mut sub = self.subscribe(queue, options, FieldTable::new()).await?;
+        let got = sub.wait(timeout_ms).await;
+        let result = match got {
+            Ok(Some(m)) => m.ack().map(|()| m),
+            Ok(None) => Err(Error::NotOpen("subscription")),
+            Err(e) => Err(e),
+        };
+        sub.cancel();
+        result
     }
 
     /// Replaces a session channel the broker closed (after an error on it). `Err` when no
@@ -531,6 +628,21 @@ impl Session {
         properties: &BasicProperties,
         options: PublishOptions,
     ) -> Result<(), Error> {
+        self.publish_with(exchange, routing_key, body, properties, options, true)
+            .await
+    }
+
+    /// [`Session::publish`]; `confirm: false` resolves once the message is handed to the live
+    /// connection (it may still wait in the outbox for one) and never sends it again.
+    pub async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &BasicProperties,
+        options: PublishOptions,
+        confirm: bool,
+    ) -> Result<(), Error> {
         let _slot = outbox::Slot::take(&self.inner, body.len())?;
         let deadline = self.deadline();
         let mut dead = None;
@@ -557,6 +669,7 @@ impl Session {
                 };
             let left = deadline.saturating_sub(rt::now_ms()).max(1);
             let outcome = match wait {
+                PublishWait::Confirm(..) if !confirm => return Ok(()),
                 PublishWait::Sent => return Ok(()),
                 PublishWait::Drain(rx) => {
                     let _ = rt::timeout(left, rx).await;
@@ -619,6 +732,56 @@ impl Session {
         }
     }
 
+    /// Subscribes and hands every delivery to `handler` on a task of its own, one at a time:
+    /// with [`Settle::Auto`] a delivery is acked when the handler succeeds and nacked when it
+    /// fails (it is told why, for the log). Runs until the subscription is cancelled (drop or
+    /// [`Subscription::cancel`] of the returned handle's record, see [`HandledSubscription`]).
+    pub async fn subscribe_with(
+        &self,
+        queue: impl Into<QueueRef>,
+        options: SubscribeOptions,
+        arguments: FieldTable,
+        settle: Settle,
+        handler: Handler<HandlerResult>,
+    ) -> Result<HandledSubscription, Error> {
+        let no_ack = options.consume.no_ack;
+        let mut sub = self.subscribe(queue, options, arguments).await?;
+        let handle = HandledSubscription {
+            record: sub.record.clone(),
+        };
+        rt::spawn(async move {
+            use futures::StreamExt;
+            while let Some(item) = sub.next().await {
+                let Ok(m) = item else {
+                    break; // the broker refused or cancelled it: the subscription ended
+                };
+                let settler = m.settler();
+                let outcome = handler(m).await;
+                let settled = match (settle, outcome) {
+                    (_, Ok(())) if no_ack => Ok(()),
+                    (Settle::Auto { .. }, Ok(())) => settler.ack(),
+                    (Settle::Auto { requeue_on_nack }, Err(why)) => {
+                        log::warn!("warren session: message handler failed: {why}");
+                        if no_ack {
+                            Ok(())
+                        } else {
+                            settler.nack(requeue_on_nack)
+                        }
+                    }
+                    (Settle::Manual, Err(why)) => {
+                        log::warn!("warren session: message handler failed: {why}");
+                        Ok(())
+                    }
+                    (Settle::Manual, Ok(())) => Ok(()),
+                };
+                if let Err(e) = settled {
+                    log::warn!("warren session: could not settle a delivery: {e}");
+                }
+            }
+        });
+        Ok(handle)
+    }
+
     /// Ends the session: closes the connection, ends subscriptions, fails waiting publishes.
     /// No connection attempt starts after this resolves.
     pub async fn stop(&self) {
@@ -630,6 +793,35 @@ impl Session {
             let _ = rx.await;
         }
         log::info!("warren session: stopped");
+    }
+}
+
+/// A subscription whose deliveries go to a handler ([`Session::subscribe_with`]).
+#[derive(Clone)]
+pub struct HandledSubscription {
+    record: Arc<Record>,
+}
+
+impl HandledSubscription {
+    /// Stops it: the consumer is cancelled on the live connection, no recovery consumes again.
+    pub fn cancel(&self) {
+        self.record.end();
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.record.is_live()
+    }
+
+    /// The broker's consumer tag on the current connection ("" before the first consume-ok).
+    pub fn consumer_tag(&self) -> String {
+        self.record.consumer_tag()
+    }
+}
+
+impl Subscription {
+    /// The broker's consumer tag on the current connection.
+    pub fn consumer_tag(&self) -> String {
+        self.record.consumer_tag()
     }
 }
 

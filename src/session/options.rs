@@ -2,7 +2,7 @@
 
 use super::backoff::Backoff;
 use crate::client::{ConnectionUrl, ConsumeOptions};
-use crate::engine::Error;
+use crate::engine::{Error, Returned};
 use crate::rt::BoxFuture;
 use crate::transport::BoxTransport;
 use std::sync::Arc;
@@ -97,4 +97,38 @@ pub enum SessionEvent {
     RecoveryFailed { object: String, error: Error },
     /// The session gave up (a fatal refusal, or max attempts).
     Failed { error: Error },
+}
+
+/// What a session reports besides its connection's life: the broker's flow control, returned
+/// messages, and the network as the platform sees it. A separate stream from [`SessionEvent`]
+/// (one listener each, bounded like it).
+#[derive(Debug)]
+pub enum Notice {
+    /// The broker blocked publishing (a resource alarm); publishes wait in the outbox.
+    Blocked(String),
+    Unblocked,
+    /// A `mandatory` publish the broker could not route.
+    Returned(Box<Returned>),
+    /// The platform reported the network gone (`false`) or back (`true`, the session retries
+    /// at once, see [`super::Session::network_changed`]).
+    Network(bool),
+}
+
+/// What a delivery handler of [`super::Session::subscribe_with`] decided; `Err` carries why it
+/// failed (logged, and the message nacked).
+pub type HandlerResult = Result<(), String>;
+
+/// Handles one delivery of a subscription (see [`super::Session::subscribe_with`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub type Handler<T> = Arc<dyn Fn(super::SessionMessage) -> BoxFuture<T> + Send + Sync>;
+#[cfg(target_arch = "wasm32")]
+pub type Handler<T> = Arc<dyn Fn(super::SessionMessage) -> BoxFuture<T>>;
+
+/// How [`super::Session::subscribe_with`] settles what its handler returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Ack when the handler succeeds, nack (requeue as given) when it fails.
+    Auto { requeue_on_nack: bool },
+    /// The handler settles (or `no_ack` consumes without acks).
+    Manual,
 }

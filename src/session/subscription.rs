@@ -35,6 +35,8 @@ pub(crate) struct Record {
     consumed_on: Mutex<u64>,
     /// Dropped by [`Record::end`]: tells the running forwarder to cancel its consumer now.
     cancel: Mutex<Vec<oneshot::Sender<()>>>,
+    /// The broker's consumer tag on the newest connection.
+    tag: Mutex<String>,
 }
 
 impl Record {
@@ -54,12 +56,17 @@ impl Record {
             last_offset: Mutex::new(None),
             consumed_on: Mutex::new(0),
             cancel: Mutex::new(Vec::new()),
+            tag: Mutex::new(String::new()),
         };
         (Arc::new(record), rx)
     }
 
     pub fn is_live(&self) -> bool {
         lock(&self.tx).as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+
+    pub fn consumer_tag(&self) -> String {
+        lock(&self.tag).clone()
     }
 
     pub fn end(&self) {
@@ -102,6 +109,7 @@ impl Record {
                 self.arguments_now(),
             )
             .await?;
+        *lock(&self.tag) = consumer.tag().to_owned();
         let Some(tx) = lock(&self.tx).clone() else {
             return Ok(());
         };
@@ -148,7 +156,11 @@ async fn forward(
         match next {
             Some(Ok(message)) => {
                 let offset = stream_offset(&message);
-                if tx.send(Ok(SessionMessage { message })).await.is_err() {
+                let m = SessionMessage {
+                    message,
+                    channel: ch.clone(),
+                };
+                if tx.send(Ok(m)).await.is_err() {
                     break; // the subscription was dropped: cancel below
                 }
                 if offset.is_some() {
@@ -179,6 +191,8 @@ async fn forward(
 #[derive(Debug)]
 pub struct SessionMessage {
     pub message: Message,
+    /// The channel it came on (a session channel, or the subscription's own).
+    pub(crate) channel: Channel,
 }
 
 impl std::ops::Deref for SessionMessage {
@@ -206,6 +220,38 @@ impl SessionMessage {
 
     pub fn reject(&self, requeue: bool) -> Result<(), Error> {
         stale_is_ok(self.message.reject(requeue))
+    }
+
+    /// The channel the message came on (acks for it go there).
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// What settles the message later, so the message itself can be handed on (e.g. to an
+    /// application callback) and still be acked or nacked here afterwards.
+    pub fn settler(&self) -> Settler {
+        Settler {
+            channel: self.channel.clone(),
+            delivery_tag: self.message.delivery_tag,
+        }
+    }
+}
+
+/// Settles one message after it was handed on; like [`SessionMessage`]'s own methods, settling
+/// a message of a connection that has since been replaced does nothing.
+#[derive(Debug, Clone)]
+pub struct Settler {
+    channel: Channel,
+    delivery_tag: u64,
+}
+
+impl Settler {
+    pub fn ack(&self) -> Result<(), Error> {
+        stale_is_ok(self.channel.basic_ack(self.delivery_tag, false))
+    }
+
+    pub fn nack(&self, requeue: bool) -> Result<(), Error> {
+        stale_is_ok(self.channel.basic_nack(self.delivery_tag, false, requeue))
     }
 }
 

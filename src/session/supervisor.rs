@@ -4,7 +4,7 @@
 
 use super::backoff::Jitter;
 use super::subscription::is_connection_level;
-use super::{topology, Inner, Link, SessionEvent};
+use super::{topology, Inner, Link, Notice, SessionEvent};
 use crate::client::{Connection, ConnectionEvent, ConnectionUrl};
 use crate::engine::Error;
 use crate::protocol::ReplyCode;
@@ -121,7 +121,13 @@ pub(crate) async fn run(
             delay_ms: delay,
         });
         log::info!("warren session: reconnecting in {delay} ms (attempt {attempt})");
-        if unless_stopped(&stop, rt::sleep_ms(delay)).await.is_none() {
+        // `Session::retry_now` (the network came back, the page was shown) ends the wait early.
+        let (retry_tx, retry_rx) = oneshot::channel::<()>();
+        inner.lock().retry = Some(retry_tx);
+        let wait = select(rt::sleep_ms(delay), retry_rx);
+        let waited = unless_stopped(&stop, wait).await;
+        inner.lock().retry = None;
+        if waited.is_none() {
             break;
         }
     }
@@ -149,11 +155,32 @@ async fn watch(inner: &Inner, link: &Link) -> Error {
                 let mut st = inner.lock();
                 st.blocked = matches!(ev, ConnectionEvent::Blocked(_));
                 st.wake();
+                match ev {
+                    ConnectionEvent::Blocked(reason) => {
+                        st.notify(|| Notice::Blocked(reason.clone()))
+                    }
+                    ConnectionEvent::Unblocked => st.notify(|| Notice::Unblocked),
+                }
             }
             // No more events: only the end is left to wait for.
             Either::Right((None, _)) => return ended.await.unwrap_or(Error::NotOpen("connection")),
         }
     }
+}
+
+/// Hands the publish channel's returned (unroutable `mandatory`) messages to the notice
+/// listeners, until the channel ends.
+fn forward_returns(inner: &Arc<Inner>, publish: &crate::client::Channel) {
+    let mut returns = publish.returns();
+    let inner = Arc::downgrade(inner);
+    rt::spawn(async move {
+        while let Some(r) = returns.next().await {
+            let Some(inner) = inner.upgrade() else { break };
+            inner
+                .lock()
+                .notify(|| Notice::Returned(Box::new(r.clone())));
+        }
+    });
 }
 
 /// One attempt: the hook, the connection, then recovery, all under the attempt's deadline. A
@@ -203,6 +230,7 @@ async fn open_and_recover(
     if inner.options.confirm {
         publish.confirm_select().await?;
     }
+    forward_returns(inner, &publish);
     let declarations = inner.lock().topology.declarations.clone();
     let control = conn.channel(None).await?;
     let mut report = move |d: &topology::Declaration, error: Error| {
