@@ -6,6 +6,7 @@ mod client;
 mod consumer;
 mod error;
 mod message;
+mod session;
 mod values;
 
 use crate::client::Reply;

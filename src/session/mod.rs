@@ -428,11 +428,15 @@ impl Session {
     ) -> Result<Option<SessionMessage>, Error> {
         let queue = queue.into();
         let link = self.link(self.deadline(), false, None).await?;
-        let channel = link.control.clone();
+        let (channel, connection) = (link.control.clone(), link.conn.clone());
         let got = self
             .on_control(|ch| ch.basic_get(&queue.name(), no_ack))
             .await?;
-        Ok(got.map(|message| SessionMessage { message, channel }))
+        Ok(got.map(|message| SessionMessage {
+            message,
+            channel,
+            connection,
+        }))
     }
 
     /// Waits (at most `timeout_ms`) for one message of a queue, acks it and cancels the consumer:
@@ -816,12 +820,29 @@ impl HandledSubscription {
     pub fn consumer_tag(&self) -> String {
         self.record.consumer_tag()
     }
+
+    /// The channel it consumes on now, and its connection.
+    pub fn channel(&self) -> Option<(Channel, Connection)> {
+        self.record.current()
+    }
 }
 
 impl Subscription {
+    /// A handle that cancels it and tells its tag and channel (while a reader holds the stream).
+    pub fn handle(&self) -> HandledSubscription {
+        HandledSubscription {
+            record: self.record.clone(),
+        }
+    }
+
     /// The broker's consumer tag on the current connection.
     pub fn consumer_tag(&self) -> String {
         self.record.consumer_tag()
+    }
+
+    /// The channel it consumes on now, and its connection.
+    pub fn channel(&self) -> Option<(Channel, Connection)> {
+        self.record.current()
     }
 }
 

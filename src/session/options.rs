@@ -1,7 +1,7 @@
 //! How a session behaves, and what it reports.
 
 use super::backoff::Backoff;
-use crate::client::{ConnectionUrl, ConsumeOptions};
+use crate::client::{Channel, Connection, ConnectionUrl, ConsumeOptions};
 use crate::engine::{Error, Returned};
 use crate::rt::BoxFuture;
 use crate::transport::BoxTransport;
@@ -107,8 +107,12 @@ pub enum Notice {
     /// The broker blocked publishing (a resource alarm); publishes wait in the outbox.
     Blocked(String),
     Unblocked,
-    /// A `mandatory` publish the broker could not route.
-    Returned(Box<Returned>),
+    /// A `mandatory` publish the broker could not route, and the channel it came back on.
+    Returned {
+        message: Box<Returned>,
+        channel: Channel,
+        connection: Connection,
+    },
     /// The platform reported the network gone (`false`) or back (`true`, the session retries
     /// at once, see [`super::Session::network_changed`]).
     Network(bool),

@@ -34,7 +34,7 @@ struct Calls {
     /// The reply channel on connection number `.0`.
     channel: Option<(u64, Channel)>,
     /// Correlation id → (connection it was sent on, where its reply goes).
-    pending: HashMap<String, (u64, oneshot::Sender<Message>)>,
+    pending: HashMap<String, (u64, oneshot::Sender<SessionMessage>)>,
     next: u64,
     closed: bool,
 }
@@ -75,7 +75,7 @@ impl RpcClient {
         body: &[u8],
         properties: &BasicProperties,
         timeout_ms: u64,
-    ) -> Result<Message, Error> {
+    ) -> Result<SessionMessage, Error> {
         let id = {
             let mut c = lock(&self.calls);
             if c.closed {
@@ -161,6 +161,7 @@ impl RpcClient {
             }
         }
         let calls = Arc::downgrade(&self.calls);
+        let (channel, connection) = (ch.clone(), link.conn.clone());
         rt::spawn(async move {
             while let Some(Ok(m)) = replies.next().await {
                 let Some(calls) = calls.upgrade() else { return };
@@ -169,7 +170,11 @@ impl RpcClient {
                 };
                 let waiting = lock(&calls).pending.remove(&cid);
                 match waiting {
-                    Some((_, tx)) => drop(tx.send(m)),
+                    Some((_, tx)) => drop(tx.send(SessionMessage {
+                        message: m,
+                        channel: channel.clone(),
+                        connection: connection.clone(),
+                    })),
                     None => log::debug!("warren rpc: a reply nobody waits for ({cid})"),
                 }
             }

@@ -35,8 +35,9 @@ pub(crate) struct Record {
     consumed_on: Mutex<u64>,
     /// Dropped by [`Record::end`]: tells the running forwarder to cancel its consumer now.
     cancel: Mutex<Vec<oneshot::Sender<()>>>,
-    /// The broker's consumer tag on the newest connection.
+    /// The broker's consumer tag on the newest connection, and its channel.
     tag: Mutex<String>,
+    current: Mutex<Option<(Channel, Connection)>>,
 }
 
 impl Record {
@@ -57,6 +58,7 @@ impl Record {
             consumed_on: Mutex::new(0),
             cancel: Mutex::new(Vec::new()),
             tag: Mutex::new(String::new()),
+            current: Mutex::new(None),
         };
         (Arc::new(record), rx)
     }
@@ -67,6 +69,11 @@ impl Record {
 
     pub fn consumer_tag(&self) -> String {
         lock(&self.tag).clone()
+    }
+
+    /// The channel it consumes on now (and its connection), once it has consumed.
+    pub fn current(&self) -> Option<(Channel, Connection)> {
+        lock(&self.current).clone()
     }
 
     pub fn end(&self) {
@@ -110,6 +117,7 @@ impl Record {
             )
             .await?;
         *lock(&self.tag) = consumer.tag().to_owned();
+        *lock(&self.current) = Some((ch.clone(), conn.clone()));
         let Some(tx) = lock(&self.tx).clone() else {
             return Ok(());
         };
@@ -119,7 +127,14 @@ impl Record {
             cancel.retain(|c| !c.is_canceled()); // forwarders of earlier connections are gone
             cancel.push(cancel_tx);
         }
-        rt::spawn(forward(self.clone(), consumer, ch, tx, cancel_rx));
+        rt::spawn(forward(
+            self.clone(),
+            consumer,
+            ch,
+            conn.clone(),
+            tx,
+            cancel_rx,
+        ));
         Ok(())
     }
 }
@@ -145,6 +160,7 @@ async fn forward(
     record: Arc<Record>,
     mut consumer: Consumer,
     ch: Channel,
+    conn: Connection,
     mut tx: mpsc::Sender<Item>,
     mut cancelled: oneshot::Receiver<()>,
 ) {
@@ -159,6 +175,7 @@ async fn forward(
                 let m = SessionMessage {
                     message,
                     channel: ch.clone(),
+                    connection: conn.clone(),
                 };
                 if tx.send(Ok(m)).await.is_err() {
                     break; // the subscription was dropped: cancel below
@@ -193,6 +210,7 @@ pub struct SessionMessage {
     pub message: Message,
     /// The channel it came on (a session channel, or the subscription's own).
     pub(crate) channel: Channel,
+    pub(crate) connection: Connection,
 }
 
 impl std::ops::Deref for SessionMessage {
@@ -225,6 +243,10 @@ impl SessionMessage {
     /// The channel the message came on (acks for it go there).
     pub fn channel(&self) -> &Channel {
         &self.channel
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.connection
     }
 
     /// What settles the message later, so the message itself can be handed on (e.g. to an

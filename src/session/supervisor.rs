@@ -170,15 +170,18 @@ async fn watch(inner: &Inner, link: &Link) -> Error {
 
 /// Hands the publish channel's returned (unroutable `mandatory`) messages to the notice
 /// listeners, until the channel ends.
-fn forward_returns(inner: &Arc<Inner>, publish: &crate::client::Channel) {
+fn forward_returns(inner: &Arc<Inner>, publish: &crate::client::Channel, conn: &Connection) {
     let mut returns = publish.returns();
+    let (channel, connection) = (publish.clone(), conn.clone());
     let inner = Arc::downgrade(inner);
     rt::spawn(async move {
         while let Some(r) = returns.next().await {
             let Some(inner) = inner.upgrade() else { break };
-            inner
-                .lock()
-                .notify(|| Notice::Returned(Box::new(r.clone())));
+            inner.lock().notify(|| Notice::Returned {
+                message: Box::new(r.clone()),
+                channel: channel.clone(),
+                connection: connection.clone(),
+            });
         }
     });
 }
@@ -230,7 +233,7 @@ async fn open_and_recover(
     if inner.options.confirm {
         publish.confirm_select().await?;
     }
-    forward_returns(inner, &publish);
+    forward_returns(inner, &publish, &conn);
     let declarations = inner.lock().topology.declarations.clone();
     let control = conn.channel(None).await?;
     let mut report = move |d: &topology::Declaration, error: Error| {
