@@ -27,3 +27,6 @@ AMQPWebSocketClient.prototype.connect = async function () {
   await connect.call(this);
   return this;
 };
+
+// --- session API (issue #10): codecs and the AMQPSession.connect hand-over ---
+export * from "./session.js";

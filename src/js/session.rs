@@ -18,6 +18,7 @@ use crate::client::{
 use crate::engine::{Error, TransportError};
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::rt;
+use crate::session::HandlerError;
 use crate::session::{
     rpc_error, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult, Notice,
     QueueRef, RpcClient, RpcHandler, RpcReply, RpcServer, Session, SessionEvent, SessionMessage,
@@ -1119,7 +1120,7 @@ async fn deliver(st: Rc<SessionState>, m: SessionMessage, cb: Function) -> Handl
         Ok(msg) => msg,
         Err(e) => {
             st.log("warn", "could not decode a message; it is nacked", &e);
-            return Err(describe(&e));
+            return Err(HandlerError::Unusable(describe(&e)));
         }
     };
     let r = match cb.call1(&JsValue::NULL, &msg) {
@@ -1128,7 +1129,7 @@ async fn deliver(st: Rc<SessionState>, m: SessionMessage, cb: Function) -> Handl
     };
     r.map(|_| ()).map_err(|e| {
         st.log("warn", "subscription callback failed", &e);
-        describe(&e)
+        HandlerError::Failed(describe(&e))
     })
 }
 

@@ -28,8 +28,8 @@ mod topology;
 pub use backoff::Backoff;
 pub(crate) use options::Dialer;
 pub use options::{
-    BeforeConnect, Handler, HandlerResult, Notice, SessionEvent, SessionOptions, Settle,
-    SubscribeOptions,
+    BeforeConnect, Handler, HandlerError, HandlerResult, Notice, SessionEvent, SessionOptions,
+    Settle, SubscribeOptions,
 };
 pub use rpc::{rpc_error, RpcClient, RpcHandler, RpcReply, RpcServer, RPC_ERROR_HEADER};
 pub use subscription::{SessionMessage, Settler, Subscription};
@@ -764,15 +764,19 @@ impl Session {
                 let settled = match (settle, outcome) {
                     (_, Ok(())) if no_ack => Ok(()),
                     (Settle::Auto { .. }, Ok(())) => settler.ack(),
-                    (Settle::Auto { requeue_on_nack }, Err(why)) => {
-                        log::warn!("warren session: message handler failed: {why}");
-                        if no_ack {
-                            Ok(())
-                        } else {
-                            settler.nack(requeue_on_nack)
-                        }
+                    (_, Err(e)) if no_ack => {
+                        log::warn!("warren session: message handler failed: {e:?}");
+                        Ok(())
                     }
-                    (Settle::Manual, Err(why)) => {
+                    (_, Err(HandlerError::Unusable(why))) => {
+                        log::warn!("warren session: unusable message, nacked: {why}");
+                        settler.nack(false)
+                    }
+                    (Settle::Auto { requeue_on_nack }, Err(HandlerError::Failed(why))) => {
+                        log::warn!("warren session: message handler failed: {why}");
+                        settler.nack(requeue_on_nack)
+                    }
+                    (Settle::Manual, Err(HandlerError::Failed(why))) => {
                         log::warn!("warren session: message handler failed: {why}");
                         Ok(())
                     }

@@ -118,9 +118,18 @@ pub enum Notice {
     Network(bool),
 }
 
-/// What a delivery handler of [`super::Session::subscribe_with`] decided; `Err` carries why it
+/// What a delivery handler of [`super::Session::subscribe_with`] decided; `Err` says why it
 /// failed (logged, and the message nacked).
-pub type HandlerResult = Result<(), String>;
+pub type HandlerResult = Result<(), HandlerError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerError {
+    /// The handler failed: nacked, requeued as the subscription says.
+    Failed(String),
+    /// The message itself is unusable (e.g. it cannot be decoded): nacked, never requeued (it
+    /// would only fail again).
+    Unusable(String),
+}
 
 /// Handles one delivery of a subscription (see [`super::Session::subscribe_with`]).
 #[cfg(not(target_arch = "wasm32"))]

@@ -5,7 +5,7 @@
 //! twice). The server is a session subscription (recovered like any other) whose handler's result
 //! is published to the caller's `reply-to`; a failing handler answers with an error reply.
 
-use super::options::{Handler, HandlerResult, Settle, SubscribeOptions};
+use super::options::{Handler, HandlerError, HandlerResult, Settle, SubscribeOptions};
 use super::subscription::is_connection_level;
 use super::{lock, HandledSubscription, Link, SessionMessage};
 use super::{QueueRef, Session};
@@ -247,7 +247,9 @@ impl Session {
             let handler = handler.clone();
             Box::pin(async move {
                 let Some(reply_to) = m.properties.reply_to.clone() else {
-                    return Err("an RPC request without reply-to".to_owned());
+                    return Err(HandlerError::Unusable(
+                        "an RPC request without reply-to".to_owned(),
+                    ));
                 };
                 let correlation_id = m.properties.correlation_id.clone();
                 let ch = m.channel().clone();
@@ -261,7 +263,7 @@ impl Session {
                 properties.correlation_id = correlation_id;
                 ch.publish_now("", &reply_to, &body, &properties, PublishOptions::default())
                     .map(|_| ())
-                    .map_err(|e| format!("could not send the reply: {e}"))
+                    .map_err(|e| HandlerError::Failed(format!("could not send the reply: {e}")))
             })
         });
         let options = SubscribeOptions {
