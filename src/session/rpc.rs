@@ -240,8 +240,17 @@ impl Session {
         prefetch: u16,
         handler: RpcHandler,
     ) -> Result<RpcServer, Error> {
+        // as amqp-client's session.queue(name): a named queue is durable, a server-named one
+        // exclusive and auto-delete
+        let anonymous = queue.is_empty();
+        let options = QueueDeclareOptions {
+            durable: !anonymous,
+            exclusive: anonymous,
+            auto_delete: anonymous,
+            ..QueueDeclareOptions::default()
+        };
         let q = self
-            .queue_declare(queue, QueueDeclareOptions::default(), FieldTable::new())
+            .queue_declare(queue, options, FieldTable::new())
             .await?;
         let answer: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
             let handler = handler.clone();
