@@ -454,10 +454,17 @@ impl JsSession {
         };
         let logger = get_field(&o, "logger");
         js_promise(async move {
+            let onfailed = callbacks.onfailed.clone();
             let connecting = async {
                 Session::connect_with(urls, session_opts)
                     .await
-                    .map_err(to_js)
+                    .map_err(|e| {
+                        let e = to_js(e);
+                        if let Some(f) = &onfailed {
+                            let _ = f.call1(&JsValue::NULL, &e);
+                        }
+                        e
+                    })
             };
             let session = abort.run(connecting).await?;
             let st = Rc::new(SessionState {
@@ -722,7 +729,7 @@ fn watch(st: &Rc<SessionState>) {
             match ev {
                 SessionEvent::Recovered => st.call(&c.onconnect, &[st.this()]),
                 SessionEvent::Disconnected { error } => {
-                    st.log("warn", "connection lost", &to_js(error.clone()));
+                    st.log("warn", "connection lost", &error.to_string().into());
                     st.call(&c.ondisconnect, &[to_js(error)]);
                 }
                 SessionEvent::Failed { error } => st.call(&c.onfailed, &[to_js(error)]),
@@ -730,7 +737,7 @@ fn watch(st: &Rc<SessionState>) {
                     st.log(
                         "warn",
                         &format!("could not restore {object}"),
-                        &to_js(error.clone()),
+                        &error.to_string().into(),
                     );
                     st.call(&c.onrecoverfailed, &[object.into(), to_js(error)]);
                 }
