@@ -39,6 +39,17 @@ use wasm_bindgen_futures::JsFuture;
 /// Bound on waits 4.1.1 leaves unbounded (rpcCall, consumeOne without a timeout): one day.
 const FOREVER_MS: u64 = 86_400_000;
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_SESSION: &'static str = r#"
+type AMQPSessionOptions = import("./session.js").AMQPSessionOptions<import("./session.js").ParserMap, import("./session.js").CoderMap, string, string>;
+type QueueOptions = import("./session.js").QueueOptions;
+type ExchangeOptions = import("./session.js").ExchangeOptions;
+type QueuePublishOptions = import("./session.js").QueuePublishOptions;
+type ExchangePublishOptions = import("./session.js").ExchangePublishOptions;
+type QueueSubscribeParams = import("./session.js").QueueSubscribeParams;
+type RPCCallOptions = import("./session.js").RPCCallOptions;
+"#;
+
 // ----- small helpers ---------------------------------------------------------------------------
 
 /// A Promise of a future whose errors are already JS values (one future type per call site,
@@ -635,7 +646,7 @@ impl JsSession {
     pub fn rpc_call(
         &self,
         queue: String,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RPCCallOptions")] options: Option<JsValue>,
     ) -> Promise {
         let client = self.st.session.rpc_client();
@@ -899,7 +910,7 @@ impl JsQueue {
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPQueue>")]
     pub fn publish(
         &self,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "QueuePublishOptions")] options: Option<
             JsValue,
         >,
@@ -1160,7 +1171,7 @@ impl JsExchange {
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPExchange>")]
     pub fn publish(
         &self,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ExchangePublishOptions")] options: Option<
             JsValue,
         >,
@@ -1395,7 +1406,7 @@ impl JsRpcClient {
     pub fn call(
         &self,
         queue: String,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RPCCallOptions")] options: Option<JsValue>,
     ) -> Promise {
         js_promise(rpc_call(
