@@ -223,6 +223,9 @@ struct Callbacks {
     onoffline: Option<Function>,
 }
 
+/// An event listener the session added: target, event name, the closure.
+type Listener = (JsValue, &'static str, Closure<dyn FnMut()>);
+
 struct SessionState {
     session: Session,
     callbacks: Callbacks,
@@ -235,7 +238,7 @@ struct SessionState {
     /// The JS object of this session (what callbacks get); cleared by stop().
     this: RefCell<JsValue>,
     /// online/offline/visibility listeners on the global scope, removed by stop().
-    lifecycle: RefCell<Vec<(JsValue, &'static str, Closure<dyn FnMut()>)>>,
+    lifecycle: RefCell<Vec<Listener>>,
 }
 
 impl SessionState {
@@ -494,7 +497,7 @@ impl JsSession {
                 listen_lifecycle(&st);
             }
             // the first connect's onconnect, before connect() resolves (later ones: `watch`)
-            st.call(&st.callbacks.onconnect, &[this.clone()]);
+            st.call(&st.callbacks.onconnect, std::slice::from_ref(&this));
             Ok(this)
         })
     }
@@ -681,6 +684,8 @@ impl JsSession {
         let st = self.st.clone();
         js_promise(async move {
             let st2 = st.clone();
+            // one thread on wasm: the handler's Arc needs no Send
+            #[allow(clippy::arc_with_non_send_sync)]
             let handler: RpcHandler = Arc::new(move |m: SessionMessage| {
                 Box::pin(answer(st2.clone(), m, handler.clone()))
             });
@@ -968,6 +973,7 @@ impl JsQueue {
             match callback {
                 Some(cb) => {
                     let st2 = st.clone();
+                    #[allow(clippy::arc_with_non_send_sync)]
                     let handler: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
                         Box::pin(deliver(st2.clone(), m, cb.clone()))
                     });

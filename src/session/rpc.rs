@@ -252,6 +252,8 @@ impl Session {
         let q = self
             .queue_declare(queue, options, FieldTable::new())
             .await?;
+        // on wasm the handler is not Send (one thread); natively it is
+        #[allow(clippy::arc_with_non_send_sync)]
         let answer: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
             let handler = handler.clone();
             Box::pin(async move {
