@@ -480,6 +480,30 @@ export const tests = [
     await q.delete();
   },
 
+  async function a_silently_dead_path_is_detected_by_heartbeats_and_recovered(lib, env) {
+    // the fault proxy black-holes the path (the socket stays open, nothing passes): what a
+    // throttled or frozen tab's connection looks like to the broker and to the page
+    const down = collector();
+    const s = await open(lib, env.faultUrl, { heartbeat: 1, ondisconnect: () => down.push(Date.now()) });
+    const q = await s.queue(unique("silent"), plainQueue);
+    const c = collector();
+    await q.subscribe((m) => c.push({ body: m.bodyString(), at: Date.now() }));
+    await q.publish("before");
+    await c.until(1, "delivery before");
+    await control(env, "/blackhole?on=1");
+    const t0 = Date.now();
+    try {
+      await down.until(1, "the silent connection is noticed (missed heartbeats)", 15_000);
+    } finally {
+      await control(env, "/reset");
+    }
+    const detected = down.got[0] - t0;
+    await within(q.publish("after"), "publish after", 20_000);
+    await c.until(2, "delivery after", 20_000);
+    env.figures?.("black-holed path (heartbeat 1 s): detected / first delivery", `${detected} ms / ${c.got[1].at - t0} ms`);
+    await q.delete();
+  },
+
   async function figures_cuts_lost_and_duplicates(lib, env) {
     const s = await open(lib, env.faultUrl);
     const q = await s.queue(unique("figures"), plainQueue);
