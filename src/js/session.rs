@@ -17,7 +17,6 @@ use crate::client::{
 };
 use crate::engine::{Error, TransportError};
 use crate::protocol::{BasicProperties, FieldTable};
-use crate::rt;
 use crate::session::HandlerError;
 use crate::session::{
     rpc_error, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult, Notice,
@@ -30,7 +29,7 @@ use futures::StreamExt;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -55,6 +54,12 @@ type RPCCallOptions = import("./session.js").RPCCallOptions;
 /// A Promise of a future whose errors are already JS values (one future type per call site,
 /// boxed once by wasm-bindgen-futures).
 fn js_promise(fut: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    boxed_promise(Box::pin(fut))
+}
+
+/// The one instance of wasm-bindgen-futures' promise machinery for all session methods.
+#[inline(never)]
+fn boxed_promise(fut: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
     wasm_bindgen_futures::future_to_promise(fut)
 }
 
@@ -738,7 +743,7 @@ async fn answer(st: Rc<SessionState>, m: SessionMessage, handler: Function) -> R
 fn watch(st: &Rc<SessionState>) {
     let mut events = st.session.events();
     let weak = Rc::downgrade(st);
-    rt::spawn(async move {
+    crate::session::spawn(async move {
         while let Some(ev) = events.next().await {
             let Some(st) = weak.upgrade() else { return };
             let c = &st.callbacks;
@@ -763,7 +768,7 @@ fn watch(st: &Rc<SessionState>) {
     });
     let mut notices = st.session.notices();
     let weak = Rc::downgrade(st);
-    rt::spawn(async move {
+    crate::session::spawn(async move {
         while let Some(n) = notices.next().await {
             let Some(st) = weak.upgrade() else { return };
             let c = &st.callbacks;

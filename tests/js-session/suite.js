@@ -437,6 +437,73 @@ export const tests = [
     await (await s.queue(name)).delete();
   },
 
+  async function rpc_call_in_flight_during_a_cut_is_sent_again(lib, env) {
+    // server on the direct path, client behind the fault proxy; the cut happens while the
+    // server holds the request, so its reply goes to a reply channel that no longer exists
+    const server = await open(lib, env.url);
+    const client = await open(lib, env.faultUrl);
+    const name = unique("rpcinflight");
+    const held = collector();
+    let release;
+    const released = new Promise((r) => { release = r; });
+    await server.rpcServer(name, async (m) => {
+      held.push(m.bodyString());
+      if (held.got.length === 1) await released;
+      return `re:${m.bodyString()}`;
+    });
+    const rpc = await client.rpcClient();
+    const call = rpc.call(name, "x", { timeout: 20_000 });
+    await held.until(1, "the server holds the first request");
+    await control(env, "/cut");
+    release();
+    const reply = await within(call, "the call resolves after the reconnect", 20_000);
+    eq(reply.bodyString(), "re:x", "reply to the resent request");
+    assert(held.got.length >= 2, `the request was sent again (${held.got.length})`);
+    await (await server.queue(name)).delete();
+  },
+
+  async function gives_up_after_max_retries_and_fails_what_waits(lib, env) {
+    const failed = collector();
+    const down = collector();
+    const s = await open(lib, env.faultUrl, {
+      reconnectInterval: 50, maxReconnectInterval: 100, maxRetries: 2,
+      onfailed: (e) => failed.push(e), ondisconnect: () => down.push(1),
+    });
+    const q = await s.queue(unique("giveup"), plainQueue);
+    await control(env, "/refuse?on=1");
+    try {
+      await control(env, "/cut");
+      await down.until(1, "disconnect");
+      const waiting = q.publish("never");
+      await failed.until(1, "onfailed after 2 refused attempts", 15_000);
+      await rejects(waiting, "a publish waiting when the session gives up");
+      await rejects(q.publish("late"), "a publish after giving up");
+    } finally {
+      await control(env, "/reset");
+    }
+    const other = await open(lib, env.url);
+    await (await other.queue(q.name, plainQueue)).delete();
+  },
+
+  async function exchange_kinds_and_headers_routing(lib, env) {
+    const s = await open(lib, env.url);
+    const h = await within(s.headersExchange(unique("hdr"), { durable: false, autoDelete: true }), "headers exchange");
+    const d = await within(s.exchange(unique("dir"), "direct", { durable: false, autoDelete: true, arguments: {} }), "exchange(name, type)");
+    const q = await s.queue("", { exclusive: true });
+    await q.bind(h, "", { "x-match": "all", kind: "a" });
+    await q.bind(d, "key");
+    await h.publish("by header", { headers: { kind: "a" } });
+    await h.publish("not matched", { headers: { kind: "b" } });
+    await d.publish("by key", { routingKey: "key" });
+    const got = [];
+    for (let i = 0; i < 2; i++) got.push((await within(getSoon(q), "get")).bodyString());
+    eq(got.sort(), ["by header", "by key"], "headers and direct routing");
+    eq(await q.get(), null, "the unmatched one was not routed");
+    await rejects(s.exchange(unique("bad"), "no-such-type"), "an unknown exchange type", (e) => e.name === "AMQPError");
+    // the session carries on after a refused declaration (its control channel was renewed)
+    await within(s.queue(unique("after"), { exclusive: true }), "declare after a refusal");
+  },
+
   async function lifecycle_online_retries_at_once_offline_reported(lib, env) {
     if (typeof globalThis.dispatchEvent !== "function") return;
     const down = collector();
