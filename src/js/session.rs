@@ -828,7 +828,6 @@ enum Op {
         confirm: bool,
         mandatory: bool,
         abort: Abort,
-        this: JsValue,
     },
     Get {
         queue: QueueRef,
@@ -850,7 +849,6 @@ enum Op {
         source: String,
         routing_key: String,
         args: FieldTable,
-        this: JsValue,
     },
     Subscribe {
         queue: QueueRef,
@@ -918,7 +916,6 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             confirm,
             mandatory,
             abort,
-            this,
         } => {
             let publish = async {
                 let (bytes, mut props) = st.encode(body, properties).await?;
@@ -932,7 +929,7 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                     .map_err(to_js)
             };
             abort.run(publish).await?;
-            Ok(this)
+            Ok(JsValue::UNDEFINED) // session.js resolves to the handle itself
         }
         Op::Get { queue, no_ack } => match s.get(queue, no_ack).await.map_err(to_js)? {
             Some(m) => st.message(m).await,
@@ -960,7 +957,6 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             source,
             routing_key: rk,
             args,
-            this,
         } => {
             let r = match (queue, bind) {
                 (Some(q), true) => s.queue_bind(q, &source, &rk, args).await,
@@ -969,7 +965,7 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                 (None, false) => s.exchange_unbind(&destination, &source, &rk, args).await,
             };
             r.map_err(to_js)?;
-            Ok(this)
+            Ok(JsValue::UNDEFINED) // session.js resolves to the handle itself
         }
         Op::Subscribe {
             queue,
@@ -1080,7 +1076,6 @@ fn publish_op(
     routing_key: String,
     body: JsValue,
     o: JsValue,
-    this: JsValue,
 ) -> Result<Op, JsValue> {
     Ok(Op::Publish {
         exchange,
@@ -1090,7 +1085,6 @@ fn publish_op(
         mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
         abort: Abort::new(get_field(&o, "signal"))?,
         properties: o,
-        this,
     })
 }
 
@@ -1120,7 +1114,6 @@ fn bind_op(
     source: JsValue,
     routing_key: Option<String>,
     args: Option<JsValue>,
-    this: JsValue,
 ) -> Result<Op, JsValue> {
     Ok(Op::Bind {
         bind,
@@ -1129,7 +1122,6 @@ fn bind_op(
         source: name_of(&source, "exchange")?,
         routing_key: routing_key.unwrap_or_default(),
         args: table_opt(&opts(&args), "args")?,
-        this,
     })
 }
 
@@ -1162,13 +1154,7 @@ impl JsQueue {
             JsValue,
         >,
     ) -> Promise {
-        let op = publish_op(
-            String::new(),
-            self.queue.name(),
-            body,
-            opts(&options),
-            self.clone().into(),
-        );
+        let op = publish_op(String::new(), self.queue.name(), body, opts(&options));
         op_promise(&self.st, op)
     }
 
@@ -1269,15 +1255,7 @@ impl JsQueue {
         >,
     ) -> Promise {
         let q = Some(self.queue.clone());
-        let op = bind_op(
-            true,
-            q,
-            String::new(),
-            exchange,
-            routing_key,
-            args,
-            self.clone().into(),
-        );
+        let op = bind_op(true, q, String::new(), exchange, routing_key, args);
         op_promise(&self.st, op)
     }
 
@@ -1291,15 +1269,7 @@ impl JsQueue {
         >,
     ) -> Promise {
         let q = Some(self.queue.clone());
-        let op = bind_op(
-            false,
-            q,
-            String::new(),
-            exchange,
-            routing_key,
-            args,
-            self.clone().into(),
-        );
+        let op = bind_op(false, q, String::new(), exchange, routing_key, args);
         op_promise(&self.st, op)
     }
 
@@ -1379,7 +1349,7 @@ impl JsExchange {
         let o = opts(&options);
         let op = opt_str(&o, "routingKey").map_err(to_js).and_then(|rk| {
             let rk = rk.unwrap_or_default();
-            publish_op(self.name.clone(), rk, body, o, self.clone().into())
+            publish_op(self.name.clone(), rk, body, o)
         });
         op_promise(&self.st, op)
     }
@@ -1394,15 +1364,7 @@ impl JsExchange {
             JsValue,
         >,
     ) -> Promise {
-        let op = bind_op(
-            true,
-            None,
-            self.name.clone(),
-            source,
-            routing_key,
-            args,
-            self.clone().into(),
-        );
+        let op = bind_op(true, None, self.name.clone(), source, routing_key, args);
         op_promise(&self.st, op)
     }
 
@@ -1415,15 +1377,7 @@ impl JsExchange {
             JsValue,
         >,
     ) -> Promise {
-        let op = bind_op(
-            false,
-            None,
-            self.name.clone(),
-            source,
-            routing_key,
-            args,
-            self.clone().into(),
-        );
+        let op = bind_op(false, None, self.name.clone(), source, routing_key, args);
         op_promise(&self.st, op)
     }
 

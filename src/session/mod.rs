@@ -539,9 +539,15 @@ impl Session {
         options: QueueDeclareOptions,
         arguments: FieldTable,
     ) -> Result<QueueHandle, Error> {
-        let handle = QueueHandle {
-            id: self.inner.lock().next_id(),
-            name: Arc::new(Mutex::new(name.to_owned())),
+        let handle = {
+            let mut st = self.inner.lock();
+            match st.topology.queue_named(name) {
+                Some(h) => h,
+                None => QueueHandle {
+                    id: st.next_id(),
+                    name: Arc::new(Mutex::new(name.to_owned())),
+                },
+            }
         };
         self.declare(Declaration::Queue {
             handle: handle.clone(),

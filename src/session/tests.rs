@@ -646,3 +646,54 @@ async fn a_handler_subscription_acks_on_success_and_nacks_failures() {
     sub.cancel();
     session.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn declaring_again_keeps_the_replay_order_and_shares_the_queue_handle() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let xo = ExchangeDeclareOptions::default();
+    session
+        .exchange_declare("x", "topic", xo, FieldTable::new())
+        .await
+        .unwrap();
+    let q1 = session
+        .queue_declare("q", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    session
+        .queue_bind(&q1, "x", "k", FieldTable::new())
+        .await
+        .unwrap();
+    // amqp-client code declares the same objects again (e.g. on every page view)
+    session
+        .exchange_declare("x", "topic", xo, FieldTable::new())
+        .await
+        .unwrap();
+    let q2 = session
+        .queue_declare("q", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let kinds: Vec<String> = session
+        .topology()
+        .declarations
+        .iter()
+        .map(|d| d.describe())
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert!(kinds[0].starts_with("exchange"), "{kinds:?}");
+    assert!(kinds[1].starts_with("queue"), "{kinds:?}");
+    assert!(kinds[2].starts_with("binding"), "{kinds:?}");
+    // deleting through the second handle forgets the queue and its binding
+    session
+        .queue_delete(&q2, QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let left: Vec<String> = session
+        .topology()
+        .declarations
+        .iter()
+        .map(|d| d.describe())
+        .collect();
+    assert_eq!(left, vec!["exchange \"x\"".to_owned()]);
+    session.stop().await;
+}

@@ -108,7 +108,10 @@ export const tests = [
     assert(q instanceof lib.AMQPQueue, "an AMQPQueue");
     eq(q.name, name, "queue name");
     const same = await within(q.publish("hello"), "confirmed publish");
-    eq(same.name, name, "publish resolves to the queue");
+    assert(same === q, "publish resolves to the queue itself");
+    // declaring the same queue again gives a handle of the same queue
+    const again = await within(s.queue(name, plainQueue), "queue again");
+    eq(again.name, name, "same name");
     await within(q.publish(new Uint8Array([1, 2, 3]), { confirm: false, deliveryMode: 1 }), "unconfirmed publish");
     const m = await within(q.get(), "get");
     eq(m.bodyString(), "hello", "body");
@@ -249,7 +252,8 @@ export const tests = [
     const x = await within(s.topicExchange(unique("topic"), { durable: false, autoDelete: false }), "topic exchange");
     assert(x instanceof lib.AMQPExchange, "an AMQPExchange");
     const q = await s.queue(unique("bound"), plainQueue);
-    eq((await within(q.bind(x, "a.*"), "bind")).name, q.name, "bind resolves to the queue");
+    assert((await within(q.bind(x, "a.*"), "bind")) === q, "bind resolves to the queue itself");
+    assert((await x.publish("x", { routingKey: "none" })) === x, "publish resolves to the exchange itself");
     await within(x.publish("routed", { routingKey: "a.b" }), "exchange publish");
     eq((await within(q.get(), "get")).bodyString(), "routed", "routed through the binding");
     await within(q.unbind(x, "a.*"), "unbind");
