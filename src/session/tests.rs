@@ -697,3 +697,23 @@ async fn declaring_again_keeps_the_replay_order_and_shares_the_queue_handle() {
     assert_eq!(left, vec!["exchange \"x\"".to_owned()]);
     session.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_first_connect_can_be_held_to_fewer_attempts_than_reconnects() {
+    let server = FakeServer::new();
+    server.refuse_next(1);
+    let held = SessionOptions {
+        first_connect_attempts: Some(1),
+        ..options()
+    };
+    let e = connect(&server, held).await.unwrap_err();
+    assert!(
+        matches!(e, Error::ConnectionLost { .. }),
+        "the refusal itself: {e:?}"
+    );
+    assert_eq!(server.connections(), 0, "one attempt, refused");
+    server.refuse_next(1);
+    let retrying = connect(&server, options()).await.unwrap();
+    assert_eq!(server.connections(), 1, "refused once, then connected");
+    retrying.stop().await;
+}

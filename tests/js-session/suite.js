@@ -363,13 +363,17 @@ export const tests = [
     });
     assert(before >= 2, `beforeConnect before every attempt (${before})`);
     assert(connected === s, "onconnect gets the session itself");
-    // a session that cannot connect gives up after maxRetries and rejects
+    // as amqp-client: a first connect that fails rejects at once
+    const t0 = Date.now();
+    await rejects(lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 5_000 }), "a first connect that fails");
+    assert(Date.now() - t0 < 4_000, "no backoff before rejecting the first connect");
+    // with retryFirstConnect it retries, and gives up after maxRetries
     const failed = collector();
-    await rejects(lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 10, maxRetries: 2, onfailed: (e) => failed.push(e) }), "connect that gives up");
+    await rejects(lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 10, maxRetries: 2, retryFirstConnect: true, onfailed: (e) => failed.push(e) }), "connect that gives up");
     await failed.until(1, "onfailed");
     // AbortSignal on connect
     const ac = new AbortController();
-    const p = lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 50, signal: ac.signal });
+    const p = lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 50, retryFirstConnect: true, signal: ac.signal });
     setTimeout(() => ac.abort(), 100);
     await rejects(p, "aborted connect", (e) => e.name === "AbortError");
     await rejects(Promise.resolve().then(() => lib.AMQPSession.connect(42)), "bad url", (e) => e instanceof TypeError);
