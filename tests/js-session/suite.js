@@ -86,6 +86,15 @@ async function control(env, path) {
 /** A queue that stays across connections (a broker restart drops non-durable queues). */
 const plainQueue = { durable: false, autoDelete: false, exclusive: false };
 
+/** Waits (bounded, polling) until `cond()` holds. */
+async function until(cond, what, ms = 5_000) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** The next message of a queue, polling (bounded) while one may still be on its way back
  *  (a cancelled consumer's unacked deliveries return when its channel has closed). */
 async function getSoon(q, ms = 5_000) {
@@ -392,7 +401,7 @@ export const tests = [
       const p1 = q.publish("1");
       const p2 = q.publish("2");
       await rejects(q.publish("3"), "third publish past the outbox bound", (e) => /outbox/i.test(e.message));
-      eq(s.pendingPublishes, 2, "two waiting");
+      await until(() => s.pendingPublishes === 2, "two waiting");
       await sleep(300); // asserting absence: nothing resolves while down
       let settled = false;
       p1.then(() => { settled = true; }, () => { settled = true; });
@@ -410,6 +419,53 @@ export const tests = [
     eq(bodies.sort(), ["1", "2"], "both queued publishes arrived");
     await q.delete();
     await s2.stop();
+  },
+
+  async function publish_abort_signal_while_down(lib, env) {
+    const down = collector();
+    const up = collector();
+    const s = await open(lib, env.faultUrl, { ondisconnect: () => down.push(1), onconnect: () => up.push(1) });
+    const q = await s.queue(unique("abortpub"), plainQueue);
+    const ac = new AbortController();
+    await rejects(q.publish("never", { signal: AbortSignal.abort() }), "publish with an aborted signal", (e) => e.name === "AbortError");
+    await control(env, "/refuse?on=1");
+    try {
+      await control(env, "/cut");
+      await down.until(1, "disconnect");
+      const p = q.publish("aborted", { signal: ac.signal });
+      const kept = q.publish("kept");
+      await until(() => s.pendingPublishes === 2, "both wait in the outbox");
+      ac.abort();
+      await rejects(p, "publish aborted while waiting", (e) => e.name === "AbortError");
+      await until(() => s.pendingPublishes === 1, "the aborted one left the outbox");
+      await control(env, "/refuse?on=0");
+      await within(kept, "the other one goes after recovery", 15_000);
+    } finally {
+      await control(env, "/reset");
+    }
+    eq((await within(q.get(), "get")).bodyString(), "kept", "only the kept one was sent");
+    eq(await q.get(), null, "the aborted one never was");
+    await q.delete();
+  },
+
+  async function onrecoverfailed_names_what_could_not_be_restored(lib, env) {
+    const other = await open(lib, env.url);
+    const name = unique("vanishing");
+    const owned = await other.queue(name, plainQueue);
+    const failures = collector();
+    const up = collector();
+    const s = await open(lib, env.faultUrl, {
+      onrecoverfailed: (object, error) => failures.push({ object, error }),
+      onconnect: () => up.push(1),
+    });
+    await within(s.queue(name, { passive: true }), "passive declaration (recorded)");
+    await owned.delete(); // gone behind the session's back
+    await control(env, "/cut");
+    const [f] = await failures.until(1, "onrecoverfailed", 15_000);
+    assert(f.object.includes(name), `names the queue (${f.object})`);
+    assert(f.error?.code === 404, `with the broker's error (${f.error?.code} ${f.error?.message})`);
+    await up.until(2, "recovered anyway");
+    await within(s.queue(unique("after"), { exclusive: true }), "the session works on");
   },
 
   async function recovery_after_a_relay_cut(lib, env) {
