@@ -1190,6 +1190,7 @@ impl JsQueue {
             };
             o.consume.no_ack = opt_bool(&params, "noAck", false)?;
             o.consume.exclusive = opt_bool(&params, "exclusive", false)?;
+            o.consume.no_local = opt_bool(&params, "noLocal", false)?;
             o.consume.tag = opt_str(&params, "tag")?.unwrap_or_default();
             let settle = if opt_bool(&params, "manualAck", false)? {
                 Settle::Manual

@@ -314,6 +314,20 @@ export const tests = [
     await q.delete();
   },
 
+  async function channel_errors_reject_and_the_session_carries_on(lib, env) {
+    const s = await open(lib, env.url);
+    const missing = await s.queue(unique("missing"), { exclusive: true });
+    await missing.delete();
+    await rejects(missing.get(), "get from a deleted queue", (e) => e.name === "AMQPError" && e.code === 404);
+    await rejects(missing.purge(), "purge of a deleted queue", (e) => e.code === 404);
+    await rejects(s.queue(unique("nope"), { passive: true }), "passive declaration of a missing queue", (e) => e.code === 404);
+    await rejects(missing.subscribe(() => {}), "subscribe to a deleted queue", (e) => e.code === 404);
+    const q = await within(s.queue(unique("fine"), { exclusive: true }), "declare after the errors");
+    await within(q.publish("still works"), "publish after the errors");
+    eq((await within(q.get(), "get")).bodyString(), "still works", "the session carries on");
+    await rejects(Promise.resolve().then(() => q.publish({ not: "bytes" })), "an object body without parsers", (e) => e instanceof TypeError);
+  },
+
   async function codecs_json_text_gzip_deflate(lib, env) {
     const warnings = [];
     const logger = { debug() {}, info() {}, warn: (...a) => warnings.push(a.join(" ")), error: (...a) => warnings.push(a.join(" ")) };
