@@ -15,13 +15,16 @@ export declare class AMQPError extends Error {
   readonly scope?: "channel" | "connection" | "publish" | "timeout";
 }
 
-// --- session API (issue #10): the generic session classes shadow warren.js's plain ones ---
+// --- session API (issue #10): the generic session classes and their types (session.d.ts) ---
+// Named, not `export *`: a name here shadows the same name from warren.js without a conflict.
 export {
   AMQPSession, AMQPQueue, AMQPExchange, AMQPSubscription, AMQPGeneratorSubscription, AMQPRPCClient, AMQPRPCServer,
   builtinParsers, builtinCoders, deflateRawCoder, serializeAndEncode, decodeAndParse, decodeMessage,
 } from "./session.js";
 export type {
-  AMQPSessionOptions, QueueOptions, ExchangeOptions, QueuePublishOptions, ExchangePublishOptions, QueueSubscribeParams,
-  RPCCallOptions,
+  AMQPSessionOptions, QueueOptions, ExchangeOptions, ExchangeType, QueuePublishOptions, ExchangePublishOptions,
+  QueueSubscribeParams, RPCCallOptions, RPCHandler, MessageCount, AMQPSessionMessage, AMQPParser, AMQPCoder, ParserMap,
+  CoderMap, ParserRegistry, CoderRegistry, BuiltinParsers, BuiltinCoders, InferParserInput, InferParserOutput,
+  JsonSerializable, PlainBody, ResolveBody, ResolveMessageBody, AMQPSessionLike, AMQPQueueLike, AMQPExchangeLike,
+  AMQPSubscriptionLike, AMQPSessionMessageLike,
 } from "./session.js";
-export type * from "./session.js";
