@@ -153,6 +153,9 @@ impl Inner {
             for r in st.subscriptions.drain(..) {
                 r.end();
             }
+            // nothing more to report: the event and notice streams end (their readers finish)
+            st.listeners.clear();
+            st.notices.clear();
             st.wake();
             st.link.take()
         };

@@ -148,6 +148,9 @@ fn give_up(inner: &Inner, e: Error) {
     }
     st.wake();
     st.emit(SessionEvent::Failed { error: e });
+    // the last event: the streams end after it (their readers finish)
+    st.listeners.clear();
+    st.notices.clear();
 }
 
 /// Waits for the live connection to end (its error), tracking blocked/unblocked meanwhile.
