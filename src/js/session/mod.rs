@@ -5,8 +5,9 @@
 //! recovery, the outbox, acking by handler outcome and RPC are `session/`.
 //!
 //! `mod.rs`: the session itself (options, callbacks, lifecycle listeners); `ops.rs`: the one
-//! path every handle method takes (an `Op` run by one async fn); `queue.rs`: AMQPQueue and AMQPExchange;
-//! `subscription.rs`: the two subscription classes; `rpc.rs`: the RPC client and server.
+//! path every handle method takes (an `Op` run by one async fn); `queue.rs`: AMQPQueue and
+//! AMQPExchange; `subscription.rs`: the two subscription classes; `rpc.rs`: the RPC client and
+//! server.
 
 mod ops;
 mod queue;
