@@ -107,8 +107,9 @@ export interface AMQPSessionOptions<
   onconnect?(session: AMQPSession<P, C, KP, KC>): void;
   ondisconnect?: (error?: Error) => void;
   onfailed?: (error?: Error) => void;
-  /** A recorded queue, exchange, binding or subscription could not be restored (named). */
-  onrecoverfailed?: (object: string, error: Error) => void;
+  /** A recorded queue, exchange, binding or subscription could not be restored: the queue's
+   *  name (or, for an exchange, the object), the error, and (warren) what the object was. */
+  onrecoverfailed?: (queueName: string, error: Error, object: string) => void;
   onblocked?: (reason: string) => void;
   onunblocked?: () => void;
   onreturn?: (msg: AMQPSessionMessage<P>) => void;

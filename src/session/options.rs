@@ -119,6 +119,13 @@ pub enum Notice {
         channel: Channel,
         connection: Connection,
     },
+    /// One recorded object could not be restored (as [`SessionEvent::RecoveryFailed`], with
+    /// the queue it concerns when it concerns one).
+    RecoveryFailed {
+        queue: Option<String>,
+        object: String,
+        error: Error,
+    },
     /// The platform reported the network gone (`false`) or back (`true`, the session retries
     /// at once, see [`super::Session::network_changed`]).
     Network(bool),

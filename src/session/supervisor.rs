@@ -177,6 +177,18 @@ async fn watch(inner: &Inner, link: &Link) -> Error {
     }
 }
 
+/// Reports an object a recovery could not restore: logged, an event and a notice.
+fn recovery_failed(inner: &Inner, queue: Option<String>, object: String, error: Error) {
+    log::warn!("warren session: could not restore {object}: {error}");
+    let mut st = inner.lock();
+    st.notify(|| Notice::RecoveryFailed {
+        queue: queue.clone(),
+        object: object.clone(),
+        error: error.clone(),
+    });
+    st.emit(SessionEvent::RecoveryFailed { object, error });
+}
+
 /// Hands the publish channel's returned (unroutable `mandatory`) messages to the notice
 /// listeners, until the channel ends.
 fn forward_returns(inner: &Arc<Inner>, publish: &crate::client::Channel, conn: &Connection) {
@@ -246,9 +258,7 @@ async fn open_and_recover(
     let declarations = inner.lock().topology.declarations.clone();
     let control = conn.channel(None).await?;
     let mut report = move |d: &topology::Declaration, error: Error| {
-        let object = d.describe();
-        log::warn!("warren session: could not restore {object}: {error}");
-        inner.emit(SessionEvent::RecoveryFailed { object, error });
+        recovery_failed(inner, d.queue_name(), d.describe(), error);
     };
     let control = topology::replay(&declarations, &conn, control, &mut report)
         .await
@@ -259,9 +269,9 @@ async fn open_and_recover(
             Ok(()) => {}
             Err(e) if is_connection_level(&e) || !conn.is_open() => return Err(e),
             Err(error) => {
-                let object = format!("subscription to queue {:?}", s.queue.name());
-                log::warn!("warren session: could not restore {object}: {error}");
-                inner.emit(SessionEvent::RecoveryFailed { object, error });
+                let queue = s.queue.name();
+                let object = format!("subscription to queue {queue:?}");
+                recovery_failed(inner, Some(queue), object, error);
             }
         }
     }

@@ -120,6 +120,15 @@ impl Declaration {
         }
     }
 
+    /// The queue it declares or binds, if any (what amqp-client's `onrecoverfailed` names).
+    pub fn queue_name(&self) -> Option<String> {
+        match self {
+            Declaration::Queue { handle, .. } => Some(handle.name()),
+            Declaration::QueueBinding { queue, .. } => Some(queue.name()),
+            _ => None,
+        }
+    }
+
     /// Runs the declaration on `ch`; a queue declaration renames its handle.
     pub async fn apply(&self, ch: &Channel) -> Result<(), Error> {
         match self {

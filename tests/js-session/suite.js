@@ -469,14 +469,15 @@ export const tests = [
     const failures = collector();
     const up = collector();
     const s = await open(lib, env.faultUrl, {
-      onrecoverfailed: (object, error) => failures.push({ object, error }),
+      onrecoverfailed: (queue, error, object) => failures.push({ queue, error, object }),
       onconnect: () => up.push(1),
     });
     await within(s.queue(name, { passive: true }), "passive declaration (recorded)");
     await owned.delete(); // gone behind the session's back
     await control(env, "/cut");
     const [f] = await failures.until(1, "onrecoverfailed", 15_000);
-    assert(f.object.includes(name), `names the queue (${f.object})`);
+    eq(f.queue, name, "names the queue, as amqp-client does");
+    assert(f.object.includes(name) && f.object.startsWith("queue"), `and the object (${f.object})`);
     assert(f.error?.code === 404, `with the broker's error (${f.error?.code} ${f.error?.message})`);
     await up.until(2, "recovered anyway");
     await within(s.queue(unique("after"), { exclusive: true }), "the session works on");

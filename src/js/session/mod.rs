@@ -287,7 +287,8 @@ impl SessionState {
         let r = match args {
             [] => f.call0(&JsValue::NULL),
             [a] => f.call1(&JsValue::NULL, a),
-            [a, b, ..] => f.call2(&JsValue::NULL, a, b),
+            [a, b] => f.call2(&JsValue::NULL, a, b),
+            [a, b, c, ..] => f.call3(&JsValue::NULL, a, b, c),
         };
         if let Err(e) = r {
             self.log("error", "a session callback threw", &e);
@@ -735,15 +736,10 @@ fn watch(st: &Rc<SessionState>) {
                     st.call(&c.ondisconnect, &[to_js(error)]);
                 }
                 SessionEvent::Failed { error } => st.call(&c.onfailed, &[to_js(error)]),
-                SessionEvent::RecoveryFailed { object, error } => {
-                    st.log(
-                        "info",
-                        &format!("could not restore {object}"),
-                        &error.to_string().into(),
-                    );
-                    st.call(&c.onrecoverfailed, &[object.into(), to_js(error)]);
-                }
-                SessionEvent::Connected { .. } | SessionEvent::Reconnecting { .. } => {}
+                // onrecoverfailed: from the notice, which names the queue
+                SessionEvent::RecoveryFailed { .. }
+                | SessionEvent::Connected { .. }
+                | SessionEvent::Reconnecting { .. } => {}
             }
         }
     });
@@ -756,6 +752,23 @@ fn watch(st: &Rc<SessionState>) {
             match n {
                 Notice::Blocked(reason) => st.call(&c.onblocked, &[reason.into()]),
                 Notice::Unblocked => st.call(&c.onunblocked, &[]),
+                Notice::RecoveryFailed {
+                    queue,
+                    object,
+                    error,
+                } => {
+                    st.log(
+                        "info",
+                        &format!("could not restore {object}"),
+                        &error.to_string().into(),
+                    );
+                    // amqp-client passes the queue's name; warren also says which object
+                    let name = queue.unwrap_or_else(|| object.clone());
+                    st.call(
+                        &c.onrecoverfailed,
+                        &[name.into(), to_js(error), object.into()],
+                    );
+                }
                 Notice::Network(true) => st.call(&c.ononline, &[]),
                 Notice::Network(false) => st.call(&c.onoffline, &[]),
                 Notice::Returned {
