@@ -8,8 +8,12 @@
 // Exits 0 when every page passed, 1 otherwise.
 import { launchChromium } from "../lib/chromium.mjs";
 
-const base = process.argv[2] ?? "http://127.0.0.1:8080/www/examples/";
-const pages = process.argv.length > 3 ? process.argv.slice(3) : [...[1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`), "tutorial6-session.html"];
+// the ports scripts/lib.sh uses (WARREN_HTTP_PORT, WARREN_WS_URL) when no base URL is given
+const base = process.argv[2] ?? `http://127.0.0.1:${process.env.WARREN_HTTP_PORT ?? 8080}/www/examples/`;
+const wsQuery = !process.argv[2] && process.env.WARREN_WS_URL ? `?ws=${encodeURIComponent(process.env.WARREN_WS_URL)}` : "";
+const pages = process.argv.length > 3
+  ? process.argv.slice(3)
+  : [...[1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`), "tutorial6-session.html"].map((p) => p + wsQuery);
 const PAGE_TIMEOUT_MS = 30_000;
 
 // a last resort if the browser itself wedges
