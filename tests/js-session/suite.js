@@ -3,8 +3,10 @@
 // (index.html + run-chromium.mjs) and the Deno runner (run-deno.ts).
 //
 // `tests` is a list of async functions `(lib, env)`; env: { url (relay ws://), faultUrl (the ws://
-// relay behind the fault proxy), control (the proxy's HTTP control API), restartBroker (only in
-// the restart run: stops and starts the broker app), figures (records recovery numbers) }.
+// relay behind the fault proxy), control (the proxy's HTTP control API), figures (records recovery
+// numbers), and only in the restart run (Chromium, its own scripts/test step): restartBroker
+// (rabbitmqctl stop_app / start_app) and memoryAlarm (a resource alarm on and off) }. Tests named
+// restart_* run only there, every other test only outside it.
 // Every wait is bounded (`within`); sleeps only assert that something does NOT happen.
 
 const STEP_MS = 10_000;
