@@ -29,3 +29,6 @@ const connect = AMQPWebSocketClient.prototype.connect;
 AMQPWebSocketClient.prototype.connect = function (options) {
   return connect.call(this, this, options);
 };
+
+// --- session API (issue #10): codecs and the AMQPSession.connect hand-over ---
+export * from "./session.js";

@@ -282,3 +282,16 @@ export declare class AMQPMessage {
   /** Cancels the consumer the message was delivered to; resolves to the channel. */
   cancelConsumer(options?: CallOptions): Promise<AMQPChannel>;
 }
+
+// --- session API (issue #10): the generic session classes and their types (session.d.ts) ---
+export {
+  AMQPSession, AMQPQueue, AMQPExchange, AMQPSubscription, AMQPGeneratorSubscription, AMQPRPCClient, AMQPRPCServer,
+  builtinParsers, builtinCoders, deflateRawCoder, serializeAndEncode, decodeAndParse, decodeMessage,
+} from "./session.js";
+export type {
+  AMQPSessionOptions, QueueOptions, ExchangeOptions, QueuePublishOptions, ExchangePublishOptions,
+  QueueSubscribeParams, RPCCallOptions, RPCHandler, AMQPSessionMessage, AMQPParser, AMQPCoder, ParserMap,
+  CoderMap, ParserRegistry, CoderRegistry, BuiltinParsers, BuiltinCoders, InferParserInput, InferParserOutput,
+  JsonSerializable, PlainBody, ResolveBody, ResolveMessageBody, AMQPSessionLike, AMQPQueueLike, AMQPExchangeLike,
+  AMQPSubscriptionLike, AMQPSessionMessageLike,
+} from "./session.js";

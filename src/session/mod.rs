@@ -18,6 +18,7 @@
 mod backoff;
 mod options;
 mod outbox;
+mod rpc;
 mod subscription;
 mod supervisor;
 #[cfg(test)]
@@ -26,8 +27,12 @@ mod topology;
 
 pub use backoff::Backoff;
 pub(crate) use options::Dialer;
-pub use options::{BeforeConnect, SessionEvent, SessionOptions, SubscribeOptions};
-pub use subscription::{SessionMessage, Subscription};
+pub use options::{
+    BeforeConnect, Handler, HandlerError, HandlerResult, Notice, SessionEvent, SessionOptions,
+    Settle, SubscribeOptions,
+};
+pub use rpc::{rpc_error, RpcClient, RpcHandler, RpcReply, RpcServer, RPC_ERROR_HEADER};
+pub use subscription::{SessionMessage, Settler, Subscription};
 pub use topology::{Declaration, QueueHandle, QueueRef, Topology};
 
 use crate::client::{
@@ -46,6 +51,13 @@ use subscription::{is_connection_level, Record};
 /// the data is still consistent (every critical section is a few assignments).
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Spawns a session task as one boxed future type, so the executor's spawn machinery is
+/// compiled once for all of them (wasm size) instead of once per task.
+pub(crate) fn spawn(fut: impl std::future::Future<Output = ()> + rt::MaybeSend + 'static) {
+    let fut: rt::BoxFuture<()> = Box::pin(fut);
+    rt::spawn(fut);
 }
 
 /// How many events a listener may leave unread; later ones are dropped for it.
@@ -75,6 +87,9 @@ pub(crate) struct State {
     stopped: bool,
     failed: Option<Error>,
     listeners: Vec<mpsc::Sender<SessionEvent>>,
+    notices: Vec<mpsc::Sender<Notice>>,
+    /// Set while the supervisor waits out a backoff: sending on it ends the wait early.
+    retry: Option<oneshot::Sender<()>>,
     next_id: u64,
 }
 
@@ -91,6 +106,13 @@ impl State {
                 Ok(()) => true,
                 Err(e) => !e.is_disconnected(),
             });
+    }
+
+    fn notify(&mut self, n: impl Fn() -> Notice) {
+        self.notices.retain_mut(|tx| match tx.try_send(n()) {
+            Ok(()) => true,
+            Err(e) => !e.is_disconnected(),
+        });
     }
 
     fn next_id(&mut self) -> u64 {
@@ -131,6 +153,9 @@ impl Inner {
             for r in st.subscriptions.drain(..) {
                 r.end();
             }
+            // nothing more to report: the event and notice streams end (their readers finish)
+            st.listeners.clear();
+            st.notices.clear();
             st.wake();
             st.link.take()
         };
@@ -145,7 +170,7 @@ struct Owner(Arc<Inner>);
 impl Drop for Owner {
     fn drop(&mut self) {
         if let Some(link) = self.0.shut_down() {
-            rt::spawn(async move {
+            spawn(async move {
                 let _ = link.conn.close().await;
             });
         }
@@ -222,13 +247,15 @@ impl Session {
                 stopped: false,
                 failed: None,
                 listeners: Vec::new(),
+                notices: Vec::new(),
+                retry: None,
                 next_id: 0,
             }),
             stop: Mutex::new(Some(stop_tx)),
             finished: Mutex::new(Some(done_rx)),
         });
         let (first_tx, first_rx) = oneshot::channel();
-        rt::spawn(supervisor::run(inner.clone(), stop_rx, first_tx, done_tx));
+        spawn(supervisor::run(inner.clone(), stop_rx, first_tx, done_tx));
         let session = Session {
             _owner: Arc::new(Owner(inner.clone())),
             inner,
@@ -245,6 +272,33 @@ impl Session {
         let (tx, rx) = mpsc::channel(EVENT_BACKLOG);
         self.inner.lock().listeners.push(tx);
         rx
+    }
+
+    /// Flow control, returned messages and network changes (see [`Notice`]).
+    pub fn notices(&self) -> mpsc::Receiver<Notice> {
+        let (tx, rx) = mpsc::channel(EVENT_BACKLOG);
+        self.inner.lock().notices.push(tx);
+        rx
+    }
+
+    /// Ends a backoff wait now: the next connection attempt starts at once. Does nothing while
+    /// connected or attempting. Returns whether a wait was cut short.
+    pub fn retry_now(&self) -> bool {
+        let tx = self.inner.lock().retry.take();
+        tx.is_some_and(|tx| tx.send(()).is_ok())
+    }
+
+    /// The platform says the network went away (`false`) or came back (`true`): reported as a
+    /// [`Notice::Network`]; coming back retries at once instead of waiting out the backoff.
+    pub fn network_changed(&self, online: bool) {
+        self.inner.lock().notify(|| Notice::Network(online));
+        log::info!(
+            "warren session: network {}",
+            if online { "online" } else { "offline" }
+        );
+        if online {
+            self.retry_now();
+        }
     }
 
     /// Whether a recovered connection is live now.
@@ -332,6 +386,9 @@ impl Session {
                     let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
                 }
+                // The broker closed the connection because of this request (e.g. an unknown
+                // exchange type): doing it again would only close the next one too.
+                Err(e) if closed_because_of_a_request(&e) => return Err(e),
                 Err(e) if is_connection_level(&e) => dead = Some(link.generation),
                 Err(e) => return Err(e),
             }
@@ -354,10 +411,68 @@ impl Session {
                     let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
                 }
+                Err(e) if closed_because_of_a_request(&e) => return Err(e),
                 Err(e) if is_connection_level(&e) => dead = Some(link.generation),
                 r => return r,
             }
         }
+    }
+
+    /// Runs a one-off method (purge, get) on the session's control channel of the live
+    /// connection, waiting for one and retrying on the next after a connection loss.
+    async fn on_control<T>(
+        &self,
+        run: impl Fn(&Channel) -> crate::client::Reply<T>,
+    ) -> Result<T, Error> {
+        self.undo(|_| {}, run).await
+    }
+
+    /// Removes every ready message of a queue; returns how many there were.
+    pub async fn queue_purge(&self, queue: impl Into<QueueRef>) -> Result<u32, Error> {
+        let queue = queue.into();
+        self.on_control(|ch| ch.queue_purge(&queue.name())).await
+    }
+
+    /// Fetches one message (`None` when the queue is empty). Without `no_ack` it must be settled
+    /// on its channel (the session's control channel).
+    pub async fn get(
+        &self,
+        queue: impl Into<QueueRef>,
+        no_ack: bool,
+    ) -> Result<Option<SessionMessage>, Error> {
+        let queue = queue.into();
+        let link = self.link(self.deadline(), false, None).await?;
+        let (channel, connection) = (link.control.clone(), link.conn.clone());
+        let got = self
+            .on_control(|ch| ch.basic_get(&queue.name(), no_ack))
+            .await?;
+        Ok(got.map(|message| SessionMessage {
+            message,
+            channel,
+            connection,
+        }))
+    }
+
+    /// Waits (at most `timeout_ms`) for one message of a queue, acks it and cancels the consumer:
+    /// a consumer with prefetch 1, so the broker holds back everything but the one returned.
+    pub async fn consume_one(
+        &self,
+        queue: impl Into<QueueRef>,
+        timeout_ms: u64,
+    ) -> Result<SessionMessage, Error> {
+        let options = SubscribeOptions {
+            prefetch: 1,
+            ..SubscribeOptions::default()
+        };
+        let mut sub = self.subscribe(queue, options, FieldTable::new()).await?;
+        let got = sub.wait(timeout_ms).await;
+        let result = match got {
+            Ok(Some(m)) => m.ack().map(|()| m),
+            Ok(None) => Err(Error::NotOpen("subscription")),
+            Err(e) => Err(e),
+        };
+        sub.cancel();
+        result
     }
 
     /// Replaces a session channel the broker closed (after an error on it). `Err` when no
@@ -427,9 +542,15 @@ impl Session {
         options: QueueDeclareOptions,
         arguments: FieldTable,
     ) -> Result<QueueHandle, Error> {
-        let handle = QueueHandle {
-            id: self.inner.lock().next_id(),
-            name: Arc::new(Mutex::new(name.to_owned())),
+        let handle = {
+            let mut st = self.inner.lock();
+            match st.topology.queue_named(name) {
+                Some(h) => h,
+                None => QueueHandle {
+                    id: st.next_id(),
+                    name: Arc::new(Mutex::new(name.to_owned())),
+                },
+            }
         };
         self.declare(Declaration::Queue {
             handle: handle.clone(),
@@ -531,6 +652,21 @@ impl Session {
         properties: &BasicProperties,
         options: PublishOptions,
     ) -> Result<(), Error> {
+        self.publish_with(exchange, routing_key, body, properties, options, true)
+            .await
+    }
+
+    /// [`Session::publish`]; `confirm: false` resolves once the message is handed to the live
+    /// connection (it may still wait in the outbox for one) and never sends it again.
+    pub async fn publish_with(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: &BasicProperties,
+        options: PublishOptions,
+        confirm: bool,
+    ) -> Result<(), Error> {
         let _slot = outbox::Slot::take(&self.inner, body.len())?;
         let deadline = self.deadline();
         let mut dead = None;
@@ -557,6 +693,7 @@ impl Session {
                 };
             let left = deadline.saturating_sub(rt::now_ms()).max(1);
             let outcome = match wait {
+                PublishWait::Confirm(..) if !confirm => return Ok(()),
                 PublishWait::Sent => return Ok(()),
                 PublishWait::Drain(rx) => {
                     let _ = rt::timeout(left, rx).await;
@@ -619,6 +756,43 @@ impl Session {
         }
     }
 
+    /// Subscribes and hands every delivery to `handler`, each on a task of its own (as many at
+    /// once as the broker delivers: `prefetch` bounds them), in delivery order. With
+    /// [`Settle::Auto`] a delivery is acked when its handler succeeds and nacked when it fails
+    /// (an unusable message is never requeued). Runs until the subscription is cancelled
+    /// ([`HandledSubscription::cancel`], the broker, or `stop`).
+    pub async fn subscribe_with(
+        &self,
+        queue: impl Into<QueueRef>,
+        options: SubscribeOptions,
+        arguments: FieldTable,
+        settle: Settle,
+        handler: Handler<HandlerResult>,
+    ) -> Result<HandledSubscription, Error> {
+        let no_ack = options.consume.no_ack;
+        let mut sub = self.subscribe(queue, options, arguments).await?;
+        let handle = HandledSubscription {
+            record: sub.record.clone(),
+        };
+        spawn(async move {
+            use futures::StreamExt;
+            while let Some(item) = sub.next().await {
+                let Ok(m) = item else {
+                    break; // the broker refused or cancelled it: the subscription ended
+                };
+                let settler = m.settler();
+                let handled = handler(m);
+                spawn(async move {
+                    let outcome = handled.await;
+                    if let Err(e) = settle_outcome(settle, no_ack, &settler, outcome) {
+                        log::warn!("warren session: could not settle a delivery: {e}");
+                    }
+                });
+            }
+        });
+        Ok(handle)
+    }
+
     /// Ends the session: closes the connection, ends subscriptions, fails waiting publishes.
     /// No connection attempt starts after this resolves.
     pub async fn stop(&self) {
@@ -631,6 +805,88 @@ impl Session {
         }
         log::info!("warren session: stopped");
     }
+}
+
+/// A subscription whose deliveries go to a handler ([`Session::subscribe_with`]).
+#[derive(Clone)]
+pub struct HandledSubscription {
+    record: Arc<Record>,
+}
+
+impl HandledSubscription {
+    /// Stops it: the consumer is cancelled on the live connection, no recovery consumes again.
+    pub fn cancel(&self) {
+        self.record.end();
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.record.is_live()
+    }
+
+    /// The broker's consumer tag on the current connection ("" before the first consume-ok).
+    pub fn consumer_tag(&self) -> String {
+        self.record.consumer_tag()
+    }
+
+    /// The channel it consumes on now, and its connection.
+    pub fn channel(&self) -> Option<(Channel, Connection)> {
+        self.record.current()
+    }
+}
+
+impl Subscription {
+    /// A handle that cancels it and tells its tag and channel (while a reader holds the stream).
+    pub fn handle(&self) -> HandledSubscription {
+        HandledSubscription {
+            record: self.record.clone(),
+        }
+    }
+
+    /// The broker's consumer tag on the current connection.
+    pub fn consumer_tag(&self) -> String {
+        self.record.consumer_tag()
+    }
+
+    /// The channel it consumes on now, and its connection.
+    pub fn channel(&self) -> Option<(Channel, Connection)> {
+        self.record.current()
+    }
+}
+
+/// Acks or nacks a delivery by what its handler returned (see [`Session::subscribe_with`]).
+fn settle_outcome(
+    settle: Settle,
+    no_ack: bool,
+    settler: &Settler,
+    outcome: HandlerResult,
+) -> Result<(), Error> {
+    match (settle, outcome) {
+        (_, Ok(())) if no_ack => Ok(()),
+        (Settle::Auto { .. }, Ok(())) => settler.ack(),
+        (Settle::Manual, Ok(())) => Ok(()),
+        (_, Err(e)) if no_ack => {
+            log::warn!("warren session: message handler failed: {e:?}");
+            Ok(())
+        }
+        (_, Err(HandlerError::Unusable(why))) => {
+            log::warn!("warren session: unusable message, nacked: {why}");
+            settler.nack(false)
+        }
+        (Settle::Auto { requeue_on_nack }, Err(HandlerError::Failed(why))) => {
+            log::warn!("warren session: message handler failed: {why}");
+            settler.nack(requeue_on_nack)
+        }
+        (Settle::Manual, Err(HandlerError::Failed(why))) => {
+            log::warn!("warren session: message handler failed: {why}");
+            Ok(())
+        }
+    }
+}
+
+/// A connection close the broker sent in answer to a method (it names the class and method),
+/// as opposed to one of its own (restart, forced close) or a lost transport.
+fn closed_because_of_a_request(e: &Error) -> bool {
+    matches!(e, Error::ConnectionClosed(c) if c.class_id != 0)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

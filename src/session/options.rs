@@ -1,8 +1,8 @@
 //! How a session behaves, and what it reports.
 
 use super::backoff::Backoff;
-use crate::client::{ConnectionUrl, ConsumeOptions};
-use crate::engine::Error;
+use crate::client::{Channel, Connection, ConnectionUrl, ConsumeOptions};
+use crate::engine::{Error, Returned};
 use crate::rt::BoxFuture;
 use crate::transport::BoxTransport;
 use std::sync::Arc;
@@ -42,6 +42,10 @@ pub struct SessionOptions {
     /// Bound on one publish (or declaration) from call to confirm, across reconnects.
     pub operation_timeout_ms: u64,
     pub before_connect: Option<BeforeConnect>,
+    /// Bound on the attempts of the first connect (`Session::connect` fails after them);
+    /// `None`: the first connect retries like any reconnect (bounded by the backoff's
+    /// `max_attempts`). amqp-client's session makes one attempt.
+    pub first_connect_attempts: Option<u32>,
 }
 
 impl Default for SessionOptions {
@@ -55,6 +59,7 @@ impl Default for SessionOptions {
             outbox_max_bytes: 16 << 20,
             operation_timeout_ms: 30_000,
             before_connect: None,
+            first_connect_attempts: None,
         }
     }
 }
@@ -70,6 +75,7 @@ impl std::fmt::Debug for SessionOptions {
             .field("outbox_max_bytes", &self.outbox_max_bytes)
             .field("operation_timeout_ms", &self.operation_timeout_ms)
             .field("before_connect", &self.before_connect.is_some())
+            .field("first_connect_attempts", &self.first_connect_attempts)
             .finish()
     }
 }
@@ -97,4 +103,58 @@ pub enum SessionEvent {
     RecoveryFailed { object: String, error: Error },
     /// The session gave up (a fatal refusal, or max attempts).
     Failed { error: Error },
+}
+
+/// What a session reports besides its connection's life: the broker's flow control, returned
+/// messages, and the network as the platform sees it. A separate stream from [`SessionEvent`]
+/// (one listener each, bounded like it).
+#[derive(Debug)]
+pub enum Notice {
+    /// The broker blocked publishing (a resource alarm); publishes wait in the outbox.
+    Blocked(String),
+    Unblocked,
+    /// A `mandatory` publish the broker could not route, and the channel it came back on.
+    Returned {
+        message: Box<Returned>,
+        channel: Channel,
+        connection: Connection,
+    },
+    /// One recorded object could not be restored (as [`SessionEvent::RecoveryFailed`], with
+    /// the queue it concerns when it concerns one).
+    RecoveryFailed {
+        queue: Option<String>,
+        object: String,
+        error: Error,
+    },
+    /// The platform reported the network gone (`false`) or back (`true`, the session retries
+    /// at once, see [`super::Session::network_changed`]).
+    Network(bool),
+}
+
+/// What a delivery handler of [`super::Session::subscribe_with`] decided; `Err` says why it
+/// failed (logged, and the message nacked).
+pub type HandlerResult = Result<(), HandlerError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandlerError {
+    /// The handler failed: nacked, requeued as the subscription says.
+    Failed(String),
+    /// The message itself is unusable (e.g. it cannot be decoded): nacked, never requeued (it
+    /// would only fail again).
+    Unusable(String),
+}
+
+/// Handles one delivery of a subscription (see [`super::Session::subscribe_with`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub type Handler<T> = Arc<dyn Fn(super::SessionMessage) -> BoxFuture<T> + Send + Sync>;
+#[cfg(target_arch = "wasm32")]
+pub type Handler<T> = Arc<dyn Fn(super::SessionMessage) -> BoxFuture<T>>;
+
+/// How [`super::Session::subscribe_with`] settles what its handler returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settle {
+    /// Ack when the handler succeeds, nack (requeue as given) when it fails.
+    Auto { requeue_on_nack: bool },
+    /// The handler settles (or `no_ack` consumes without acks).
+    Manual,
 }

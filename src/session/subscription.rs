@@ -35,6 +35,9 @@ pub(crate) struct Record {
     consumed_on: Mutex<u64>,
     /// Dropped by [`Record::end`]: tells the running forwarder to cancel its consumer now.
     cancel: Mutex<Vec<oneshot::Sender<()>>>,
+    /// The broker's consumer tag on the newest connection, and its channel.
+    tag: Mutex<String>,
+    current: Mutex<Option<(Channel, Connection)>>,
 }
 
 impl Record {
@@ -54,12 +57,23 @@ impl Record {
             last_offset: Mutex::new(None),
             consumed_on: Mutex::new(0),
             cancel: Mutex::new(Vec::new()),
+            tag: Mutex::new(String::new()),
+            current: Mutex::new(None),
         };
         (Arc::new(record), rx)
     }
 
     pub fn is_live(&self) -> bool {
         lock(&self.tx).as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+
+    pub fn consumer_tag(&self) -> String {
+        lock(&self.tag).clone()
+    }
+
+    /// The channel it consumes on now (and its connection), once it has consumed.
+    pub fn current(&self) -> Option<(Channel, Connection)> {
+        lock(&self.current).clone()
     }
 
     pub fn end(&self) {
@@ -102,6 +116,8 @@ impl Record {
                 self.arguments_now(),
             )
             .await?;
+        *lock(&self.tag) = consumer.tag().to_owned();
+        *lock(&self.current) = Some((ch.clone(), conn.clone()));
         let Some(tx) = lock(&self.tx).clone() else {
             return Ok(());
         };
@@ -111,7 +127,14 @@ impl Record {
             cancel.retain(|c| !c.is_canceled()); // forwarders of earlier connections are gone
             cancel.push(cancel_tx);
         }
-        rt::spawn(forward(self.clone(), consumer, ch, tx, cancel_rx));
+        super::spawn(forward(
+            self.clone(),
+            consumer,
+            ch,
+            conn.clone(),
+            tx,
+            cancel_rx,
+        ));
         Ok(())
     }
 }
@@ -137,6 +160,7 @@ async fn forward(
     record: Arc<Record>,
     mut consumer: Consumer,
     ch: Channel,
+    conn: Connection,
     mut tx: mpsc::Sender<Item>,
     mut cancelled: oneshot::Receiver<()>,
 ) {
@@ -148,7 +172,12 @@ async fn forward(
         match next {
             Some(Ok(message)) => {
                 let offset = stream_offset(&message);
-                if tx.send(Ok(SessionMessage { message })).await.is_err() {
+                let m = SessionMessage {
+                    message,
+                    channel: ch.clone(),
+                    connection: conn.clone(),
+                };
+                if tx.send(Ok(m)).await.is_err() {
                     break; // the subscription was dropped: cancel below
                 }
                 if offset.is_some() {
@@ -179,6 +208,9 @@ async fn forward(
 #[derive(Debug)]
 pub struct SessionMessage {
     pub message: Message,
+    /// The channel it came on (a session channel, or the subscription's own).
+    pub(crate) channel: Channel,
+    pub(crate) connection: Connection,
 }
 
 impl std::ops::Deref for SessionMessage {
@@ -206,6 +238,42 @@ impl SessionMessage {
 
     pub fn reject(&self, requeue: bool) -> Result<(), Error> {
         stale_is_ok(self.message.reject(requeue))
+    }
+
+    /// The channel the message came on (acks for it go there).
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    pub fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    /// What settles the message later, so the message itself can be handed on (e.g. to an
+    /// application callback) and still be acked or nacked here afterwards.
+    pub fn settler(&self) -> Settler {
+        Settler {
+            channel: self.channel.clone(),
+            delivery_tag: self.message.delivery_tag,
+        }
+    }
+}
+
+/// Settles one message after it was handed on; like [`SessionMessage`]'s own methods, settling
+/// a message of a connection that has since been replaced does nothing.
+#[derive(Debug, Clone)]
+pub struct Settler {
+    channel: Channel,
+    delivery_tag: u64,
+}
+
+impl Settler {
+    pub fn ack(&self) -> Result<(), Error> {
+        stale_is_ok(self.channel.basic_ack(self.delivery_tag, false))
+    }
+
+    pub fn nack(&self, requeue: bool) -> Result<(), Error> {
+        stale_is_ok(self.channel.basic_nack(self.delivery_tag, false, requeue))
     }
 }
 

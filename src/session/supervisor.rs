@@ -4,7 +4,7 @@
 
 use super::backoff::Jitter;
 use super::subscription::is_connection_level;
-use super::{topology, Inner, Link, SessionEvent};
+use super::{topology, Inner, Link, Notice, SessionEvent};
 use crate::client::{Connection, ConnectionEvent, ConnectionUrl};
 use crate::engine::Error;
 use crate::protocol::ReplyCode;
@@ -102,7 +102,13 @@ pub(crate) async fn run(
             Err(e) => {
                 failures += 1;
                 let fatal = is_fatal(&e) && !inner.options.retry_fatal;
-                if fatal || !inner.options.backoff.allows(failures) {
+                // the first connect may be held to fewer attempts than reconnects
+                let first_done = first.is_some()
+                    && inner
+                        .options
+                        .first_connect_attempts
+                        .is_some_and(|n| failures >= n.max(1));
+                if fatal || first_done || !inner.options.backoff.allows(failures) {
                     log::error!("warren session: giving up after {failures} attempt(s): {e}");
                     give_up(&inner, e.clone());
                     if let Some(tx) = first.take() {
@@ -121,7 +127,13 @@ pub(crate) async fn run(
             delay_ms: delay,
         });
         log::info!("warren session: reconnecting in {delay} ms (attempt {attempt})");
-        if unless_stopped(&stop, rt::sleep_ms(delay)).await.is_none() {
+        // `Session::retry_now` (the network came back, the page was shown) ends the wait early.
+        let (retry_tx, retry_rx) = oneshot::channel::<()>();
+        inner.lock().retry = Some(retry_tx);
+        let wait = select(rt::sleep_ms(delay), retry_rx);
+        let waited = unless_stopped(&stop, wait).await;
+        inner.lock().retry = None;
+        if waited.is_none() {
             break;
         }
     }
@@ -136,6 +148,9 @@ fn give_up(inner: &Inner, e: Error) {
     }
     st.wake();
     st.emit(SessionEvent::Failed { error: e });
+    // the last event: the streams end after it (their readers finish)
+    st.listeners.clear();
+    st.notices.clear();
 }
 
 /// Waits for the live connection to end (its error), tracking blocked/unblocked meanwhile.
@@ -149,11 +164,47 @@ async fn watch(inner: &Inner, link: &Link) -> Error {
                 let mut st = inner.lock();
                 st.blocked = matches!(ev, ConnectionEvent::Blocked(_));
                 st.wake();
+                match ev {
+                    ConnectionEvent::Blocked(reason) => {
+                        st.notify(|| Notice::Blocked(reason.clone()))
+                    }
+                    ConnectionEvent::Unblocked => st.notify(|| Notice::Unblocked),
+                }
             }
             // No more events: only the end is left to wait for.
             Either::Right((None, _)) => return ended.await.unwrap_or(Error::NotOpen("connection")),
         }
     }
+}
+
+/// Reports an object a recovery could not restore: logged, an event and a notice.
+fn recovery_failed(inner: &Inner, queue: Option<String>, object: String, error: Error) {
+    log::warn!("warren session: could not restore {object}: {error}");
+    let mut st = inner.lock();
+    st.notify(|| Notice::RecoveryFailed {
+        queue: queue.clone(),
+        object: object.clone(),
+        error: error.clone(),
+    });
+    st.emit(SessionEvent::RecoveryFailed { object, error });
+}
+
+/// Hands the publish channel's returned (unroutable `mandatory`) messages to the notice
+/// listeners, until the channel ends.
+fn forward_returns(inner: &Arc<Inner>, publish: &crate::client::Channel, conn: &Connection) {
+    let mut returns = publish.returns();
+    let (channel, connection) = (publish.clone(), conn.clone());
+    let inner = Arc::downgrade(inner);
+    super::spawn(async move {
+        while let Some(r) = returns.next().await {
+            let Some(inner) = inner.upgrade() else { break };
+            inner.lock().notify(|| Notice::Returned {
+                message: Box::new(r.clone()),
+                channel: channel.clone(),
+                connection: connection.clone(),
+            });
+        }
+    });
 }
 
 /// One attempt: the hook, the connection, then recovery, all under the attempt's deadline. A
@@ -173,7 +224,7 @@ async fn connect(inner: &Arc<Inner>, url: ConnectionUrl, generation: u64) -> Res
     if result.is_err() {
         let conn = super::lock(&opened).take();
         if let Some(conn) = conn {
-            rt::spawn(async move {
+            super::spawn(async move {
                 let _ = conn.close().await;
             });
         }
@@ -203,12 +254,11 @@ async fn open_and_recover(
     if inner.options.confirm {
         publish.confirm_select().await?;
     }
+    forward_returns(inner, &publish, &conn);
     let declarations = inner.lock().topology.declarations.clone();
     let control = conn.channel(None).await?;
     let mut report = move |d: &topology::Declaration, error: Error| {
-        let object = d.describe();
-        log::warn!("warren session: could not restore {object}: {error}");
-        inner.emit(SessionEvent::RecoveryFailed { object, error });
+        recovery_failed(inner, d.queue_name(), d.describe(), error);
     };
     let control = topology::replay(&declarations, &conn, control, &mut report)
         .await
@@ -219,9 +269,9 @@ async fn open_and_recover(
             Ok(()) => {}
             Err(e) if is_connection_level(&e) || !conn.is_open() => return Err(e),
             Err(error) => {
-                let object = format!("subscription to queue {:?}", s.queue.name());
-                log::warn!("warren session: could not restore {object}: {error}");
-                inner.emit(SessionEvent::RecoveryFailed { object, error });
+                let queue = s.queue.name();
+                let object = format!("subscription to queue {queue:?}");
+                recovery_failed(inner, Some(queue), object, error);
             }
         }
     }

@@ -8,10 +8,12 @@
 // Exits 0 when every page passed, 1 otherwise.
 import { launchChromium } from "../lib/chromium.mjs";
 
+// the ports scripts/lib.sh uses (WARREN_HTTP_PORT, WARREN_WS_URL) when no base URL is given
 const base = process.argv[2] ?? `http://127.0.0.1:${process.env.WARREN_HTTP_PORT ?? 8080}/www/examples/`;
-// the relay the pages connect through (their own default is ws://127.0.0.1:15673)
-const ws = process.env.WARREN_WS_URL;
-const pages = process.argv.length > 3 ? process.argv.slice(3) : [1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`);
+const wsQuery = !process.argv[2] && process.env.WARREN_WS_URL ? `?ws=${encodeURIComponent(process.env.WARREN_WS_URL)}` : "";
+const pages = process.argv.length > 3
+  ? process.argv.slice(3)
+  : [...[1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`), "tutorial6-session.html"].map((p) => p + wsQuery);
 const PAGE_TIMEOUT_MS = 30_000;
 
 // a last resort if the browser itself wedges
@@ -34,9 +36,7 @@ async function visit(name) {
   page.on("requestfailed", (r) => notes.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
   let verdict;
   try {
-    const href = new URL(name, base);
-    if (ws) href.searchParams.set("ws", ws);
-    await page.goto(href.href, { timeout: PAGE_TIMEOUT_MS });
+    await page.goto(new URL(name, base).href, { timeout: PAGE_TIMEOUT_MS });
     const left = PAGE_TIMEOUT_MS - (Date.now() - started);
     await page.waitForFunction(() => document.body?.dataset.result, null, { timeout: Math.max(left, 1) });
     verdict = await page.evaluate(() => document.body.dataset.result);
