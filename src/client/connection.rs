@@ -97,6 +97,11 @@ impl Connection {
         ended.await.unwrap_or(None)
     }
 
+    /// Whether both handles are the same connection (clones share one).
+    pub fn same(&self, other: &Connection) -> bool {
+        self.shared.same(&other.shared)
+    }
+
     pub fn is_open(&self) -> bool {
         self.shared.lock().engine.is_open()
     }

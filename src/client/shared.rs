@@ -89,6 +89,10 @@ struct Core {
 pub(crate) struct Shared(Arc<Core>);
 
 impl Shared {
+    pub fn same(&self, other: &Shared) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub fn new(engine: Engine, router: Router, read_budget: usize) -> Shared {
         Shared(Arc::new(Core {
             state: Mutex::new(ConnectionState {

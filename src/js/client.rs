@@ -486,6 +486,26 @@ impl JsClient {
         self.conn().filter(|c| c.is_open())
     }
 
+    /// A client for a connection something else opened (a session's current connection), so
+    /// its channels and messages have the usual `connection`; `url` gives vhost/username.
+    pub(crate) fn adopt(conn: Connection, url: ConnectionUrl, logger: JsValue) -> JsClient {
+        JsClient {
+            inner: Rc::new(ClientState {
+                url,
+                conn: RefCell::new(Some(conn)),
+                callbacks: RefCell::default(),
+                logger: RefCell::new(logger),
+                this: RefCell::new(None),
+                channels: RefCell::default(),
+                blocked: RefCell::new(None),
+            }),
+        }
+    }
+
+    pub(crate) fn connection(&self) -> Option<Connection> {
+        self.inner.conn.borrow().clone()
+    }
+
     /// This client's JS object (a new wrapper if the original is gone or was never seen).
     pub(crate) fn js(&self) -> JsValue {
         match self.inner.this.borrow().as_ref().and_then(|w| w.deref()) {

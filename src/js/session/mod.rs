@@ -21,15 +21,15 @@ use rpc::{JsRpcClient, JsRpcServer};
 use subscription::{Generator, JsGeneratorSubscription, JsSubscription};
 
 use super::channel::JsChannel;
-use super::client::callback_arg;
+use super::client::{callback_arg, JsClient};
 use super::error::{to_js, type_error};
 use super::message::JsMessage;
 use super::values::{
     get_field, js_bytes, js_to_properties, js_to_table, opt_bool, opt_num, opt_str,
 };
 use crate::client::{
-    ConnectionUrl, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions,
-    QueueDeclareOptions, QueueDeleteOptions,
+    Channel, Connection, ConnectionUrl, ExchangeDeclareOptions, ExchangeDeleteOptions,
+    PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::engine::{Error, TransportError};
 use crate::protocol::{BasicProperties, FieldTable};
@@ -260,9 +260,34 @@ struct SessionState {
     this: RefCell<JsValue>,
     /// online/offline/visibility listeners on the global scope, removed by stop().
     lifecycle: RefCell<Vec<Listener>>,
+    /// The first URL (vhost and username of the clients below).
+    url: ConnectionUrl,
+    /// The JS client of the current connection and its channels, so `msg.channel` and
+    /// `msg.channel.connection` are one object each.
+    client: RefCell<Option<(JsClient, Vec<JsChannel>)>>,
 }
 
 impl SessionState {
+    /// An `AMQPChannel` for a channel of the session's connection `conn`: one JS object per
+    /// channel (messages of one subscription share it, and only one end-watcher runs).
+    pub(super) fn js_channel(&self, ch: Channel, conn: Connection) -> JsChannel {
+        let mut cur = self.client.borrow_mut();
+        if !matches!(&*cur, Some((c, _)) if c.connection().is_some_and(|k| k.same(&conn))) {
+            *cur = None;
+        }
+        let (client, chans) = cur.get_or_insert_with(|| {
+            let c = JsClient::adopt(conn, self.url.clone(), self.logger.clone());
+            (c, Vec::new())
+        });
+        chans.retain(|c| c.inner().is_open());
+        if let Some(c) = chans.iter().find(|c| c.id() == ch.id()) {
+            return c.clone();
+        }
+        let c = JsChannel::create(ch, client.clone());
+        chans.push(c.clone());
+        c
+    }
+
     fn log(&self, level: &str, text: &str, detail: &JsValue) {
         // no logger given: warnings and errors (a message that cannot be decoded, a callback
         // that threw) still reach the console; `null` silences everything
@@ -322,7 +347,7 @@ impl SessionState {
     /// configured.
     async fn message(&self, m: SessionMessage) -> Result<JsValue, JsValue> {
         let (ch, conn) = (m.channel().clone(), m.connection().clone());
-        let msg: JsValue = JsMessage::delivered(m.message, JsChannel::new(ch, conn)).into();
+        let msg: JsValue = JsMessage::delivered(m.message, self.js_channel(ch, conn)).into();
         if let Some(decode) = &self.decode {
             settle_value(decode.call1(&JsValue::NULL, &msg)?).await?;
         }
@@ -459,6 +484,9 @@ impl JsSession {
         let o = opts(&options);
         let prepared = (|| {
             let urls = urls(&url, &o)?;
+            let Some(first_url) = urls.first().cloned() else {
+                return Err(invalid("at least one URL is required"));
+            };
             let mut session_opts = session_options(&o)?;
             // as amqp-client: the first connect tries (each URL) once and rejects, unless
             // `retryFirstConnect` (warren) makes it retry like a reconnect
@@ -483,6 +511,7 @@ impl JsSession {
             let (encode, decode) = (codec_fn("encode")?, codec_fn("decode")?);
             Ok::<_, JsValue>((
                 urls,
+                first_url,
                 session_opts,
                 callbacks,
                 abort,
@@ -491,10 +520,11 @@ impl JsSession {
                 decode,
             ))
         })();
-        let (urls, session_opts, callbacks, abort, lifecycle, encode, decode) = match prepared {
-            Ok(p) => p,
-            Err(e) => return Promise::reject(&e),
-        };
+        let (urls, first_url, session_opts, callbacks, abort, lifecycle, encode, decode) =
+            match prepared {
+                Ok(p) => p,
+                Err(e) => return Promise::reject(&e),
+            };
         let logger = get_field(&o, "logger");
         js_promise(async move {
             let onfailed = callbacks.onfailed.clone();
@@ -518,6 +548,8 @@ impl JsSession {
                 logger,
                 this: RefCell::new(JsValue::UNDEFINED),
                 lifecycle: RefCell::new(Vec::new()),
+                url: first_url,
+                client: RefCell::new(None),
             });
             let this: JsValue = JsSession { st: st.clone() }.into();
             *st.this.borrow_mut() = this.clone();
@@ -777,7 +809,7 @@ fn watch(st: &Rc<SessionState>) {
                     connection,
                 } => {
                     let msg: JsValue =
-                        JsMessage::returned(*message, JsChannel::new(channel, connection)).into();
+                        JsMessage::returned(*message, st.js_channel(channel, connection)).into();
                     if let Some(decode) = &st.decode {
                         if let Ok(p) = decode.call1(&JsValue::NULL, &msg) {
                             let _ = settle_value(p).await;

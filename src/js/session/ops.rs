@@ -183,7 +183,7 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                 .subscribe_with(queue, options, args, settle, handler)
                 .await
                 .map_err(to_js)?;
-            Ok(JsSubscription { sub }.into())
+            Ok(JsSubscription { st, sub }.into())
         }
         Op::Subscribe {
             queue,

@@ -4,15 +4,16 @@ use super::*;
 
 // ----- subscriptions ---------------------------------------------------------------------------
 
-fn current_channel(h: &HandledSubscription) -> JsValue {
+fn current_channel(st: &SessionState, h: &HandledSubscription) -> JsValue {
     h.channel()
-        .map(|(ch, conn)| JsChannel::new(ch, conn).into())
+        .map(|(ch, conn)| st.js_channel(ch, conn).into())
         .unwrap_or(JsValue::UNDEFINED)
 }
 
 /// A subscription delivering to a callback; valid across reconnects.
 #[wasm_bindgen(js_name = AMQPSubscription)]
 pub struct JsSubscription {
+    pub(super) st: Rc<SessionState>,
     pub(super) sub: HandledSubscription,
 }
 
@@ -27,7 +28,7 @@ impl JsSubscription {
     /// The channel it consumes on now.
     #[wasm_bindgen(getter, unchecked_return_type = "AMQPChannel | undefined")]
     pub fn channel(&self) -> JsValue {
-        current_channel(&self.sub)
+        current_channel(&self.st, &self.sub)
     }
 
     /// Cancels it (never throws): no more deliveries, not consumed again after a reconnect.
@@ -68,7 +69,7 @@ impl JsGeneratorSubscription {
 
     #[wasm_bindgen(getter, unchecked_return_type = "AMQPChannel | undefined")]
     pub fn channel(&self) -> JsValue {
-        current_channel(&self.inner.handle)
+        current_channel(&self.inner.st, &self.inner.handle)
     }
 
     /// Ends the iteration (after messages already received) and the consumer.
