@@ -4,6 +4,9 @@
 // (reconnecting, recovery, the outbox, acking, RPC) is the Rust session inside the wasm module.
 import { AMQPExchange, AMQPGeneratorSubscription, AMQPQueue, AMQPSession, AMQPSubscription } from "./warren.js";
 
+export { AMQPExchange, AMQPGeneratorSubscription, AMQPQueue, AMQPSession, AMQPSubscription };
+export { AMQPRPCClient, AMQPRPCServer } from "./warren.js";
+
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
