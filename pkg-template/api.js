@@ -1,29 +1,31 @@
 // The JavaScript surface of warren-amqp: the classes wasm-bindgen generates (warren.js) plus the
 // few JS-side pieces that cannot live in the wasm module. No protocol logic here: that is Rust.
-import { AMQPWebSocketClient } from "./warren.js";
+import { AMQPChannel, AMQPConsumer, AMQPMessage, AMQPWebSocketClient } from "./warren.js";
 
-export * from "./warren.js";
+export { AMQPChannel, AMQPConsumer, AMQPMessage, AMQPWebSocketClient };
+/** amqp-client's names for what warren has one class each for. */
+export { AMQPConsumer as AMQPGeneratorConsumer, AMQPWebSocketClient as AMQPBaseClient };
 
 /**
- * Errors from the broker or the connection are `Error`s named "AMQPError" carrying the AMQP reply
- * `code`, `replyText`, `classId` and `methodId` where there is one. They are made inside the
- * WebAssembly module, so this class recognises them by name: `err instanceof AMQPError` works.
+ * Errors from the broker or the connection are `Error`s named "AMQPError" carrying the client as
+ * `connection` and, where there is one, the AMQP reply `code`, `replyText`, `classId` and
+ * `methodId`. They are made inside the WebAssembly module, so this class recognises them by
+ * name: `err instanceof AMQPError` works.
  */
 export class AMQPError extends Error {
-  constructor(message, code) {
+  constructor(message, connection) {
     super(message);
     this.name = "AMQPError";
-    if (code !== undefined) this.code = code;
+    this.connection = connection;
   }
   static [Symbol.hasInstance](value) {
     return value instanceof Error && value.name === "AMQPError";
   }
 }
 
-// amqp-client's connect() resolves to the client itself; the wasm side can only hand back a new
-// wrapper of the same connection, so resolve to `this` here to keep `(await c.connect()) === c`.
+// connect() resolves to the client itself (the wasm side is handed its own JS object, so
+// `ch.connection` and `err.connection` are this same object).
 const connect = AMQPWebSocketClient.prototype.connect;
-AMQPWebSocketClient.prototype.connect = async function () {
-  await connect.call(this);
-  return this;
+AMQPWebSocketClient.prototype.connect = function (options) {
+  return connect.call(this, this, options);
 };

@@ -483,6 +483,27 @@ impl Channel {
         Returns(Inbox::new(rx, self.shared.clone()))
     }
 
+    /// Resolves when this channel has ended: `None` when it was closed by us (itself or with
+    /// the connection), else why it ended. At once if it already has.
+    pub fn closed(&self) -> impl std::future::Future<Output = Option<Error>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut state = self.shared.lock();
+            match state.ensure_current(self.key) {
+                Ok(()) if state.router.ended.is_none() => {
+                    state.router.channel_ends.push((self.id, tx))
+                }
+                Ok(()) | Err(Error::NotOpen(_)) => {
+                    let _ = tx.send(None);
+                }
+                Err(e) => {
+                    let _ = tx.send(Some(e));
+                }
+            }
+        }
+        async move { rx.await.unwrap_or(None) }
+    }
+
     /// Closes the channel; consumers on it end. Closing a channel that already ended succeeds.
     pub fn close(&self) -> Reply<()> {
         if self.shared.lock().ensure_current(self.key).is_err() {
@@ -492,6 +513,25 @@ impl Channel {
         let sent = match self
             .shared
             .request(Some(self.key), |e| e.close_channel(id), |_, _| {})
+        {
+            Err(Error::NotOpen(_)) => return Reply::ready(Ok(())),
+            other => other,
+        };
+        Reply::new(sent, |_| Ok(()))
+    }
+
+    /// [`Channel::close`] with a reply code and text of our own (the broker may log them).
+    pub fn close_with(&self, code: u16, text: &str) -> Reply<()> {
+        let m = Method::ChannelClose(ChannelClose {
+            reply_code: code,
+            reply_text: text.into(),
+            class_id: 0,
+            method_id: 0,
+        });
+        let id = self.id;
+        let sent = match self
+            .shared
+            .request(Some(self.key), |e| e.call(id, m), |_, _| {})
         {
             Err(Error::NotOpen(_)) => return Reply::ready(Ok(())),
             other => other,

@@ -150,3 +150,15 @@ impl Connection {
         self.shared.budget().used()
     }
 }
+
+impl Connection {
+    /// A handle for channel 0, the connection's own: it is never open for channel methods (the
+    /// JS bindings list it in `client.channels` as amqp-client does).
+    pub fn channel_zero(&self) -> Channel {
+        Channel {
+            id: 0,
+            key: super::registry::ChannelKey { id: 0, epoch: 0 },
+            shared: self.shared.clone(),
+        }
+    }
+}

@@ -75,6 +75,13 @@ impl Consumers {
     }
 }
 
+/// Removes and returns the items matching `f`.
+fn extract<T>(v: &mut Vec<T>, f: impl Fn(&T) -> bool) -> Vec<T> {
+    let (gone, kept) = std::mem::take(v).into_iter().partition(f);
+    *v = kept;
+    gone
+}
+
 pub(crate) struct Router {
     pub waiters: HashMap<ReqId, ReplyTx>,
     /// Consumers whose consume-ok has not arrived yet, keyed by the consume request.
@@ -91,6 +98,8 @@ pub(crate) struct Router {
     pub ended: Option<Ended>,
     pub server_properties: FieldTable,
     pub channels: ChannelRegistry,
+    /// Who waits for a channel to end (see `Channel::closed`), by channel id.
+    pub channel_ends: Vec<(u16, oneshot::Sender<Option<Error>>)>,
 }
 
 impl Router {
@@ -108,6 +117,7 @@ impl Router {
             ended: None,
             server_properties: FieldTable::new(),
             channels: ChannelRegistry::default(),
+            channel_ends: Vec::new(),
         }
     }
 
@@ -197,6 +207,9 @@ impl Router {
 
     fn channel_closed(&mut self, channel: u16, error: Option<Error>) {
         self.channels.ended(channel, error.as_ref());
+        for (_, tx) in extract(&mut self.channel_ends, |w| w.0 == channel) {
+            let _ = tx.send(error.clone());
+        }
         let err = error.unwrap_or(Error::NotOpen("channel"));
         for tx in self.consumers.take(Some(channel)) {
             if !matches!(err, Error::NotOpen(_)) {
@@ -237,6 +250,9 @@ impl Router {
         self.pending_consumers.clear();
         self.returns.clear();
         self.listeners.clear();
+        for (_, tx) in self.channel_ends.drain(..) {
+            let _ = tx.send(error.clone());
+        }
         let end = match error {
             None => Ended::ByUs,
             Some(e) => Ended::Failed(e),

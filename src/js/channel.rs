@@ -1,31 +1,38 @@
 //! `AMQPChannel`: argument parsing and result shaping around `client::Channel`.
 
+use super::client::{callback_arg, JsClient};
 use super::consumer::JsConsumer;
-use super::error::to_js;
+use super::error::to_js_on;
 use super::message::JsMessage;
 use super::values::{
     get_field, int_arg, js_bytes, js_to_properties, js_to_table, opt_bool, opt_str,
 };
-use super::{promise, reply, settled};
+use super::{settled, Ctx};
 use crate::client::{
-    Channel, Connection, ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
-    PublishOptions, PublishWait, QueueDeclareOptions, QueueDeleteOptions,
+    Channel, ConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, PublishOptions,
+    PublishWait, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::engine::Error;
 use crate::protocol::FieldTable;
 use crate::rt;
 use futures::StreamExt;
-use js_sys::{Function, Object, Promise, Reflect};
+use js_sys::{Function, Map, Object, Promise, Reflect, WeakRef};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 
 struct ChannelState {
     channel: Channel,
-    _conn: Connection,
+    client: JsClient,
     onreturn: RefCell<Option<Function>>,
+    onerror: RefCell<Option<Function>>,
     /// Set once a task forwards `basic.return`s to `onReturn`.
     returns_started: std::cell::Cell<bool>,
+    /// `ch.consumers`: the running consumers' JS objects by tag, and the same consumers for Rust.
+    consumers: Map,
+    running: RefCell<Vec<JsConsumer>>,
+    /// This channel's JS object.
+    this: RefCell<Option<WeakRef>>,
 }
 
 #[wasm_bindgen(js_name = AMQPChannel)]
@@ -60,19 +67,131 @@ fn table(v: &JsValue, what: &str) -> Result<FieldTable, Error> {
 }
 
 impl JsChannel {
-    pub(crate) fn new(channel: Channel, conn: Connection) -> JsChannel {
-        JsChannel {
+    /// Wraps a channel the client has opened and watches for its end.
+    pub(crate) fn create(channel: Channel, client: JsClient) -> JsChannel {
+        let this = JsChannel {
             inner: Rc::new(ChannelState {
                 channel,
-                _conn: conn,
+                client,
                 onreturn: RefCell::new(None),
+                onerror: RefCell::new(None),
                 returns_started: std::cell::Cell::new(false),
+                consumers: Map::new(),
+                running: RefCell::default(),
+                this: RefCell::new(None),
             }),
+        };
+        let js: JsValue = this.clone().into();
+        *this.inner.this.borrow_mut() = js.dyn_ref::<Object>().map(WeakRef::new);
+        if this.id() != 0 {
+            this.watch(js);
+            if !this.inner.client.logger().is_undefined() {
+                this.start_returns(); // amqp-client logs returned messages by default
+            }
+        }
+        this
+    }
+
+    /// This channel's JS object (the same one every time while anything holds it).
+    pub(crate) fn js(&self) -> JsValue {
+        match self.inner.this.borrow().as_ref().and_then(|w| w.deref()) {
+            Some(o) => o.into(),
+            None => self.clone().into(),
         }
     }
 
     pub(crate) fn inner(&self) -> &Channel {
         &self.inner.channel
+    }
+
+    pub(crate) fn client(&self) -> &JsClient {
+        &self.inner.client
+    }
+
+    pub(crate) fn ctx(&self, opts: Option<JsValue>) -> Result<Ctx, JsValue> {
+        self.inner.client.ctx(opts)
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.id() != 0 && self.inner.channel.is_open()
+    }
+
+    /// A consumer started on this channel (for `ch.consumers`).
+    pub(crate) fn add_consumer(&self, c: &JsConsumer, js: &JsValue) {
+        self.inner.consumers.set(&c.tag().into(), js);
+        self.inner.running.borrow_mut().push(c.clone());
+    }
+
+    /// A consumer that ended.
+    pub(crate) fn remove_consumer(&self, tag: &str) {
+        self.inner.consumers.delete(&tag.into());
+        self.inner.running.borrow_mut().retain(|c| c.tag() != tag);
+    }
+
+    fn consumer(&self, tag: &str) -> Option<JsConsumer> {
+        self.inner
+            .running
+            .borrow()
+            .iter()
+            .find(|c| c.tag() == tag)
+            .cloned()
+    }
+
+    /// When the channel ends: its consumers end (with the error if the broker closed it), it
+    /// leaves `client.channels`, and a broker close goes to `onerror`.
+    fn watch(&self, js: JsValue) {
+        let this = self.clone();
+        rt::spawn(async move {
+            let error = this.inner.channel.closed().await;
+            let client = this.inner.client.clone();
+            client.channel_ended(this.id(), &js);
+            drop(js);
+            let err_js = error.as_ref().map(|e| to_js_on(e.clone(), &client.js()));
+            let running = std::mem::take(&mut *this.inner.running.borrow_mut());
+            for c in running {
+                c.finish(err_js.clone().map_or(Ok(()), Err));
+            }
+            this.inner.consumers.clear();
+            let (Some(Error::ChannelClosed(info)), Some(err)) = (&error, &err_js) else {
+                return;
+            };
+            let id = this.id();
+            client.log(
+                "debug",
+                &[
+                    "channel".into(),
+                    id.into(),
+                    "closed".into(),
+                    info.code.0.into(),
+                    info.text.as_str().into(),
+                    info.class_id.into(),
+                    info.method_id.into(),
+                ],
+            );
+            let reason = Reflect::get(err, &"message".into()).unwrap_or_default();
+            let f = this.inner.onerror.borrow().clone();
+            match f {
+                Some(f) => {
+                    let _ = f.call1(&this.js(), &reason);
+                }
+                None => {
+                    // amqp-client's default: log it and tell the connection's onerror
+                    let text = format!(
+                        "Channel {id} closed: {}",
+                        reason.as_string().unwrap_or_default()
+                    );
+                    client.log(
+                        "error",
+                        &[format!(
+                            "channel {id} closed: {}",
+                            reason.as_string().unwrap_or_default()
+                        )
+                        .into()],
+                    );
+                    client.report_error(&super::error::amqp_error(&text, &client.js()));
+                }
+            }
+        });
     }
 
     fn start_returns(&self) {
@@ -83,9 +202,16 @@ impl JsChannel {
         let this = self.clone();
         rt::spawn(async move {
             while let Some(r) = returns.next().await {
+                let msg: JsValue = JsMessage::returned(r, this.clone()).into();
                 let cb = this.inner.onreturn.borrow().clone();
-                if let Some(cb) = cb {
-                    let _ = cb.call1(&JsValue::NULL, &JsMessage::returned(r, this.clone()).into());
+                match cb {
+                    Some(cb) => {
+                        let _ = cb.call1(&JsValue::NULL, &msg);
+                    }
+                    None => this
+                        .inner
+                        .client
+                        .log("error", &["Message returned from server".into(), msg]),
                 }
             }
         });
@@ -99,9 +225,48 @@ impl JsChannel {
         self.inner.channel.id()
     }
 
+    /// Whether the channel is closed (channel 0 is open as long as the connection is).
     #[wasm_bindgen(getter)]
     pub fn closed(&self) -> bool {
+        if self.id() == 0 {
+            return self.inner.client.closed();
+        }
         !self.inner.channel.is_open()
+    }
+
+    /// The client this channel belongs to.
+    #[wasm_bindgen(getter, unchecked_return_type = "AMQPWebSocketClient")]
+    pub fn connection(&self) -> JsValue {
+        self.inner.client.js()
+    }
+
+    /// The running consumers by consumer tag.
+    #[wasm_bindgen(getter, unchecked_return_type = "Map<string, AMQPConsumer>")]
+    pub fn consumers(&self) -> Map {
+        self.inner.consumers.clone()
+    }
+
+    /// Called with the reason when the broker closes the channel. Unset: the error is logged and
+    /// passed to the connection's `onerror`, as amqp-client does.
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "((reason: string) => void) | undefined"
+    )]
+    pub fn onerror(&self) -> JsValue {
+        self.inner
+            .onerror
+            .borrow()
+            .clone()
+            .map(JsValue::from)
+            .unwrap_or(JsValue::UNDEFINED)
+    }
+    #[wasm_bindgen(setter)]
+    pub fn set_onerror(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "((reason: string) => void) | undefined")] f: JsValue,
+    ) -> Result<(), JsValue> {
+        *self.inner.onerror.borrow_mut() = callback_arg(f, "onerror")?;
+        Ok(())
     }
 
     /// Called with each mandatory message the broker returns as unroutable.
@@ -121,7 +286,7 @@ impl JsChannel {
         f: Option<JsValue>,
     ) -> Result<(), JsValue> {
         let f = f.unwrap_or(JsValue::UNDEFINED);
-        *self.inner.onreturn.borrow_mut() = super::client::callback_arg(f, "onReturn")?;
+        *self.inner.onreturn.borrow_mut() = callback_arg(f, "onReturn")?;
         self.start_returns();
         Ok(())
     }
@@ -135,7 +300,14 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let (params, args) = (or_undefined(params), or_undefined(args));
         let sent = (|| {
             let kind = kind
@@ -152,7 +324,7 @@ impl JsChannel {
                 .inner()
                 .exchange_declare(&name, &kind, o, table(&args, "arguments")?))
         })();
-        reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeDelete, unchecked_return_type = "Promise<void>")]
@@ -162,7 +334,14 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "{ ifUnused?: boolean }")] params: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent = (|| {
             let o = ExchangeDeleteOptions {
@@ -171,7 +350,7 @@ impl JsChannel {
             };
             Ok(self.inner().exchange_delete(&name, o))
         })();
-        reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeBind, unchecked_return_type = "Promise<void>")]
@@ -183,12 +362,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
             .map(|t| self.inner().exchange_bind(&destination, &source, &key, t));
-        reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = exchangeUnbind, unchecked_return_type = "Promise<void>")]
@@ -200,12 +386,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
             .map(|t| self.inner().exchange_unbind(&destination, &source, &key, t));
-        reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     /// Declares a queue. Defaults as in amqp-client: a named queue is durable; an unnamed
@@ -218,7 +411,14 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let (params, args) = (or_undefined(params), or_undefined(args));
         let sent = (|| {
             let name = name.unwrap_or_default();
@@ -234,7 +434,7 @@ impl JsChannel {
                 .inner()
                 .queue_declare(&name, o, table(&args, "arguments")?))
         })();
-        reply(sent, |q| {
+        ctx.reply(sent, |q| {
             obj(&[
                 ("name", q.name.into()),
                 ("messageCount", q.message_count.into()),
@@ -252,12 +452,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent =
             table(&args, "arguments").map(|t| self.inner().queue_bind(&queue, &exchange, &key, t));
-        reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = queueUnbind, unchecked_return_type = "Promise<void>")]
@@ -269,28 +476,46 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "Record<string, FieldValue>")] args: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let args = or_undefined(args);
         let key = routing_key.unwrap_or_default();
         let sent = table(&args, "arguments")
             .map(|t| self.inner().queue_unbind(&queue, &exchange, &key, t));
-        reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     #[wasm_bindgen(js_name = queuePurge, unchecked_return_type = "Promise<{ messageCount: number }>")]
-    pub fn queue_purge(&self, name: String) -> Promise {
-        reply(Ok(self.inner().queue_purge(&name)), message_count)
+    pub fn queue_purge(&self, name: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().queue_purge(&name)), message_count)
     }
 
     #[wasm_bindgen(js_name = queueDelete, unchecked_return_type = "Promise<{ messageCount: number }>")]
     pub fn queue_delete(
         &self,
-        name: String,
+        name: Option<String>,
         #[wasm_bindgen(
             unchecked_optional_param_type = "{ ifUnused?: boolean, ifEmpty?: boolean }"
         )]
         params: Option<JsValue>,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent = (|| {
             let o = QueueDeleteOptions {
@@ -298,9 +523,9 @@ impl JsChannel {
                 if_empty: opt_bool(&params, "ifEmpty", false)?,
                 nowait: false,
             };
-            Ok(self.inner().queue_delete(&name, o))
+            Ok(self.inner().queue_delete(&name.unwrap_or_default(), o))
         })();
-        reply(sent, message_count)
+        ctx.reply(sent, message_count)
     }
 
     #[wasm_bindgen(js_name = basicQos, unchecked_return_type = "Promise<void>")]
@@ -309,24 +534,32 @@ impl JsChannel {
         prefetch_count: f64,
         prefetch_size: Option<f64>,
         global: Option<bool>,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let sent = (|| {
             let count = int_arg(prefetch_count, "prefetchCount", u16::MAX as u32)? as u16;
             let size = int_arg(prefetch_size.unwrap_or(0.0), "prefetchSize", u32::MAX)?;
             Ok(self.inner().basic_qos(count, size, global.unwrap_or(false)))
         })();
-        reply(sent, undefined)
+        ctx.reply(sent, undefined)
     }
 
     /// Shorthand for `basicQos(count)`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn prefetch(&self, prefetch_count: f64) -> Promise {
-        self.basic_qos(prefetch_count, None, None)
+    pub fn prefetch(&self, prefetch_count: f64, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        self.basic_qos(prefetch_count, None, None, opts)
     }
 
     /// Publishes a message. On a confirm channel the promise settles when the broker acks
     /// (rejects on nack); it resolves to the message's sequence number there, else 0.
     #[wasm_bindgen(js_name = basicPublish, unchecked_return_type = "Promise<number>")]
+    #[allow(clippy::too_many_arguments)]
     pub fn basic_publish(
         &self,
         exchange: Option<String>,
@@ -337,7 +570,15 @@ impl JsChannel {
             JsValue,
         >,
         #[wasm_bindgen(unchecked_optional_param_type = "boolean")] mandatory: Option<JsValue>,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "boolean")] immediate: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         // Encoding happens now, so a bad argument rejects before anything is sent and the
         // publish order matches call order even if the caller does not await.
         let sent = (|| {
@@ -345,7 +586,7 @@ impl JsChannel {
             let props = js_to_properties(&or_undefined(properties))?;
             let o = PublishOptions {
                 mandatory: mandatory.and_then(|m| m.as_bool()).unwrap_or(false),
-                immediate: false,
+                immediate: immediate.and_then(|m| m.as_bool()).unwrap_or(false),
             };
             let (exchange, routing_key) = (
                 exchange.unwrap_or_default(),
@@ -354,18 +595,18 @@ impl JsChannel {
             self.inner()
                 .publish_now(&exchange, &routing_key, &body, &props, o)
         })();
-        match sent {
-            Err(e) => Promise::reject(&to_js(e)),
+        Ok(match sent {
+            Err(e) => ctx.reject(e),
             Ok(PublishWait::Sent) => Promise::resolve(&JsValue::from(0)),
-            Ok(PublishWait::Drain(rx)) => promise(async move {
+            Ok(PublishWait::Drain(rx)) => ctx.promise(async move {
                 let _ = rx.await;
                 Ok(JsValue::from(0))
             }),
-            Ok(PublishWait::Confirm(seq, rx)) => promise(async move {
+            Ok(PublishWait::Confirm(seq, rx)) => ctx.promise(async move {
                 rx.await.unwrap_or(Err(Error::NotOpen("channel")))?;
                 Ok(JsValue::from(seq as f64))
             }),
-        }
+        })
     }
 
     /// Starts a consumer. With a callback, messages are pushed to it; without, iterate the
@@ -376,7 +617,14 @@ impl JsChannel {
         queue: String,
         #[wasm_bindgen(unchecked_optional_param_type = "ConsumeParams")] params: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "(message: AMQPMessage) => void")] callback: Option<JsValue>,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent = (|| {
             let callback = match callback {
@@ -404,9 +652,15 @@ impl JsChannel {
             ))
         })();
         let this = self.clone();
+
         match sent {
-            Err(e) => Promise::reject(&to_js(e)),
-            Ok((r, callback)) => reply(Ok(r), move |c| JsConsumer::new(c, this, callback).into()),
+            Err(e) => Ok(ctx.reject(e)),
+            Ok((r, callback)) => ctx.reply(Ok(r), move |c| {
+                let consumer = JsConsumer::new(c, this.clone(), callback);
+                let js = consumer.js();
+                this.add_consumer(&consumer, &js);
+                js
+            }),
         }
     }
 
@@ -418,12 +672,19 @@ impl JsChannel {
         #[wasm_bindgen(unchecked_optional_param_type = "{ noAck?: boolean }")] params: Option<
             JsValue,
         >,
-    ) -> Promise {
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
         let params = or_undefined(params);
         let sent =
             opt_bool(&params, "noAck", true).map(|no_ack| self.inner().basic_get(&queue, no_ack));
         let this = self.clone();
-        reply(sent, move |m| {
+        ctx.reply(sent, move |m| {
             m.map_or(JsValue::NULL, |m| JsMessage::delivered(m, this).into())
         })
     }
@@ -433,7 +694,7 @@ impl JsChannel {
         settled(
             self.inner()
                 .basic_ack(delivery_tag as u64, multiple.unwrap_or(false))
-                .map_err(to_js),
+                .map_err(|e| self.err(e)),
         )
     }
 
@@ -449,7 +710,7 @@ impl JsChannel {
             multiple.unwrap_or(false),
             requeue.unwrap_or(false),
         );
-        settled(r.map_err(to_js))
+        settled(r.map_err(|e| self.err(e)))
     }
 
     #[wasm_bindgen(js_name = basicReject, unchecked_return_type = "Promise<void>")]
@@ -457,18 +718,44 @@ impl JsChannel {
         settled(
             self.inner()
                 .basic_reject(delivery_tag as u64, requeue.unwrap_or(false))
-                .map_err(to_js),
+                .map_err(|e| self.err(e)),
         )
     }
 
-    #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<void>")]
-    pub fn basic_cancel(&self, tag: String) -> Promise {
-        reply(Ok(self.inner().basic_cancel(&tag)), undefined)
+    /// Cancels a consumer by tag; resolves to this channel.
+    #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<AMQPChannel>")]
+    pub fn basic_cancel(&self, tag: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        if !self.is_open() {
+            return Ok(ctx.reject(Error::NotOpen("channel")));
+        }
+        let consumer = self.consumer(&tag);
+        if let Some(c) = &consumer {
+            c.cancel_requested();
+        }
+        let this = self.clone();
+        ctx.reply(Ok(self.inner().basic_cancel(&tag)), move |()| {
+            if let Some(c) = consumer {
+                c.finish(Ok(()));
+            }
+            this.js()
+        })
     }
 
     #[wasm_bindgen(js_name = basicRecover, unchecked_return_type = "Promise<void>")]
-    pub fn basic_recover(&self, requeue: Option<bool>) -> Promise {
-        reply(
+    pub fn basic_recover(
+        &self,
+        requeue: Option<bool>,
+        opts: Option<JsValue>,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(
             Ok(self.inner().basic_recover(requeue.unwrap_or(false))),
             undefined,
         )
@@ -476,36 +763,96 @@ impl JsChannel {
 
     /// Pauses (`false`) or resumes (`true`) deliveries; resolves to the broker's answer.
     #[wasm_bindgen(js_name = basicFlow, unchecked_return_type = "Promise<boolean>")]
-    pub fn basic_flow(&self, active: Option<bool>) -> Promise {
-        reply(
+    pub fn basic_flow(
+        &self,
+        active: Option<bool>,
+        opts: Option<JsValue>,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(
             Ok(self.inner().basic_flow(active.unwrap_or(true))),
             JsValue::from_bool,
         )
     }
 
     #[wasm_bindgen(js_name = confirmSelect, unchecked_return_type = "Promise<void>")]
-    pub fn confirm_select(&self) -> Promise {
-        reply(Ok(self.inner().confirm_select()), undefined)
+    pub fn confirm_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().confirm_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txSelect, unchecked_return_type = "Promise<void>")]
-    pub fn tx_select(&self) -> Promise {
-        reply(Ok(self.inner().tx_select()), undefined)
+    pub fn tx_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().tx_select()), undefined)
     }
 
     #[wasm_bindgen(js_name = txCommit, unchecked_return_type = "Promise<void>")]
-    pub fn tx_commit(&self) -> Promise {
-        reply(Ok(self.inner().tx_commit()), undefined)
+    pub fn tx_commit(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().tx_commit()), undefined)
     }
 
     #[wasm_bindgen(js_name = txRollback, unchecked_return_type = "Promise<void>")]
-    pub fn tx_rollback(&self) -> Promise {
-        reply(Ok(self.inner().tx_rollback()), undefined)
+    pub fn tx_rollback(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        ctx.reply(Ok(self.inner().tx_rollback()), undefined)
     }
 
+    /// Closes the channel; rejects when it is closed already.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn close(&self) -> Promise {
-        reply(Ok(self.inner().close()), undefined)
+    pub fn close(
+        &self,
+        reason: Option<String>,
+        code: Option<u16>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        if !self.is_open() {
+            return Ok(ctx.reject(Error::NotOpen("channel")));
+        }
+        let sent = self
+            .inner()
+            .close_with(code.unwrap_or(200), reason.as_deref().unwrap_or(""));
+        ctx.reply(Ok(sent), undefined)
+    }
+
+    /// `await using ch = ...`: closes the channel if it is open.
+    #[wasm_bindgen(
+        js_name = "[Symbol.asyncDispose]",
+        unchecked_return_type = "Promise<void>"
+    )]
+    pub fn async_dispose(&self) -> Result<Promise, JsValue> {
+        match self.is_open() {
+            true => self.close(None, None, None),
+            false => Ok(Promise::resolve(&JsValue::UNDEFINED)),
+        }
+    }
+}
+
+impl JsChannel {
+    fn err(&self, e: Error) -> JsValue {
+        to_js_on(e, &self.inner.client.js())
     }
 }
 

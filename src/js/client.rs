@@ -1,17 +1,22 @@
-//! `AMQPWebSocketClient`: constructor arguments, connect/close, and connection-level callbacks.
+//! `AMQPWebSocketClient`: constructor arguments, connect/close, connection-level callbacks and
+//! state (`channels`, `blocked`, `logger`).
 
 use super::channel::JsChannel;
 use super::error::{to_js, type_error};
-use super::promise;
 use super::values::{get_field, opt_num, opt_str};
+use super::Ctx;
 use crate::client::{Connection, ConnectionEvent, ConnectionUrl};
-use crate::engine::Error;
+use crate::engine::{Config, Error};
 use crate::rt;
+use futures::channel::oneshot;
 use futures::StreamExt;
-use js_sys::{Function, Promise};
+use js_sys::{Array, Function, Object, Promise, Reflect, WeakRef};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+
+/// amqp-client's WebSocket default and minimum for frameMax.
+const MIN_FRAME_MAX: u32 = 8192;
 
 #[derive(Default)]
 struct Callbacks {
@@ -24,6 +29,14 @@ struct ClientState {
     url: ConnectionUrl,
     conn: RefCell<Option<Connection>>,
     callbacks: RefCell<Callbacks>,
+    /// `{ debug, info, warn, error }`, or undefined for no logging.
+    logger: RefCell<JsValue>,
+    /// The JS object of this client (set by `connect`), so `ch.connection === client`.
+    this: RefCell<Option<WeakRef>>,
+    /// The JS objects of the open channels, index = channel id (channel 0 included); free ids
+    /// hold `undefined`. An entry goes when its channel ends.
+    channels: RefCell<Vec<JsValue>>,
+    blocked: RefCell<Option<String>>,
 }
 
 /// An AMQP 0-9-1 connection over a WebSocket (API of @cloudamqp/amqp-client's class of the same name).
@@ -48,6 +61,10 @@ pub(crate) fn callback_arg(f: JsValue, what: &str) -> Result<Option<Function>, J
         .map_err(|_| type_error(&format!("{what} must be a function, null or undefined")))
 }
 
+fn callback_js(f: &Option<Function>) -> JsValue {
+    f.clone().map(JsValue::from).unwrap_or(JsValue::UNDEFINED)
+}
+
 fn u16_arg(v: &JsValue, what: &str) -> Result<Option<u16>, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -58,10 +75,22 @@ fn u16_arg(v: &JsValue, what: &str) -> Result<Option<u16>, JsValue> {
     }
 }
 
+fn logger_arg(v: JsValue) -> Result<JsValue, JsValue> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(JsValue::UNDEFINED);
+    }
+    if !v.is_object() {
+        return Err(type_error(
+            "logger must be an object with debug, info, warn and error methods, or null",
+        ));
+    }
+    Ok(v)
+}
+
 #[wasm_bindgen(js_class = AMQPWebSocketClient)]
 impl JsClient {
-    /// `new AMQPWebSocketClient(url, vhost?, username?, password?, name?, frameMax?, heartbeat?, channelMax?)`
-    /// or `new AMQPWebSocketClient({ url, vhost, username, password, name, frameMax, heartbeat, channelMax })`.
+    /// `new AMQPWebSocketClient(url, vhost?, username?, password?, name?, frameMax?, heartbeat?, logger?)`
+    /// or `new AMQPWebSocketClient({ url, vhost, username, password, name, frameMax, heartbeat, channelMax, logger })`.
     #[wasm_bindgen(constructor)]
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -73,7 +102,7 @@ impl JsClient {
         #[wasm_bindgen(unchecked_optional_param_type = "string")] name: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] frame_max: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "number")] heartbeat: Option<JsValue>,
-        #[wasm_bindgen(unchecked_optional_param_type = "number")] channel_max: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "Logger | null")] logger: Option<JsValue>,
     ) -> Result<JsClient, JsValue> {
         let (opts, url) = if let Some(url) = url_or_options.as_string() {
             let o = js_sys::Object::new();
@@ -88,7 +117,7 @@ impl JsClient {
             set("name", &name);
             set("frameMax", &frame_max);
             set("heartbeat", &heartbeat);
-            set("channelMax", &channel_max);
+            set("logger", &logger);
             (JsValue::from(o), url)
         } else if url_or_options.is_object() {
             let url = opt_str(&url_or_options, "url").map_err(to_js)?;
@@ -111,6 +140,9 @@ impl JsClient {
             ));
         }
         let c = &mut parsed.config;
+        if c.frame_max == Config::default().frame_max {
+            c.frame_max = MIN_FRAME_MAX; // amqp-client's WebSocket default
+        }
         if let Some(v) = opt_str(&opts, "vhost").map_err(to_js)? {
             c.vhost = v;
         }
@@ -124,8 +156,8 @@ impl JsClient {
             c.connection_name = Some(v);
         }
         if let Some(v) = opt_num(&opts, "frameMax").map_err(to_js)? {
-            if v != 0.0 && !(4096.0..=4294967295.0).contains(&v) {
-                return Err(type_error("frameMax must be 0 or at least 4096"));
+            if !(MIN_FRAME_MAX as f64..=4294967295.0).contains(&v) {
+                return Err(type_error("frameMax must be 8192 or larger"));
             }
             c.frame_max = v as u32;
         }
@@ -158,124 +190,241 @@ impl JsClient {
                 .collect(),
             p => p.as_string().into_iter().collect(),
         };
+        let logger = logger_arg(get_field(&opts, "logger"))?;
         Ok(JsClient {
             inner: Rc::new(ClientState {
                 url: parsed,
                 conn: RefCell::new(None),
                 callbacks: RefCell::default(),
+                logger: RefCell::new(logger),
+                this: RefCell::new(None),
+                channels: RefCell::default(),
+                blocked: RefCell::new(None),
             }),
         })
     }
 
-    /// Opens the WebSocket and performs the AMQP handshake. Resolves to this client.
-    #[wasm_bindgen(unchecked_return_type = "Promise<AMQPWebSocketClient>")]
-    pub fn connect(&self) -> Promise {
+    /// Opens the WebSocket and performs the AMQP handshake. Resolves to this client. `this_obj`
+    /// is the client's own JS object (passed by api.js).
+    #[wasm_bindgen(skip_typescript)]
+    pub fn connect(&self, this_obj: JsValue, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = Ctx::new(this_obj.clone(), opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        if let Some(o) = this_obj.dyn_ref::<Object>() {
+            *self.inner.this.borrow_mut() = Some(WeakRef::new(o));
+        }
+        if self.open_connection().is_some() {
+            return Ok(Promise::resolve(&this_obj));
+        }
+        // The handshake runs in a task of its own: when the call is aborted, a connection that
+        // opens afterwards is closed instead of left running.
+        let (tx, rx) = oneshot::channel::<Result<(), Error>>();
         let this = self.clone();
-        promise(async move {
-            let conn = Connection::connect_with(&this.inner.url).await?;
-            *this.inner.conn.borrow_mut() = Some(conn.clone());
-            this.watch(conn);
-            Ok(this)
-        })
-    }
-
-    /// Opens a channel (the lowest free id unless one is given).
-    #[wasm_bindgen(unchecked_return_type = "Promise<AMQPChannel>")]
-    pub fn channel(&self, id: Option<f64>) -> Promise {
-        let conn = self.inner.conn.borrow().clone();
-        promise(async move {
-            let id = id
-                .map(|id| {
-                    super::values::int_arg(id, "channel id", u16::MAX as u32).map(|id| id as u16)
-                })
-                .transpose()?;
-            let conn = conn.ok_or(Error::NotOpen("connection"))?;
-            let ch = conn.channel(id).await?;
-            Ok(JsChannel::new(ch, conn))
-        })
-    }
-
-    /// Closes the connection gracefully.
-    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn close(&self, reason: Option<String>, code: Option<u16>) -> Promise {
-        let conn = self.inner.conn.borrow().clone();
-        promise(async move {
-            if let Some(conn) = conn {
-                let code = crate::protocol::ReplyCode(code.unwrap_or(200));
-                conn.close_with(code, reason.as_deref().unwrap_or(""))
-                    .await?;
+        rt::spawn(async move {
+            match Connection::connect_with(&this.inner.url).await {
+                Ok(conn) if tx.is_canceled() => {
+                    let _ = conn.close().await;
+                }
+                Ok(conn) => {
+                    this.install(conn);
+                    let _ = tx.send(Ok(()));
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
             }
+        });
+        Ok(ctx.promise(async move {
+            rx.await.unwrap_or(Err(Error::NotOpen("connection")))?;
+            Ok(this_obj)
+        }))
+    }
+
+    /// Opens a channel (the lowest free id unless one is given); an id that is open already
+    /// resolves to that channel.
+    #[wasm_bindgen(unchecked_return_type = "Promise<AMQPChannel>")]
+    pub fn channel(&self, id: Option<f64>, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        let Some(conn) = self.open_connection() else {
+            return Ok(ctx.reject(Error::NotOpen("connection")));
+        };
+        let id = match id.map(|id| super::values::int_arg(id, "channel id", u16::MAX as u32)) {
+            Some(Err(e)) => return Ok(ctx.reject(e)),
+            Some(Ok(0)) | None => None,
+            Some(Ok(id)) => Some(id as u16),
+        };
+        if let Some(id) = id {
+            if let Some(ch) = self.channel_js(id) {
+                return Ok(Promise::resolve(&ch));
+            }
+            let max = conn.channel_max();
+            if max > 0 && id > max {
+                return Ok(ctx.reject(Error::NoFreeChannel));
+            }
+        }
+        let this = self.clone();
+        Ok(ctx.promise(async move {
+            let ch = conn.channel(id).await?;
+            let id = ch.id() as usize;
+            let js = JsChannel::create(ch, this.clone()).js();
+            let mut chans = this.inner.channels.borrow_mut();
+            if chans.len() <= id {
+                chans.resize(id + 1, JsValue::UNDEFINED);
+            }
+            chans[id] = js.clone();
+            Ok(js)
+        }))
+    }
+
+    /// Closes the connection gracefully; rejects when it is not open.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn close(
+        &self,
+        reason: Option<String>,
+        code: Option<u16>,
+        opts: Option<JsValue>,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        let Some(conn) = self.open_connection() else {
+            return Ok(ctx.reject(Error::NotOpen("connection")));
+        };
+        Ok(ctx.promise(async move {
+            let code = crate::protocol::ReplyCode(code.unwrap_or(200));
+            conn.close_with(code, reason.as_deref().unwrap_or(""))
+                .await?;
             Ok(JsValue::UNDEFINED)
-        })
+        }))
+    }
+
+    /// `await using client = ...`: closes the connection if it is open.
+    #[wasm_bindgen(
+        js_name = "[Symbol.asyncDispose]",
+        unchecked_return_type = "Promise<void>"
+    )]
+    pub fn async_dispose(&self) -> Result<Promise, JsValue> {
+        match self.open_connection() {
+            Some(_) => self.close(None, None, None),
+            None => Ok(Promise::resolve(&JsValue::UNDEFINED)),
+        }
     }
 
     /// Negotiated heartbeat interval in seconds (0 = off, or not connected).
     #[wasm_bindgen(getter)]
     pub fn heartbeat(&self) -> u16 {
-        self.inner
-            .conn
-            .borrow()
-            .as_ref()
-            .map_or(0, |c| c.heartbeat())
+        self.conn().map_or(0, |c| c.heartbeat())
     }
 
     /// Negotiated largest frame in bytes (0 when not connected).
     #[wasm_bindgen(getter, js_name = frameMax)]
     pub fn frame_max(&self) -> u32 {
-        self.inner
-            .conn
-            .borrow()
-            .as_ref()
-            .map_or(0, |c| c.frame_max())
+        self.conn().map_or(0, |c| c.frame_max())
     }
 
     /// Negotiated highest channel id (0 when not connected).
     #[wasm_bindgen(getter, js_name = channelMax)]
     pub fn channel_max(&self) -> u16 {
-        self.inner
-            .conn
-            .borrow()
-            .as_ref()
-            .map_or(0, |c| c.channel_max())
+        self.conn().map_or(0, |c| c.channel_max())
     }
 
     /// Whether the connection is closed (or was never opened).
     #[wasm_bindgen(getter)]
     pub fn closed(&self) -> bool {
-        self.inner
-            .conn
-            .borrow()
-            .as_ref()
-            .is_none_or(|c| !c.is_open())
+        self.open_connection().is_none()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn vhost(&self) -> String {
+        self.inner.url.config.vhost.clone()
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn username(&self) -> String {
+        self.inner.url.config.username.clone()
+    }
+
+    /// The connection name given to the constructor, if any.
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> Option<String> {
+        self.inner.url.config.connection_name.clone()
+    }
+
+    /// The open channels, index = channel id (channel 0, the connection's, included); closed ids
+    /// are empty. A new array on every read.
+    #[wasm_bindgen(getter, unchecked_return_type = "AMQPChannel[]")]
+    pub fn channels(&self) -> Array {
+        let a = Array::new();
+        for (i, ch) in self.inner.channels.borrow().iter().enumerate() {
+            if !ch.is_undefined() {
+                a.set(i as u32, ch.clone());
+            }
+        }
+        a
+    }
+
+    /// The broker's reason while it blocks publishing (connection.blocked), else undefined.
+    #[wasm_bindgen(getter)]
+    pub fn blocked(&self) -> Option<String> {
+        self.inner.blocked.borrow().clone()
+    }
+
+    #[wasm_bindgen(getter, unchecked_return_type = "Logger | undefined")]
+    pub fn logger(&self) -> JsValue {
+        self.inner.logger.borrow().clone()
+    }
+    #[wasm_bindgen(setter)]
+    pub fn set_logger(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Logger | null | undefined")] logger: JsValue,
+    ) -> Result<(), JsValue> {
+        *self.inner.logger.borrow_mut() = logger_arg(logger)?;
+        Ok(())
     }
 
     /// Replaces the password of a live connection (e.g. a refreshed token).
     #[wasm_bindgen(js_name = updateSecret, unchecked_return_type = "Promise<void>")]
-    pub fn update_secret(&self, new_secret: String, reason: Option<String>) -> Promise {
-        let conn = self.inner.conn.borrow().clone();
-        promise(async move {
-            let conn = conn.ok_or(Error::NotOpen("connection"))?;
+    pub fn update_secret(
+        &self,
+        new_secret: String,
+        reason: Option<String>,
+        opts: Option<JsValue>,
+    ) -> Result<Promise, JsValue> {
+        let ctx = self.ctx(opts)?;
+        if let Some(p) = ctx.pre_aborted() {
+            return Ok(p);
+        }
+        let Some(conn) = self.open_connection() else {
+            return Ok(ctx.reject(Error::NotOpen("connection")));
+        };
+        let this = self.clone();
+        Ok(ctx.promise(async move {
             conn.update_secret(&new_secret, reason.as_deref().unwrap_or(""))
                 .await?;
+            this.log("info", &["AMQP connection update secret ok".into()]);
             Ok(JsValue::UNDEFINED)
-        })
+        }))
     }
 
     /// Called with an AMQPError when the connection ends abnormally.
-    #[wasm_bindgen(getter, unchecked_return_type = "((error: Error) => void) | undefined")]
+    #[wasm_bindgen(
+        getter,
+        unchecked_return_type = "((error: AMQPError) => void) | undefined"
+    )]
     pub fn onerror(&self) -> JsValue {
-        self.inner
-            .callbacks
-            .borrow()
-            .onerror
-            .clone()
-            .map(JsValue::from)
-            .unwrap_or(JsValue::UNDEFINED)
+        callback_js(&self.inner.callbacks.borrow().onerror)
     }
     #[wasm_bindgen(setter)]
     pub fn set_onerror(
         &self,
-        #[wasm_bindgen(unchecked_param_type = "((error: Error) => void) | undefined")] f: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "((error: AMQPError) => void) | undefined")]
+        f: JsValue,
     ) -> Result<(), JsValue> {
         self.inner.callbacks.borrow_mut().onerror = callback_arg(f, "onerror")?;
         Ok(())
@@ -287,13 +436,7 @@ impl JsClient {
         unchecked_return_type = "((reason: string) => void) | undefined"
     )]
     pub fn onblocked(&self) -> JsValue {
-        self.inner
-            .callbacks
-            .borrow()
-            .onblocked
-            .clone()
-            .map(JsValue::from)
-            .unwrap_or(JsValue::UNDEFINED)
+        callback_js(&self.inner.callbacks.borrow().onblocked)
     }
     #[wasm_bindgen(setter)]
     pub fn set_onblocked(
@@ -306,13 +449,7 @@ impl JsClient {
 
     #[wasm_bindgen(getter, unchecked_return_type = "(() => void) | undefined")]
     pub fn onunblocked(&self) -> JsValue {
-        self.inner
-            .callbacks
-            .borrow()
-            .onunblocked
-            .clone()
-            .map(JsValue::from)
-            .unwrap_or(JsValue::UNDEFINED)
+        callback_js(&self.inner.callbacks.borrow().onunblocked)
     }
     #[wasm_bindgen(setter)]
     pub fn set_onunblocked(
@@ -325,21 +462,105 @@ impl JsClient {
 }
 
 impl JsClient {
+    fn conn(&self) -> Option<Connection> {
+        self.inner.conn.borrow().clone()
+    }
+
+    fn open_connection(&self) -> Option<Connection> {
+        self.conn().filter(|c| c.is_open())
+    }
+
+    /// This client's JS object (a new wrapper if the original is gone or was never seen).
+    pub(crate) fn js(&self) -> JsValue {
+        match self.inner.this.borrow().as_ref().and_then(|w| w.deref()) {
+            Some(o) => o.into(),
+            None => self.clone().into(),
+        }
+    }
+
+    pub(crate) fn ctx(&self, opts: Option<JsValue>) -> Result<Ctx, JsValue> {
+        Ctx::new(self.js(), opts)
+    }
+
+    /// The JS object of the open channel with this id.
+    pub(crate) fn channel_js(&self, id: u16) -> Option<JsValue> {
+        self.inner
+            .channels
+            .borrow()
+            .get(id as usize)
+            .filter(|c| !c.is_undefined())
+            .cloned()
+    }
+
+    /// Forgets a channel that ended (if `js` is still the one with its id).
+    pub(crate) fn channel_ended(&self, id: u16, js: &JsValue) {
+        let mut chans = self.inner.channels.borrow_mut();
+        if let Some(slot) = chans.get_mut(id as usize) {
+            if slot == js {
+                *slot = JsValue::UNDEFINED;
+            }
+        }
+    }
+
+    /// Calls `logger[level](...args)` when a logger is set.
+    pub(crate) fn log(&self, level: &str, args: &[JsValue]) {
+        let logger = self.inner.logger.borrow().clone();
+        if logger.is_undefined() {
+            return;
+        }
+        if let Some(f) = Reflect::get(&logger, &level.into())
+            .ok()
+            .and_then(|f| f.dyn_into::<Function>().ok())
+        {
+            let _ = f.apply(&logger, &args.iter().collect::<Array>());
+        }
+    }
+
+    /// The connection-level `onerror`, or amqp-client's default (log it).
+    pub(crate) fn report_error(&self, err: &JsValue) {
+        let f = self.inner.callbacks.borrow().onerror.clone();
+        match f {
+            Some(f) => {
+                let _ = f.call1(&JsValue::NULL, err);
+            }
+            None => {
+                let msg = Reflect::get(err, &"message".into()).unwrap_or_default();
+                self.log("error", &["amqp-client connection closed".into(), msg]);
+            }
+        }
+    }
+
+    fn install(&self, conn: Connection) {
+        *self.inner.conn.borrow_mut() = Some(conn.clone());
+        *self.inner.blocked.borrow_mut() = None;
+        let zero = JsChannel::create(conn.channel_zero(), self.clone()).js();
+        *self.inner.channels.borrow_mut() = vec![zero];
+        self.watch(conn);
+    }
+
     /// Forwards connection-level events and an abnormal end to the user's callbacks.
     fn watch(&self, conn: Connection) {
-        let inner = self.inner.clone();
+        let this = self.clone();
         let mut events = conn.events();
         rt::spawn(async move {
             let ended = conn.closed();
             let forward = async {
                 while let Some(ev) = events.next().await {
-                    let cbs = inner.callbacks.borrow();
+                    let cbs = this.inner.callbacks.borrow();
                     let _ = match ev {
-                        ConnectionEvent::Blocked(reason) => cbs
-                            .onblocked
-                            .as_ref()
-                            .map(|f| f.call1(&JsValue::NULL, &reason.into())),
+                        ConnectionEvent::Blocked(reason) => {
+                            this.log(
+                                "warn",
+                                &["AMQP connection blocked:".into(), reason.as_str().into()],
+                            );
+                            *this.inner.blocked.borrow_mut() = Some(reason.clone());
+                            cbs.onblocked
+                                .as_ref()
+                                .map(|f| f.call1(&JsValue::NULL, &reason.into()))
+                        }
                         ConnectionEvent::Unblocked => {
+                            this.log("info", &["AMQP connection unblocked".into()]);
+                            *this.inner.blocked.borrow_mut() = None;
                             cbs.onunblocked.as_ref().map(|f| f.call0(&JsValue::NULL))
                         }
                     };
@@ -350,10 +571,21 @@ impl JsClient {
                 futures::future::Either::Left((e, _)) => e,
                 futures::future::Either::Right(_) => None,
             };
+            this.inner.channels.borrow_mut().clear();
             if let Some(e) = error {
-                if let Some(f) = inner.callbacks.borrow().onerror.clone() {
-                    let _ = f.call1(&JsValue::NULL, &to_js(e));
+                if let Some(info) = e.close_info() {
+                    this.log(
+                        "debug",
+                        &[
+                            "connection closed by server".into(),
+                            info.code.0.into(),
+                            info.text.as_str().into(),
+                            info.class_id.into(),
+                            info.method_id.into(),
+                        ],
+                    );
                 }
+                this.report_error(&super::error::to_js_on(e, &this.js()));
             }
         });
     }

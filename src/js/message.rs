@@ -2,7 +2,7 @@
 //! JS values only when read, and only once.
 
 use super::channel::JsChannel;
-use super::error::to_js;
+use super::error::to_js_on;
 use super::settled;
 use super::values::properties_to_js;
 use crate::client::Message;
@@ -10,7 +10,7 @@ use crate::engine::Returned;
 use crate::protocol::BasicProperties;
 use bytes::Bytes;
 use js_sys::{Object, Uint8Array};
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use wasm_bindgen::prelude::*;
 
 #[allow(clippy::large_enum_variant)] // deliveries are the common case; returns are boxed
@@ -25,6 +25,8 @@ pub struct JsMessage {
     channel: JsChannel,
     body_js: OnceCell<JsValue>,
     props_js: OnceCell<Object>,
+    /// Acked, nacked or rejected already: a second settle is a no-op.
+    acked: Cell<bool>,
 }
 
 impl JsMessage {
@@ -34,6 +36,7 @@ impl JsMessage {
             channel,
             body_js: OnceCell::new(),
             props_js: OnceCell::new(),
+            acked: Cell::new(false),
         }
     }
 
@@ -43,6 +46,7 @@ impl JsMessage {
             channel,
             body_js: OnceCell::new(),
             props_js: OnceCell::new(),
+            acked: Cell::new(false),
         }
     }
 
@@ -72,7 +76,11 @@ impl JsMessage {
         f: impl FnOnce(&Message) -> Result<(), crate::engine::Error>,
     ) -> Result<(), JsValue> {
         match self.delivery() {
-            Some(m) => f(m).map_err(to_js),
+            Some(_) if self.acked.get() => Ok(()),
+            Some(m) => {
+                self.acked.set(true);
+                f(m).map_err(|e| to_js_on(e, &self.channel.client().js()))
+            }
             None => Err(super::error::type_error(
                 "a returned message cannot be acknowledged",
             )),
@@ -97,10 +105,36 @@ impl JsMessage {
             .clone()
     }
 
-    /// The body decoded as UTF-8.
-    #[wasm_bindgen(js_name = bodyString)]
-    pub fn body_string(&self) -> String {
-        String::from_utf8_lossy(self.raw_body()).into_owned()
+    /// The body decoded as UTF-8 (`null` for an empty body, as amqp-client does).
+    #[wasm_bindgen(js_name = bodyToString, unchecked_return_type = "string | null")]
+    pub fn body_to_string(&self) -> JsValue {
+        match self.raw_body() {
+            b if b.is_empty() => JsValue::NULL,
+            b => String::from_utf8_lossy(b).as_ref().into(),
+        }
+    }
+
+    /// Alias of `bodyToString()`.
+    #[wasm_bindgen(js_name = bodyString, unchecked_return_type = "string | null")]
+    pub fn body_string(&self) -> JsValue {
+        self.body_to_string()
+    }
+
+    /// Whether the message was acked, nacked or rejected already.
+    #[wasm_bindgen(getter, js_name = isAcked)]
+    pub fn is_acked(&self) -> bool {
+        self.acked.get()
+    }
+
+    /// Cancels the consumer the message was delivered to; resolves to the channel.
+    #[wasm_bindgen(js_name = cancelConsumer, unchecked_return_type = "Promise<AMQPChannel>")]
+    pub fn cancel_consumer(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<js_sys::Promise, JsValue> {
+        self.channel.basic_cancel(self.consumer_tag(), opts)
     }
 
     /// Size of the body in bytes.
@@ -173,9 +207,9 @@ impl JsMessage {
         }
     }
 
-    #[wasm_bindgen(getter)]
-    pub fn channel(&self) -> JsChannel {
-        self.channel.clone()
+    #[wasm_bindgen(getter, unchecked_return_type = "AMQPChannel")]
+    pub fn channel(&self) -> JsValue {
+        self.channel.js()
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]

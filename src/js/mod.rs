@@ -1,5 +1,8 @@
 //! The JavaScript surface (wasm only): classes mirroring @cloudamqp/amqp-client 4.x. Only argument
 //! parsing and value conversion live here; every protocol decision is made in `client/` and below.
+//!
+//! Every call that waits on the broker takes an optional trailing `{ signal }` (an AbortSignal):
+//! an abort rejects the call's promise with the signal's reason and drops the Rust future.
 
 mod channel;
 mod client;
@@ -10,38 +13,145 @@ mod values;
 
 use crate::client::Reply;
 use crate::engine::{Error, Response};
+use futures::channel::oneshot;
+use futures::future::{Either, LocalBoxFuture};
+use futures::FutureExt;
 use js_sys::Promise;
 use std::future::Future;
 use wasm_bindgen::prelude::*;
+use web_sys::AbortSignal;
 
-/// Runs a fallible future as a Promise that rejects with an `AMQPError`/`TypeError`.
-fn promise<T: Into<JsValue>>(fut: impl Future<Output = Result<T, Error>> + 'static) -> Promise {
+/// What one JS call carries besides its arguments: the client its errors name
+/// (`AMQPError.connection`) and an optional AbortSignal.
+pub(crate) struct Ctx {
+    conn: JsValue,
+    signal: Option<AbortSignal>,
+}
+
+impl Ctx {
+    /// `opts` is the call's trailing options argument (`{ signal }`), if any.
+    fn new(conn: JsValue, opts: Option<JsValue>) -> Result<Ctx, JsValue> {
+        let signal = match opts.map(|o| values::get_field(&o, "signal")) {
+            Some(s) if !s.is_undefined() && !s.is_null() => Some(
+                s.dyn_into::<AbortSignal>()
+                    .map_err(|_| error::type_error("options.signal must be an AbortSignal"))?,
+            ),
+            _ => None,
+        };
+        Ok(Ctx { conn, signal })
+    }
+
+    /// For calls that take no signal.
+    fn on(conn: JsValue) -> Ctx {
+        Ctx { conn, signal: None }
+    }
+
+    /// A rejected Promise when the signal is aborted already: the call then sends nothing.
+    fn pre_aborted(&self) -> Option<Promise> {
+        let s = self.signal.as_ref().filter(|s| s.aborted())?;
+        Some(Promise::reject(&s.reason()))
+    }
+
+    fn err(&self, e: Error) -> JsValue {
+        error::to_js_on(e, &self.conn)
+    }
+
+    fn reject(&self, e: Error) -> Promise {
+        Promise::reject(&self.err(e))
+    }
+
+    /// Runs a fallible future as a Promise that rejects with an `AMQPError`/`TypeError`.
+    fn promise<T: Into<JsValue>>(
+        self,
+        fut: impl Future<Output = Result<T, Error>> + 'static,
+    ) -> Promise {
+        let conn = self.conn.clone();
+        let fut = async move {
+            fut.await
+                .map(Into::into)
+                .map_err(|e| error::to_js_on(e, &conn))
+        };
+        run(self.signal, fut.boxed_local())
+    }
+
+    /// A Promise for a future whose errors are JS values already.
+    fn promise_js(self, fut: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+        run(self.signal, fut.boxed_local())
+    }
+
+    /// A Promise for a channel method's [`Reply`]: every method shares this one future type (one
+    /// state machine in the wasm instead of one per method); `to_js` shapes the result. A short
+    /// string over 255 bytes throws at once, as amqp-client's encoder does; other failures reject.
+    fn reply<T: 'static>(
+        self,
+        sent: Result<Reply<T>, Error>,
+        to_js: impl FnOnce(T) -> JsValue + 'static,
+    ) -> Result<Promise, JsValue> {
+        let rx = sent.and_then(|r| {
+            let (rx, convert) = r.into_parts();
+            rx.map(|rx| (rx, convert))
+        });
+        let (rx, convert) = match rx {
+            Ok(r) => r,
+            Err(e) if error::throws(&e) => return Err(self.err(e)),
+            Err(e) => return Ok(self.reject(e)),
+        };
+        let finish: Box<dyn FnOnce(Response) -> Result<JsValue, Error>> =
+            Box::new(move |r| convert(r).map(to_js));
+        Ok(self.promise(async move {
+            rx.await
+                .unwrap_or(Err(Error::NotOpen("connection")))
+                .and_then(finish)
+        }))
+    }
+}
+
+/// The one Promise-making future: the call, raced against its AbortSignal when there is one.
+fn run(
+    signal: Option<AbortSignal>,
+    fut: LocalBoxFuture<'static, Result<JsValue, JsValue>>,
+) -> Promise {
     wasm_bindgen_futures::future_to_promise(async move {
-        fut.await.map(Into::into).map_err(error::to_js)
+        match signal {
+            None => fut.await,
+            Some(s) => match futures::future::select(fut, aborted(&s)).await {
+                Either::Left((r, _)) => r,
+                Either::Right((reason, _)) => Err(reason),
+            },
+        }
     })
 }
 
-/// A Promise for a channel method's [`Reply`]: every method shares this one future type (one
-/// state machine in the wasm instead of one per method); `to_js` shapes the result.
-fn reply<T: 'static>(
-    sent: Result<Reply<T>, Error>,
-    to_js: impl FnOnce(T) -> JsValue + 'static,
-) -> Promise {
-    let (rx, convert) = match sent {
-        Ok(r) => r.into_parts(),
-        Err(e) => return Promise::reject(&error::to_js(e)),
-    };
-    let rx = match rx {
-        Ok(rx) => rx,
-        Err(e) => return Promise::reject(&error::to_js(e)),
-    };
-    let finish: Box<dyn FnOnce(Response) -> Result<JsValue, Error>> =
-        Box::new(move |r| convert(r).map(to_js));
-    promise(async move {
-        rx.await
-            .unwrap_or(Err(Error::NotOpen("connection")))
-            .and_then(finish)
-    })
+/// Resolves with the signal's reason once it is aborted. The listener goes with the future.
+fn aborted(s: &AbortSignal) -> LocalBoxFuture<'static, JsValue> {
+    if s.aborted() {
+        return futures::future::ready(s.reason()).boxed_local();
+    }
+    let (tx, rx) = oneshot::channel::<()>();
+    let mut tx = Some(tx);
+    let cb = Closure::<dyn FnMut()>::new(move || {
+        if let Some(tx) = tx.take() {
+            let _ = tx.send(());
+        }
+    });
+    let _ = s.add_event_listener_with_callback("abort", cb.as_ref().unchecked_ref());
+    let listener = Listener(s.clone(), cb);
+    async move {
+        let _ = rx.await;
+        listener.0.reason()
+    }
+    .boxed_local()
+}
+
+/// An `abort` listener, removed when dropped (the call finished or was aborted).
+struct Listener(AbortSignal, Closure<dyn FnMut()>);
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .remove_event_listener_with_callback("abort", self.1.as_ref().unchecked_ref());
+    }
 }
 
 /// An already-settled Promise for operations that complete synchronously (ack, nack, reject).
@@ -52,6 +162,7 @@ fn settled(r: Result<(), JsValue>) -> Promise {
     }
 }
 
+/// Types the generated warren.d.ts refers to (the package root's index.d.ts is written by hand).
 #[wasm_bindgen(typescript_custom_section)]
 const TS_TYPES: &'static str = r#"
 /** A value in headers or arguments. See the value mapping in the README. */
@@ -77,6 +188,18 @@ export interface AMQPProperties {
   clusterId?: string;
 }
 
+export type Logger = Pick<Console, "debug" | "info" | "warn" | "error">;
+
+/** Errors from the broker or the connection (the package root exports the class). */
+export interface AMQPError extends Error {
+  connection: AMQPWebSocketClient;
+  code?: number;
+  replyText?: string;
+  classId?: number;
+  methodId?: number;
+  scope?: "channel" | "connection" | "publish" | "timeout";
+}
+
 export interface AMQPWebSocketOptions {
   url: string;
   vhost?: string;
@@ -87,6 +210,7 @@ export interface AMQPWebSocketOptions {
   frameMax?: number;
   heartbeat?: number;
   channelMax?: number;
+  logger?: Logger | null;
   /** SASL mechanism: "PLAIN" (default) or "AMQPLAIN". */
   authMechanism?: "PLAIN" | "AMQPLAIN";
   /** Bound on WebSocket open + AMQP handshake, in ms (default 30000). */

@@ -7,7 +7,7 @@ import { launchChromium, logPageEvents } from "../lib/chromium.mjs";
 
 const pageUrl = process.argv[2] ?? "http://127.0.0.1:8080/tests/js/index.html";
 const PER_TEST_MS = 20_000;
-const N_TESTS_MAX = 40; // generous bound for the whole run: per-test limit × tests + slack
+const N_TESTS_MAX = 50; // generous bound for the whole run: per-test limit × tests + slack
 const RUN_TIMEOUT_MS = PER_TEST_MS * N_TESTS_MAX + 30_000;
 const verbose = process.env.WARREN_SUITE_VERBOSE === "1";
 

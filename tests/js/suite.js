@@ -210,7 +210,7 @@ async function constructorForms(lib, url) {
   // options object: the same queue is visible on warren-test, not on "/"
   const opt = new AMQPWebSocketClient({
     url, vhost: "warren-test", username: "guest", password: "guest", name: "js options",
-    frameMax: 4096, heartbeat: 0, channelMax: 3,
+    frameMax: 8192, heartbeat: 0, channelMax: 3,
   });
   live.add(opt);
   await within(opt.connect(), "options connect");
@@ -221,15 +221,18 @@ async function constructorForms(lib, url) {
   const rch = await within(root.channel(), "channel on /");
   await rejects(() => rch.queueDeclare(name, { passive: true }), "queue is not in /", amqpError(404, "other vhost"));
 
-  // frameMax 4096 took effect: a 100 kB body crosses it in 25 frames and comes back intact
+  // frameMax 8192 took effect: a 100 kB body crosses it in 13 frames and comes back intact
   const och2 = await within(opt.channel(), "channel 2");
   const q = await tempQueue(och2, { exclusive: true });
   const body = bytes(100_000);
   await within(och2.basicPublish("", q, body), "publish 100 kB");
   const m = await mustGet(och2, q, "get 100 kB");
-  eq(m.body, body, "100 kB body over frameMax 4096");
-  // channelMax 3: ids 1..3 exist now (one closed by the 405), a 4th explicit id is refused
-  await rejects(() => opt.channel(4), "channel(4) with channelMax 3", typeError("channel id beyond channelMax"));
+  eq(m.body, body, "100 kB body over frameMax 8192");
+  // channelMax 3: an explicit id beyond it is refused as in amqp-client
+  await rejects(() => opt.channel(4), "channel(4) with channelMax 3", (e) => {
+    isAMQPError(e, undefined, "channel id beyond channelMax");
+    eq(e.message, "Max number of channels reached", "message");
+  });
 
   await close(conn);
   assert(pos.closed === true, "closed after close (original object)");
@@ -243,7 +246,11 @@ async function constructorRejectsBadArguments(lib, url) {
   throwsSync(() => new C("http://127.0.0.1:15673"), TypeError, "http:// scheme");
   throwsSync(() => new C("amqp://127.0.0.1:5673"), TypeError, "amqp:// scheme for a WebSocket client");
   throwsSync(() => new C({ url, frameMax: 100 }), TypeError, "frameMax 100");
-  throwsSync(() => new C({ url, frameMax: 4095 }), TypeError, "frameMax 4095");
+  throwsSync(() => new C({ url, frameMax: 4096 }), TypeError, "frameMax 4096");
+  const small = throwsSync(() => new C({ url, frameMax: 8191 }), TypeError, "frameMax 8191 (amqp-client's minimum is 8192)");
+  assert(/8192/.test(small.message), `the message names the minimum: ${small.message}`);
+  throwsSync(() => new C({ url, frameMax: 0 }), TypeError, "frameMax 0");
+  throwsSync(() => new C(url, "/", "guest", "guest", "n", 4096), TypeError, "positional frameMax 4096");
   throwsSync(() => new C({ url, heartbeat: -1 }), TypeError, "heartbeat -1");
   throwsSync(() => new C({ url, heartbeat: 1.5 }), TypeError, "heartbeat 1.5");
   throwsSync(() => new C({ url, channelMax: 70000 }), TypeError, "channelMax 70000");
@@ -253,8 +260,9 @@ async function constructorRejectsBadArguments(lib, url) {
   throwsSync(() => new C(), TypeError, "no arguments");
   throwsSync(() => new C(42), TypeError, "a number");
   // the limits themselves are accepted
-  new C({ url, frameMax: 4096, heartbeat: 0, channelMax: 0 });
-  new C({ url, frameMax: 0 });
+  new C({ url, frameMax: 8192, heartbeat: 0, channelMax: 0 });
+  new C(url, "/", "guest", "guest", "n", 8192, 0, null);
+  throwsSync(() => new C({ url, logger: "console" }), TypeError, "logger not an object");
 
   // callbacks must be functions (null/undefined remove them)
   const c = new C(url);
@@ -472,7 +480,9 @@ async function publishBodyTypes(lib, url) {
   eq((await box.next("ArrayBuffer body")).body, Uint8Array.from([250, 0, 1, 2]), "ArrayBuffer body");
   const empty = await box.next("null body");
   eq(empty.body, null, "empty body is null");
-  eq(empty.bodyString(), "", "bodyString() of an empty body");
+  eq(empty.bodyString(), null, "bodyString() of an empty body is null (amqp-client)");
+  eq(empty.bodyToString(), null, "bodyToString() of an empty body is null");
+  eq(m1.bodyToString(), text, "bodyToString()");
   eq(empty.bodySize, 0, "bodySize of an empty body");
   eq((await box.next("empty string body")).body, null, "empty string body is null");
   await within(consumer.cancel(), "cancel");
@@ -726,13 +736,19 @@ async function serverCancel(lib, url) {
   const client = await open(lib, url);
   const ch = await within(client.channel(), "channel");
   const admin = await within(client.channel(), "second channel");
-  // callback style: wait() resolves when the broker cancels (queue deleted)
+  // callback style: wait() rejects when the broker cancels (queue deleted), as in amqp-client
   const q1 = await tempQueue(ch, { exclusive: true, autoDelete: false });
   const c1 = await within(ch.basicConsume(q1, { noAck: true }, () => {}), "consume q1");
   const ended = c1.wait();
   await within(admin.queueDelete(q1), "delete q1 from another channel");
-  await within(ended, "wait() resolves after the server cancel");
-  // iterator style: the loop ends after the messages already received
+  await rejects(() => ended, "wait() after the server cancel", (e) => {
+    isAMQPError(e, undefined, "server cancel");
+    assert(/Consumer cancelled by the server/.test(e.message), `message: ${e.message}`);
+    assert(e.connection === client, "error.connection is the client");
+  });
+  await rejects(() => c1.wait(), "wait() again after the server cancel", amqpError(undefined, "server cancel, later wait"));
+  assert(!ch.consumers.has(c1.tag), "a server-cancelled consumer leaves ch.consumers");
+  // iterator style: the loop gets the messages already received, then throws the cancel
   const q2 = await tempQueue(ch, { exclusive: true, autoDelete: false });
   await within(ch.basicPublish("", q2, "before delete"), "publish");
   const c2 = await within(ch.basicConsume(q2, { noAck: true }), "consume q2");
@@ -744,10 +760,18 @@ async function serverCancel(lib, url) {
     }
     return "ended";
   })();
-  eq(await within(loop, "iteration ends after the server cancel"), "ended", "loop ended");
+  await rejects(() => loop, "iteration after the server cancel", (e) => {
+    assert(/Consumer cancelled by the server/.test(e?.message), `message: ${show(e)}`);
+  });
   eq(seen, ["before delete"], "messages before the cancel");
   assert(ch.closed === false && client.closed === false, "a server cancel closes nothing");
-  await within(c2.wait(), "wait() after the iteration ended");
+  await rejects(() => c2.wait(), "wait() after the iteration ended", amqpError(undefined, "server cancel (iterator)"));
+  // an application cancel still resolves wait()
+  const q3 = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  const c3 = await within(ch.basicConsume(q3, { noAck: true }, () => {}), "consume q3");
+  const w3 = c3.wait();
+  await within(c3.cancel(), "cancel q3's consumer");
+  await within(w3, "wait() resolves on our own cancel");
   await close(client);
 }
 
@@ -857,8 +881,9 @@ async function channelErrors(lib, url) {
   eq(e.scope, "channel", "scope of a soft error");
   if (lib.AMQPError) {
     assert(!(new TypeError("x") instanceof lib.AMQPError), "a TypeError is not an AMQPError");
-    const own = new lib.AMQPError("mine", 406);
-    assert(own instanceof Error && own.name === "AMQPError" && own.code === 406, "AMQPError constructor");
+    const own = new lib.AMQPError("mine", client);
+    assert(own instanceof Error && own.name === "AMQPError" && own.connection === client && own.message === "mine", "AMQPError(message, connection) constructor");
+    assert(e.connection === client, "a broker error names its client");
   }
   await rejects(() => queued, "the call queued behind it", amqpError(undefined, "queued call"));
   assert(ch.closed === true, "ch.closed after the soft error");
@@ -873,11 +898,15 @@ async function channelErrors(lib, url) {
   await rejects(() => ch.basicConsume(q, {}, () => {}), "basicConsume on a closed channel", amqpError(undefined, "closed channel"));
   await rejects(() => ch.prefetch(1), "prefetch on a closed channel", amqpError(undefined, "closed channel"));
   await rejects(() => ch.confirmSelect(), "confirmSelect on a closed channel", amqpError(undefined, "closed channel"));
-  await within(ch.close(), "close() of an already closed channel resolves");
+  await rejects(() => ch.close(), "close() of an already closed channel", (x) => {
+    isAMQPError(x, undefined, "close of a closed channel");
+    eq(x.message, "Channel is closed", "message");
+  });
   // a consumer on a channel that fails: wait() rejects with the channel's error, iteration throws
   const c3 = await within(client.channel(), "third channel");
   const cons = await within(c3.basicConsume(q, { noAck: true }, () => {}), "consume");
   const waited = cons.wait();
+  waited.catch(() => {}); // checked below; it may reject before the 404 below is seen
   await rejects(() => c3.queueDeclare(unique("missing"), { passive: true }), "second 404", amqpError(404, "second 404"));
   await rejects(() => waited, "consumer.wait() on the failed channel", amqpError(404, "consumer end"));
   // a closed channel from close(): calls reject as well
@@ -892,10 +921,9 @@ async function explicitChannelIds(lib, url) {
   const client = await open(lib, url);
   const c7 = await within(client.channel(7), "channel(7)");
   eq(c7.id, 7, "explicit id");
-  await rejects(() => client.channel(7), "channel(7) while 7 is open", typeError("id in use"));
-  await rejects(() => client.channel(0), "channel(0)", typeError("channel 0"));
-  const auto = await within(client.channel(), "channel()");
-  eq(auto.id, 1, "lowest free id");
+  assert(await within(client.channel(7), "channel(7) while 7 is open") === c7, "channel(7) resolves to the open channel 7");
+  const auto = await within(client.channel(0), "channel(0)");
+  eq(auto.id, 1, "channel(0) picks the lowest free id, as in amqp-client");
   const auto2 = await within(client.channel(), "channel()");
   eq(auto2.id, 2, "next free id");
   await within(c7.close(), "close 7");
@@ -1002,6 +1030,332 @@ async function streamQueueFromOffset(lib, url) {
   await close(client);
 }
 
+// ---------------------------------------------------------------------------------------------
+// amqp-client 4.1.1 compatibility: members, return values and error texts a ported program uses
+
+/** A logger that records its calls: `[level, ...args]`. */
+function recordingLogger() {
+  const calls = [];
+  const waiters = [];
+  const at = (level) => (...args) => {
+    calls.push([level, ...args]);
+    for (const w of waiters.splice(0)) if (!w(calls.at(-1))) waiters.push(w);
+  };
+  /** Resolves with the first call (from now on) for which `pred` holds. */
+  const next = (pred, what) => within(new Promise((resolve) => waiters.push((c) => pred(c) && (resolve(c), true))), what);
+  return { calls, next, logger: { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") } };
+}
+
+async function clientMembers(lib, url) {
+  const { AMQPWebSocketClient: C } = lib;
+  const pos = new C(url, "warren-test", "guest", "guest", "members test");
+  eq([pos.vhost, pos.username, pos.name, pos.blocked, pos.logger], ["warren-test", "guest", "members test", undefined, undefined], "members before connect");
+  eq(new C(url).name, undefined, "no name given");
+  eq([new C(url).vhost, new C(url).username], ["/", "guest"], "defaults vhost / and user guest");
+  const client = await open(lib, url, { name: "members" });
+  eq([client.vhost, client.username, client.name], ["/", "guest", "members"], "members of an options-object client");
+  let chans = client.channels;
+  assert(Array.isArray(chans), "channels is an array");
+  eq(chans.length, 1, "channel 0 is counted");
+  eq([chans[0].id, chans[0].closed], [0, false], "channels[0] is channel 0, open with the connection");
+  const a = await within(client.channel(), "channel a");
+  const b = await within(client.channel(5), "channel 5");
+  chans = client.channels;
+  eq(chans.length, 6, "index = channel id");
+  assert(await within(client.channel(5), "channel(5) again") === b, "channel(id) of an open id is that channel");
+  assert(chans[1] === a && chans[5] === b && chans[2] === undefined, "channels[id] are the channel objects, free ids empty");
+  assert(a.connection === client && b.connection === client, "ch.connection is the client");
+  await within(b.close(), "close 5");
+  await within(client.channel(9).then((c) => c.close()), "a round trip (channel 9 opened and closed)");
+  assert(client.channels[5] === undefined, "a closed channel leaves channels");
+  // a channel the broker closed leaves too
+  await rejects(() => a.queueDeclare(unique("missing"), { passive: true }), "404", amqpError(404, "404"));
+  await within(client.channel(9).then((c) => c.close()), "a round trip");
+  assert(client.channels[1] === undefined, "a channel closed by the broker leaves channels");
+  // the same channel object everywhere
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  await within(ch.basicPublish("", q, "x"), "publish");
+  const m = await mustGet(ch, q);
+  assert(m.channel === ch, "msg.channel is the channel object");
+  const cons = await within(ch.basicConsume(q, {}, () => {}), "consume");
+  assert(cons.channel === ch, "consumer.channel is the channel object");
+  await within(cons.cancel(), "cancel");
+  await close(client);
+  eq(client.channels.length, 0, "no channels after close");
+}
+
+async function consumersMapAndCancelResults(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  assert(ch.consumers instanceof Map && ch.consumers.size === 0, "ch.consumers is an empty Map");
+  const c1 = await within(ch.basicConsume(q, {}, () => {}), "consume 1");
+  const c2 = await within(ch.basicConsume(q), "consume 2 (iterator)");
+  assert(ch.consumers.get(c1.tag) === c1 && ch.consumers.get(c2.tag) === c2, "consumers by tag");
+  eq(ch.consumers.size, 2, "two consumers");
+  assert(lib.AMQPGeneratorConsumer === lib.AMQPConsumer && c2 instanceof lib.AMQPGeneratorConsumer, "AMQPGeneratorConsumer names the consumer class");
+  const w1 = c1.wait();
+  assert(await within(c1.cancel(), "consumer.cancel()") === ch, "consumer.cancel() resolves to the channel");
+  await within(w1, "wait() resolves after cancel()");
+  assert(!ch.consumers.has(c1.tag), "a cancelled consumer leaves the map");
+  const w2 = c2.wait();
+  assert(await within(ch.basicCancel(c2.tag), "basicCancel") === ch, "basicCancel resolves to the channel");
+  await within(w2, "wait() resolves after basicCancel(tag)");
+  eq(ch.consumers.size, 0, "map empty");
+  // msg.cancelConsumer()
+  const box = inbox();
+  const c3 = await within(ch.basicConsume(q, { noAck: false }, (m) => box.push(m)), "consume 3");
+  await within(ch.basicPublish("", q, "cancel me"), "publish");
+  const m = await box.next("delivery");
+  const w3 = c3.wait();
+  assert(await within(m.cancelConsumer(), "msg.cancelConsumer()") === ch, "cancelConsumer resolves to the channel");
+  await within(w3, "wait() resolves after msg.cancelConsumer()");
+  await within(m.ack(), "ack");
+  // cancel() on a closed channel resolves, to the channel
+  const c4 = await within(ch.basicConsume(q, {}, () => {}), "consume 4");
+  await within(ch.close(), "close channel");
+  assert(await within(c4.cancel(), "cancel() on a closed channel") === ch, "resolves to the channel");
+  await within(c4.wait(), "wait() after our own channel close resolves");
+  await close(client);
+}
+
+async function channelOnerror(lib, url) {
+  const client = await open(lib, url);
+  const clientErrors = [];
+  client.onerror = (e) => clientErrors.push(e);
+  const ch = await within(client.channel(), "channel");
+  let reasonP;
+  const got = new Promise((resolve) => { reasonP = resolve; });
+  ch.onerror = (reason) => reasonP(reason);
+  await rejects(() => ch.queueDeclare(unique("missing"), { passive: true }), "404", amqpError(404, "404"));
+  const reason = await within(got, "ch.onerror called");
+  assert(typeof reason === "string" && /404/.test(reason) && /NOT_FOUND/.test(reason), `reason: ${reason}`);
+  eq(clientErrors.length, 0, "with ch.onerror set, client.onerror is not called");
+  // without ch.onerror: amqp-client's default passes it to the connection's onerror
+  const ch2 = await within(client.channel(), "channel 2");
+  let fwd;
+  const fwdP = new Promise((resolve) => { fwd = resolve; });
+  client.onerror = (e) => fwd(e);
+  await rejects(() => ch2.queueDeclare(unique("missing"), { passive: true }), "404 on ch2", amqpError(404, "404"));
+  const e = await within(fwdP, "client.onerror called for a channel error");
+  isAMQPError(e, undefined, "forwarded channel error");
+  assert(e.message.startsWith(`Channel ${ch2.id} closed: `), `message: ${e.message}`);
+  assert(e.connection === client, "forwarded error names the client");
+  assert(client.closed === false, "the connection stays open");
+  // our own close does not call onerror
+  const ch3 = await within(client.channel(), "channel 3");
+  let called = false;
+  ch3.onerror = () => { called = true; };
+  await within(ch3.close("done here", 200), "close(reason, code)");
+  await within(client.channel(), "a round trip after the close");
+  assert(!called, "ch.onerror not called for our own close");
+  await close(client);
+}
+
+async function ackTwiceIsANoop(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  for (const b of ["a", "b", "c"]) await within(ch.basicPublish("", q, b), "publish");
+  const m = await within(ch.basicGet(q, { noAck: false }), "get a");
+  eq(m.isAcked, false, "isAcked before ack");
+  await within(m.ack(), "ack");
+  eq(m.isAcked, true, "isAcked after ack");
+  await within(m.ack(), "second ack");
+  await within(m.nack(), "nack after ack");
+  await within(m.reject(), "reject after ack");
+  const n = await within(ch.basicGet(q, { noAck: false }), "get b");
+  await within(n.nack(true), "nack(requeue)");
+  eq(n.isAcked, true, "isAcked after nack");
+  await within(n.ack(), "ack after nack");
+  // RabbitMQ closes the channel (406 PRECONDITION_FAILED) on a second ack of a tag: a round
+  // trip on the same channel proves none went out
+  eq(await messageCount(ch, q), 2, "b requeued, c still there");
+  assert(ch.closed === false, "channel still open");
+  await close(client);
+}
+
+async function closeSemantics(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  await within(ch.close(), "close");
+  const closedTwice = (what, c) => rejects(() => c.close(), what, (e) => {
+    isAMQPError(e, undefined, what);
+    eq(e.message, "Channel is closed", `${what}: message`);
+  });
+  await closedTwice("second close", ch);
+  const other = await within(client.channel(), "other channel");
+  await close(client);
+  await closedTwice("close of a channel of a closed connection", other);
+  const notConnected = (what) => (e) => {
+    isAMQPError(e, undefined, what);
+    assert(e.message.includes("Connection closed"), `${what}: message ${e.message}`);
+  };
+  await rejects(() => client.channel(), "channel() after close", notConnected("channel() after close"));
+  await rejects(() => client.close(), "close() after close", notConnected("close() after close"));
+  const never = new lib.AMQPWebSocketClient(url);
+  await rejects(() => never.channel(), "channel() before connect", notConnected("before connect"));
+  await rejects(() => never.close(), "close() before connect", notConnected("close() before connect"));
+}
+
+async function errorClassesAndTexts(lib, url) {
+  const client = await open(lib, url, { channelMax: 2 });
+  eq(client.frameMax, 8192, "frameMax defaults to 8192 (amqp-client's WebSocket default)");
+  const ch = await within(client.channel(), "channel");
+  const long = "q".repeat(256);
+  const sync = (what, fn) => {
+    const e = throwsSync(fn, Error, what);
+    assert(/Short string too long/.test(e.message), `${what}: message ${e.message}`);
+  };
+  sync("queueDeclare with a 256-byte name", () => ch.queueDeclare(long));
+  sync("exchangeDeclare with a 256-byte name", () => ch.exchangeDeclare(long, "direct"));
+  sync("queueBind with a 256-byte key", () => ch.queueBind("q", "amq.direct", long));
+  // 255 bytes are fine (the queue does not exist: a 404, which closes channel 1)
+  await rejects(() => ch.queueDeclare("q".repeat(255), { passive: true }), "255-byte name", amqpError(404, "255 bytes"));
+  const ch2 = await within(client.channel(), "channel 2");
+  // basicPublish is async in amqp-client: a bad short string rejects there
+  const q = await tempQueue(ch2);
+  await rejects(() => ch2.basicPublish(long, q, "x"), "basicPublish to a 256-byte exchange name",
+    (e) => assert(/Short string too long/.test(e.message), e.message));
+  // a content header larger than frameMax (8192): a RangeError
+  await rejects(() => ch2.basicPublish("", q, "x", { headers: { big: "h".repeat(9000) } }), "9 kB of headers",
+    (e) => assert(e instanceof RangeError, `a RangeError, got ${show(e)}`));
+  // channelMax 2: ids 1 and 2 are taken (ch may be closed by the 404 above: open a fresh one)
+  await within(ch2.basicPublish("", q, "still fine"), "the channel survived the refused publishes");
+  eq((await mustGet(ch2, q)).bodyString(), "still fine", "round trip");
+  const c1 = await within(client.channel(), "channel on the freed id 1");
+  eq([c1.id, ch2.id].sort(), [1, 2], "ids 1 and 2 in use");
+  await rejects(() => client.channel(), "a third channel with channelMax 2", (e) => {
+    isAMQPError(e, undefined, "channel limit");
+    eq(e.message, "Max number of channels reached", "message");
+  });
+  await close(client);
+
+  // a nacked confirm: a full queue with overflow reject-publish makes RabbitMQ nack
+  const c2 = await open(lib, url);
+  const cch = await within(c2.channel(), "channel");
+  const name = unique("full");
+  await within(cch.queueDeclare(name, { exclusive: true }, { "x-max-length": 1, "x-overflow": "reject-publish" }), "declare a bounded queue");
+  await within(cch.confirmSelect(), "confirmSelect");
+  eq(await within(cch.basicPublish("", name, "fits"), "first publish"), 1, "first confirm");
+  await rejects(() => cch.basicPublish("", name, "over"), "second publish", (e) => {
+    isAMQPError(e, undefined, "nack");
+    eq(e.message, "Message rejected", "message");
+  });
+  await close(c2);
+}
+
+async function publishImmediateFlag(lib, url) {
+  // RabbitMQ does not implement `immediate` and closes the connection (540) when it is set:
+  // proof that the 6th argument reaches the wire
+  const client = await open(lib, url);
+  let failed;
+  const errP = new Promise((resolve) => { failed = resolve; });
+  client.onerror = (e) => failed(e);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch);
+  await within(ch.basicPublish("", q, "not immediate", {}, false, false), "immediate false");
+  eq((await mustGet(ch, q)).bodyString(), "not immediate", "delivered");
+  ch.basicPublish("", q, "immediate", {}, false, true).catch(() => {});
+  const e = await within(errP, "onerror after an immediate publish");
+  isAMQPError(e, 540, "NOT_IMPLEMENTED");
+  live.delete(client);
+}
+
+async function loggerOption(lib, url) {
+  const { calls, next, logger } = recordingLogger();
+  const client = await open(lib, url, { logger });
+  assert(client.logger === logger, "client.logger is the logger given");
+  const ch = await within(client.channel(), "channel");
+  // a returned message with no onReturn is logged as an error
+  await within(ch.confirmSelect(), "confirmSelect");
+  await within(ch.basicPublish("", unique("nowhere"), "lost", {}, true), "mandatory publish (confirmed: the return came first)");
+  const ret = calls.find((c) => c[0] === "error" && c[1] === "Message returned from server");
+  assert(ret && ret[2] instanceof lib.AMQPMessage && ret[2].bodyString() === "lost", `return logged: ${show(calls.map((c) => c.slice(0, 2)))}`);
+  // a channel closed by the broker: debug + error (and the default onerror)
+  await rejects(() => ch.queueDeclare(unique("missing"), { passive: true }), "404", amqpError(404, "404"));
+  await within(client.channel(), "round trip");
+  assert(calls.some((c) => c[0] === "debug" && c[1] === "channel" && c[2] === ch.id && c[3] === "closed" && c[4] === 404), `debug line for the channel close: ${show(calls.map((c) => c.slice(0, 3)))}`);
+  assert(calls.some((c) => c[0] === "error" && String(c[1]).startsWith(`channel ${ch.id} closed:`)), "error line for the channel close");
+  // the connection closed by the broker: debug + error of the default onerror
+  const ch2 = await within(client.channel(), "channel 2");
+  const before = calls.length;
+  const logged = next((c) => c[0] === "error", "connection error logged");
+  await rejects(() => ch2.exchangeDeclare(unique("x"), "warren-no-such-type"), "hard error", amqpError(503, "503"));
+  await logged;
+  const tail = calls.slice(before);
+  assert(tail.some((c) => c[0] === "debug" && c[1] === "connection closed by server" && c[2] === 503), `debug line: ${show(tail)}`);
+  assert(tail.some((c) => c[0] === "error" && c[1] === "amqp-client connection closed"), `error line: ${show(tail)}`);
+  live.delete(client);
+
+  // the 8th positional argument is the logger; null disables logging
+  const rec2 = recordingLogger();
+  const pos = new lib.AMQPWebSocketClient(url, "/", "guest", "guest", "positional logger", 8192, 0, rec2.logger);
+  assert(pos.logger === rec2.logger, "positional logger");
+  const quiet = new lib.AMQPWebSocketClient({ url, logger: null });
+  eq(quiet.logger, undefined, "logger: null disables logging");
+  live.add(quiet);
+  await within(quiet.connect(), "connect");
+  const qch = await within(quiet.channel(), "channel");
+  await rejects(() => qch.queueDeclare(unique("missing"), { passive: true }), "404", amqpError(404, "404"));
+  await close(quiet);
+}
+
+async function abortSignals(lib, url) {
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  const isAbort = (what) => (e) => assert(e?.name === "AbortError", `${what}: an AbortError, got ${show(e)}`);
+  // already aborted: rejects with the signal's reason
+  const gone = AbortSignal.abort();
+  await rejects(() => ch.queueDeclare("", {}, {}, { signal: gone }), "queueDeclare with an aborted signal", isAbort("aborted before"));
+  const reason = new Error("my reason");
+  await rejects(() => ch.basicGet(q, {}, { signal: AbortSignal.abort(reason) }), "basicGet", (e) => assert(e === reason, "rejects with the signal's reason"));
+  // aborted while waiting: consumer.wait()
+  const cons = await within(ch.basicConsume(q, {}, () => {}), "consume");
+  const ac = new AbortController();
+  const waiting = cons.wait(undefined, { signal: ac.signal });
+  ac.abort();
+  await rejects(() => waiting, "wait() aborted", isAbort("wait"));
+  // nothing else was disturbed: the channel works, the consumer can still be waited on and cancelled
+  const w = cons.wait(undefined, { signal: new AbortController().signal });
+  await within(cons.cancel({ signal: new AbortController().signal }), "cancel with a live signal");
+  await within(w, "wait() with a signal that never fires resolves on cancel");
+  eq(await within(ch.basicPublish("", q, "x", {}, false, false, { signal: new AbortController().signal }), "publish with a signal"), 0, "publish result");
+  const m = await within(ch.basicGet(q, {}, { signal: new AbortController().signal }), "basicGet with a live signal");
+  eq(m?.bodyString(), "x", "basicGet result");
+  throwsSync(() => ch.queueDeclare("", {}, {}, { signal: "nope" }), TypeError, "signal that is not an AbortSignal");
+  // connect, channel and close take one too
+  const c2 = new lib.AMQPWebSocketClient({ url });
+  live.add(c2);
+  await rejects(() => c2.connect({ signal: AbortSignal.abort() }), "connect aborted", isAbort("connect"));
+  assert(c2.closed === true, "an aborted connect leaves the client closed");
+  await within(c2.connect({ signal: new AbortController().signal }), "connect with a live signal");
+  await within(c2.channel(undefined, { signal: new AbortController().signal }), "channel() with a live signal");
+  await within(c2.close(undefined, undefined, { signal: new AbortController().signal }), "close with a live signal");
+  live.delete(c2);
+  await close(client);
+}
+
+async function asyncDispose(lib, url) {
+  assert(typeof Symbol.asyncDispose === "symbol", "the runtime has Symbol.asyncDispose");
+  const client = await open(lib, url);
+  const ch = await within(client.channel(), "channel");
+  const q = await tempQueue(ch, { exclusive: true, autoDelete: false });
+  const cons = await within(ch.basicConsume(q, {}, () => {}), "consume");
+  await within(cons[Symbol.asyncDispose](), "consumer dispose");
+  eq((await within(ch.queueDeclare(q, { passive: true }), "passive")).consumerCount, 0, "disposing a consumer cancels it");
+  const ch2 = await within(client.channel(), "channel 2");
+  await within(ch2[Symbol.asyncDispose](), "channel dispose");
+  assert(ch2.closed === true, "disposing a channel closes it");
+  await within(ch2[Symbol.asyncDispose](), "disposing a closed channel resolves");
+  await within(client[Symbol.asyncDispose](), "client dispose");
+  assert(client.closed === true && ch.closed === true, "disposing the client closes the connection");
+  await within(client[Symbol.asyncDispose](), "disposing a closed client resolves");
+  live.delete(client);
+}
+
 export const tests = [
   constructorForms,
   constructorRejectsBadArguments,
@@ -1031,6 +1385,16 @@ export const tests = [
   basicGetEmptyAndCount,
   heartbeatsKeepAnIdleConnection,
   streamQueueFromOffset,
+  clientMembers,
+  consumersMapAndCancelResults,
+  channelOnerror,
+  ackTwiceIsANoop,
+  closeSemantics,
+  errorClassesAndTexts,
+  publishImmediateFlag,
+  loggerOption,
+  abortSignals,
+  asyncDispose,
 ];
 
 /**
