@@ -9,6 +9,7 @@ mod client;
 mod consumer;
 mod error;
 mod message;
+mod tcp_client;
 mod values;
 
 use crate::client::Reply;

@@ -1,11 +1,14 @@
 //! Byte pipes behind one trait: a tokio stream (TCP, or TLS over it) natively, a WebSocket in
-//! browsers and Deno. Everything target-specific below the session lives here, in `rt.rs`, in
+//! browsers and Deno, or a TCP/TLS socket opened by JavaScript glue in Deno and Node (`jsstream`).
+//! Everything target-specific below the session lives here, in `rt.rs`, in
 //! `js/` or in `lib.rs`. [`dial`] opens the pipe a [`ConnectionUrl`] names.
 
 pub use crate::engine::TransportError;
 use std::path::PathBuf;
 use std::task::{Context, Poll};
 
+#[cfg(target_arch = "wasm32")]
+pub mod jsstream;
 #[cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 pub mod stream;
 #[cfg(all(not(target_arch = "wasm32"), feature = "tls"))]
