@@ -18,6 +18,9 @@ export function tcpClientClass(open) {
      * @param logger { debug, info, warn, error }, or null / undefined for none
      */
     constructor(url, tlsOptions, logger) {
+      // warren: or one options object, AMQPWebSocketClient's plus `tlsOptions`
+      const init = url !== null && typeof url === "object" ? url : undefined;
+      if (init) tlsOptions = init.tlsOptions;
       if (tlsOptions !== undefined && tlsOptions !== null && typeof tlsOptions !== "object") {
         throw new TypeError("tlsOptions must be an object ({ ca, cert, key, pfx, passphrase })");
       }
@@ -25,7 +28,7 @@ export function tcpClientClass(open) {
       for (const k of TLS_KEYS) if (tlsOptions?.[k] !== undefined) tls[k] = tlsOptions[k];
       const client = __tcpClient(url, logger ?? undefined, (endpoint) => open(endpoint, tls));
       Object.setPrototypeOf(client, new.target.prototype);
-      const u = new URL(url);
+      const u = new URL(init ? init.url : url);
       const secure = u.protocol === "amqps:";
       Object.defineProperties(client, {
         tls: { value: secure, enumerable: true },

@@ -5,7 +5,8 @@
 //! `AMQPClient` class, is only imported where `Deno` or `node:net` exists.
 
 use super::client::JsClient;
-use super::error::type_error;
+use super::error::{to_js, type_error};
+use super::values::opt_str;
 use crate::client::url::Scheme;
 use crate::client::{Connection, ConnectionUrl};
 use crate::engine::Error;
@@ -16,20 +17,33 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
-/// Makes the client behind `new AMQPClient(url, tlsOptions?, logger?)` (the class is the glue's).
+/// Makes the client behind `new AMQPClient(url, tlsOptions?, logger?)` (the class is the glue's),
+/// or `new AMQPClient({ url, vhost, username, ... })` with AMQPWebSocketClient's options.
 /// `dial(endpoint)` opens the socket: `endpoint` is `{ host, port, tls, serverName?, signal }`
 /// and the promise resolves to the duplex of [`JsStreamTransport`]. The glue keeps the TLS
 /// options (CA bundle, client certificate) in `dial`: the runtime reads them, not warren.
 #[wasm_bindgen(js_name = "__tcpClient", skip_typescript)]
-pub fn tcp_client(url: JsValue, logger: JsValue, dial: Function) -> Result<JsClient, JsValue> {
-    let url = url
-        .as_string()
-        .ok_or_else(|| type_error("AMQPClient needs an amqp:// or amqps:// URL"))?;
-    let opts = Object::new();
-    if !logger.is_undefined() {
-        let _ = Reflect::set(&opts, &"logger".into(), &logger);
+pub fn tcp_client(
+    url_or_options: JsValue,
+    logger: JsValue,
+    dial: Function,
+) -> Result<JsClient, JsValue> {
+    if let Some(url) = url_or_options.as_string() {
+        let opts = Object::new();
+        if !logger.is_undefined() {
+            let _ = Reflect::set(&opts, &"logger".into(), &logger);
+        }
+        return JsClient::build(&opts, &url, Some(dial));
     }
-    JsClient::build(&opts, &url, Some(dial))
+    if !url_or_options.is_object() {
+        return Err(type_error(
+            "AMQPClient needs an amqp:// or amqps:// URL or an options object",
+        ));
+    }
+    let url = opt_str(&url_or_options, "url")
+        .map_err(to_js)?
+        .ok_or_else(|| type_error("options.url is required"))?;
+    JsClient::build(&url_or_options, &url, Some(dial))
 }
 
 /// Aborts the glue's connect when dropped before it is disarmed (the connect timed out, or the
