@@ -176,18 +176,9 @@ impl JsChannel {
                 }
                 None => {
                     // amqp-client's default: log it and tell the connection's onerror
-                    let text = format!(
-                        "Channel {id} closed: {}",
-                        reason.as_string().unwrap_or_default()
-                    );
-                    client.log(
-                        "error",
-                        &[format!(
-                            "channel {id} closed: {}",
-                            reason.as_string().unwrap_or_default()
-                        )
-                        .into()],
-                    );
+                    let reason = reason.as_string().unwrap_or_default();
+                    client.log("error", &[format!("channel {id} closed: {reason}").into()]);
+                    let text = format!("Channel {id} closed: {reason}");
                     client.report_error(&super::error::amqp_error(&text, &client.js()));
                 }
             }
@@ -492,7 +483,13 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = queuePurge, unchecked_return_type = "Promise<{ messageCount: number }>")]
-    pub fn queue_purge(&self, name: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn queue_purge(
+        &self,
+        name: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -552,7 +549,13 @@ impl JsChannel {
 
     /// Shorthand for `basicQos(count)`.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
-    pub fn prefetch(&self, prefetch_count: f64, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn prefetch(
+        &self,
+        prefetch_count: f64,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         self.basic_qos(prefetch_count, None, None, opts)
     }
 
@@ -724,7 +727,13 @@ impl JsChannel {
 
     /// Cancels a consumer by tag; resolves to this channel.
     #[wasm_bindgen(js_name = basicCancel, unchecked_return_type = "Promise<AMQPChannel>")]
-    pub fn basic_cancel(&self, tag: String, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn basic_cancel(
+        &self,
+        tag: String,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -749,7 +758,9 @@ impl JsChannel {
     pub fn basic_recover(
         &self,
         requeue: Option<bool>,
-        opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
@@ -766,7 +777,9 @@ impl JsChannel {
     pub fn basic_flow(
         &self,
         active: Option<bool>,
-        opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
@@ -779,7 +792,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = confirmSelect, unchecked_return_type = "Promise<void>")]
-    pub fn confirm_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn confirm_select(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -788,7 +806,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = txSelect, unchecked_return_type = "Promise<void>")]
-    pub fn tx_select(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn tx_select(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -797,7 +820,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = txCommit, unchecked_return_type = "Promise<void>")]
-    pub fn tx_commit(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn tx_commit(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -806,7 +834,12 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = txRollback, unchecked_return_type = "Promise<void>")]
-    pub fn tx_rollback(&self, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn tx_rollback(
+        &self,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);

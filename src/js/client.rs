@@ -229,7 +229,13 @@ impl JsClient {
     /// Opens the WebSocket and performs the AMQP handshake. Resolves to this client. `this_obj`
     /// is the client's own JS object (passed by api.js).
     #[wasm_bindgen(skip_typescript)]
-    pub fn connect(&self, this_obj: JsValue, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn connect(
+        &self,
+        this_obj: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = Ctx::new(this_obj.clone(), opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -271,7 +277,13 @@ impl JsClient {
     /// Opens a channel (the lowest free id unless one is given); an id that is open already
     /// resolves to that channel.
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPChannel>")]
-    pub fn channel(&self, id: Option<f64>, opts: Option<JsValue>) -> Result<Promise, JsValue> {
+    pub fn channel(
+        &self,
+        id: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
+    ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
@@ -313,7 +325,9 @@ impl JsClient {
         &self,
         reason: Option<String>,
         code: Option<u16>,
-        opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {
@@ -420,7 +434,9 @@ impl JsClient {
         &self,
         new_secret: String,
         reason: Option<String>,
-        opts: Option<JsValue>,
+        #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
+            JsValue,
+        >,
     ) -> Result<Promise, JsValue> {
         let ctx = self.ctx(opts)?;
         if let Some(p) = ctx.pre_aborted() {

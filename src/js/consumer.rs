@@ -306,7 +306,10 @@ impl JsConsumer {
         js_name = "throw",
         unchecked_return_type = "Promise<IteratorResult<AMQPMessage, undefined>>"
     )]
-    pub fn throw_(&self, error: JsValue) -> Promise {
+    pub fn throw_(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] error: JsValue,
+    ) -> Promise {
         let this = self.clone();
         let ctx = super::Ctx::on(this.inner.channel.client().js());
         ctx.promise_js(async move {

@@ -62,16 +62,13 @@ impl Ctx {
     }
 
     /// Runs a fallible future as a Promise that rejects with an `AMQPError`/`TypeError`.
-    fn promise<T: Into<JsValue>>(
-        self,
-        fut: impl Future<Output = Result<T, Error>> + 'static,
-    ) -> Promise {
-        let conn = self.conn.clone();
-        let fut = async move {
-            fut.await
-                .map(Into::into)
-                .map_err(|e| error::to_js_on(e, &conn))
-        };
+    fn promise(self, fut: impl Future<Output = Result<JsValue, Error>> + 'static) -> Promise {
+        self.promise_boxed(fut.boxed_local())
+    }
+
+    fn promise_boxed(self, fut: LocalBoxFuture<'static, Result<JsValue, Error>>) -> Promise {
+        let conn = self.conn;
+        let fut = async move { fut.await.map_err(|e| error::to_js_on(e, &conn)) };
         run(self.signal, fut.boxed_local())
     }
 
@@ -88,17 +85,21 @@ impl Ctx {
         sent: Result<Reply<T>, Error>,
         to_js: impl FnOnce(T) -> JsValue + 'static,
     ) -> Result<Promise, JsValue> {
-        let rx = sent.and_then(|r| {
+        let parts = sent.and_then(|r| {
             let (rx, convert) = r.into_parts();
-            rx.map(|rx| (rx, convert))
+            let finish: Finish = Box::new(move |r| convert(r).map(to_js));
+            rx.map(|rx| (rx, finish))
         });
-        let (rx, convert) = match rx {
-            Ok(r) => r,
+        self.reply_parts(parts)
+    }
+
+    /// The part of [`Ctx::reply`] that does not depend on the result type (compiled once).
+    fn reply_parts(self, parts: Result<(ReplyRx, Finish), Error>) -> Result<Promise, JsValue> {
+        let (rx, finish) = match parts {
+            Ok(p) => p,
             Err(e) if error::throws(&e) => return Err(self.err(e)),
             Err(e) => return Ok(self.reject(e)),
         };
-        let finish: Box<dyn FnOnce(Response) -> Result<JsValue, Error>> =
-            Box::new(move |r| convert(r).map(to_js));
         Ok(self.promise(async move {
             rx.await
                 .unwrap_or(Err(Error::NotOpen("connection")))
@@ -106,6 +107,9 @@ impl Ctx {
         }))
     }
 }
+
+type Finish = Box<dyn FnOnce(Response) -> Result<JsValue, Error>>;
+type ReplyRx = oneshot::Receiver<Result<Response, Error>>;
 
 /// The one Promise-making future: the call, raced against its AbortSignal when there is one.
 fn run(
@@ -115,9 +119,10 @@ fn run(
     wasm_bindgen_futures::future_to_promise(async move {
         match signal {
             None => fut.await,
-            Some(s) => match futures::future::select(fut, aborted(&s)).await {
-                Either::Left((r, _)) => r,
-                Either::Right((reason, _)) => Err(reason),
+            // the signal first: a future that acts when first polled never starts once aborted
+            Some(s) => match futures::future::select(aborted(&s), fut).await {
+                Either::Left((reason, _)) => Err(reason),
+                Either::Right((r, _)) => r,
             },
         }
     })

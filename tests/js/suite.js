@@ -1171,10 +1171,17 @@ async function ackTwiceIsANoop(lib, url) {
   await within(n.nack(true), "nack(requeue)");
   eq(n.isAcked, true, "isAcked after nack");
   await within(n.ack(), "ack after nack");
-  // RabbitMQ closes the channel (406 PRECONDITION_FAILED) on a second ack of a tag: a round
-  // trip on the same channel proves none went out
-  eq(await messageCount(ch, q), 2, "b requeued, c still there");
+  // RabbitMQ closes the channel (406 PRECONDITION_FAILED "unknown delivery tag") on a second
+  // settle of a tag, before it answers what was sent after it: a round trip on the same channel
+  // proves none went out
+  await within(ch.queueDeclare(q, { passive: true }), "a round trip after the repeated settles");
   assert(ch.closed === false, "channel still open");
+  // and a settle that does go out twice is what closes it (so the check above can fail)
+  const c = await within(ch.basicGet(q, { noAck: false }), "get another");
+  assert(c !== null, "a message to settle");
+  await within(ch.basicAck(c.deliveryTag), "basicAck");
+  await within(ch.basicAck(c.deliveryTag), "basicAck again, by tag: not deduplicated");
+  await rejects(() => ch.queueDeclare(q, { passive: true }), "the round trip after a double basicAck", amqpError(406, "unknown delivery tag"));
   await close(client);
 }
 
@@ -1314,6 +1321,11 @@ async function abortSignals(lib, url) {
   await rejects(() => ch.queueDeclare("", {}, {}, { signal: gone }), "queueDeclare with an aborted signal", isAbort("aborted before"));
   const reason = new Error("my reason");
   await rejects(() => ch.basicGet(q, {}, { signal: AbortSignal.abort(reason) }), "basicGet", (e) => assert(e === reason, "rejects with the signal's reason"));
+  // an aborted signal sends nothing: the consumer below is still running after this cancel
+  const kept = await within(ch.basicConsume(q, {}, () => {}), "consume (kept)");
+  await rejects(() => kept.cancel({ signal: AbortSignal.abort() }), "cancel with an aborted signal", isAbort("cancel"));
+  eq((await within(ch.queueDeclare(q, { passive: true }), "passive")).consumerCount, 1, "the aborted cancel did not cancel");
+  await within(kept.cancel(), "cancel it for real");
   // aborted while waiting: consumer.wait()
   const cons = await within(ch.basicConsume(q, {}, () => {}), "consume");
   const ac = new AbortController();
