@@ -10,7 +10,7 @@
 // arguments; here that name is a subclass of AMQPClient that takes the same arguments (and adds
 // the TLS options), so every suite test runs unchanged over the socket.
 import { runAll, tests } from "./suite.js";
-import { tcpTests } from "./tcp-tests.js";
+import { tcpTests, tlsTests } from "./tcp-tests.js";
 
 const isDeno = typeof Deno !== "undefined";
 const args = isDeno ? Deno.args : process.argv.slice(2);
@@ -44,7 +44,7 @@ class AMQPClientAsWebSocketClient extends pkg.AMQPClient {
 }
 const lib = { ...pkg, AMQPWebSocketClient: AMQPClientAsWebSocketClient };
 
-const all = tests.length + tcpTests.length;
+const all = tests.length + tcpTests.length + tlsTests.length;
 const watchdog = setTimeout(() => {
   console.error(`js suite over tcp (${runtime}): FAILED (watchdog)`);
   exit(2);
@@ -56,7 +56,8 @@ const t0 = Date.now();
 const log = (line) => console.log(`  ${line}`);
 const results = await runAll(lib, url, { timeoutMs: PER_TEST_MS, only, log });
 const ctx = { url, secure, read, tlsOptions, runtime };
-results.push(...(await runAll({ ...pkg, ctx }, url, { timeoutMs: PER_TEST_MS, only, log, tests: tcpTests })));
+const own = secure ? [...tcpTests, ...tlsTests] : tcpTests;
+results.push(...(await runAll({ ...pkg, ctx }, url, { timeoutMs: PER_TEST_MS, only, log, tests: own })));
 console.log("");
 for (const r of results) {
   console.log(r.ok ? `PASS  ${r.name} (${r.ms} ms)` : `FAIL  ${r.name} (${r.ms} ms)\n      ${r.error}`);

@@ -1,1 +1,76 @@
-export const tcpTests = [];
+// Tests only AMQPClient has (run by run-tcp.mjs after suite.js): a refused port, TLS verification
+// on by default, SASL EXTERNAL with a client certificate. `lib.ctx` is the runner's
+// { url, secure, read(file) (from the test CA dir), tlsOptions, runtime }.
+import { helpers } from "./suite.js";
+
+const { within, assert, rejects, show, unique, live } = helpers;
+
+/** The runner's URL with another path/query (credentials kept as given). */
+function withQuery(url, query) {
+  const u = new URL(url);
+  return `${u.protocol}//${u.username ? `${u.username}:${u.password}@` : ""}${u.host}/%2f${query}`;
+}
+
+async function roundTrip(client, what) {
+  const ch = await within(client.channel(), `${what}: channel`);
+  const q = await within(ch.queueDeclare(unique("tcp"), { exclusive: true }), `${what}: declare`);
+  await within(ch.basicPublish("", q.name, "over the socket"), `${what}: publish`);
+  const m = await within(ch.basicGet(q.name, { noAck: true }), `${what}: get`);
+  assert(m?.bodyToString() === "over the socket", `${what}: got the message back, got ${show(m?.bodyToString())}`);
+}
+
+async function refusedPortRejects(lib) {
+  const { protocol } = new URL(lib.ctx.url);
+  // port 1 on loopback: nothing listens there
+  const c = new lib.AMQPClient(`${protocol}//guest:guest@127.0.0.1:1/%2f?connectionTimeout=5000`, lib.ctx.tlsOptions);
+  const e = await rejects(() => c.connect(), "connect to a closed port");
+  assert(e.name === "AMQPError" && /refused/i.test(e.message), `an AMQPError saying refused, got ${show(e)}`);
+  assert(c.closed, "still closed");
+}
+
+async function constructorMembers(lib) {
+  const c = new lib.AMQPClient(lib.ctx.url, lib.ctx.tlsOptions, null);
+  assert(c instanceof lib.AMQPClient && c instanceof lib.AMQPWebSocketClient, "an AMQPClient (and the shared client class)");
+  const u = new URL(lib.ctx.url);
+  assert(c.tls === lib.ctx.secure, `tls ${lib.ctx.secure}, got ${c.tls}`);
+  assert(c.host === u.hostname && c.port === Number(u.port), `host/port from the URL, got ${c.host}:${c.port}`);
+  assert(c.tlsOptions === lib.ctx.tlsOptions, "tlsOptions as given");
+  assert(c.logger === undefined, `logger null means none, got ${show(c.logger)}`);
+  let threw;
+  try { new lib.AMQPClient("ws://127.0.0.1:15673"); } catch (e) { threw = e; }
+  assert(threw instanceof TypeError, `ws:// is a TypeError for AMQPClient, got ${show(threw)}`);
+  try { threw = undefined; new lib.AMQPClient(lib.ctx.url, "not options"); } catch (e) { threw = e; }
+  assert(threw instanceof TypeError, `tlsOptions must be an object, got ${show(threw)}`);
+}
+
+async function tlsVerifiesTheBroker(lib) {
+  // no CA: the test CA is not among the runtime's roots, so the handshake must fail
+  const c = new lib.AMQPClient(withQuery(lib.ctx.url, "?connectionTimeout=10000"));
+  const e = await rejects(() => c.connect(), "amqps:// without the test CA");
+  assert(e.name === "AMQPError" && /TLS/.test(e.message), `an AMQPError naming TLS, got ${show(e)}`);
+  // with it, the same URL works
+  const ok = new lib.AMQPClient(withQuery(lib.ctx.url, ""), { ca: lib.ctx.read("ca.pem") });
+  live.add(ok);
+  await within(ok.connect(), "connect trusting the test CA");
+  await roundTrip(ok, "verified TLS");
+  await within(ok.close(), "close");
+}
+
+async function externalWithClientCertificate(lib) {
+  const tls = { ca: lib.ctx.read("ca.pem"), cert: lib.ctx.read("client.pem"), key: lib.ctx.read("client.key") };
+  // no user or password: the broker logs in the certificate's CN (guest)
+  const u = new URL(lib.ctx.url);
+  const url = `amqps://${u.host}/%2f?authMechanism=EXTERNAL`;
+  const c = new lib.AMQPClient(url, tls);
+  live.add(c);
+  await within(c.connect(), "connect with EXTERNAL");
+  await roundTrip(c, "EXTERNAL");
+  await within(c.close(), "close");
+  // EXTERNAL without a certificate: the broker refuses the login
+  const bare = new lib.AMQPClient(url, { ca: tls.ca });
+  const e = await rejects(() => bare.connect(), "EXTERNAL without a client certificate");
+  assert(e.name === "AMQPError", `an AMQPError, got ${show(e)}`);
+}
+
+export const tcpTests = [refusedPortRejects, constructorMembers];
+export const tlsTests = [tlsVerifiesTheBroker, externalWithClientCertificate];
