@@ -14,7 +14,7 @@ const pem = (v, what) => {
   throw new TypeError(`tlsOptions.${what} must be PEM text (a string or bytes) in Deno`);
 };
 
-async function open({ host, port, tls, serverName, signal }, tlsOptions) {
+async function open({ host, port, tls, serverName, signal, tlsOptions = {} }) {
   if (tlsOptions.pfx !== undefined || tlsOptions.passphrase !== undefined) {
     throw new TypeError("Deno cannot use tlsOptions.pfx / passphrase: give cert and key as PEM");
   }

@@ -6,7 +6,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { streamError, tcpClientClass } from "./tcp.js";
 
-function open({ host, port, tls: secure, serverName, signal }, tlsOptions) {
+function open({ host, port, tls: secure, serverName, signal, tlsOptions = {} }) {
   return new Promise((resolve, reject) => {
     let connected = false;
     const sock = secure

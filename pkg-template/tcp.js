@@ -1,14 +1,19 @@
-// The runtime-neutral half of AMQPClient (amqp-client 4.1.1's TCP client): the class, made from
-// a runtime's `open(endpoint, tlsOptions)` (tcp-deno.js, tcp-node.js). The client and channels
-// are AMQPWebSocketClient's own (the wasm engine); only the socket differs. No protocol here.
+// The runtime-neutral half of AMQPClient (amqp-client 4.1.1's TCP client): the class, and the
+// registration of a runtime's `open(endpoint)` (tcp-deno.js, tcp-node.js) with the wasm, which
+// then opens every amqp[s]:// connection through it. The client and channels are
+// AMQPWebSocketClient's own (the wasm engine); only the socket differs. No protocol here.
 // index.js, not api.js: importing it instantiates the wasm (for the "./tcp" subpath too)
 import { AMQPWebSocketClient } from "./index.js";
-import { __tcpClient } from "./warren.js";
+import { __setTcpDial, __tcpClient } from "./warren.js";
 
 const TLS_KEYS = ["ca", "cert", "key", "pfx", "passphrase"];
 
-/** `open` resolves to the duplex src/transport/jsstream.rs describes. */
+/**
+ * Registers `open(endpoint)`, which resolves to the duplex src/transport/jsstream.rs describes,
+ * and returns the AMQPClient class.
+ */
 export function tcpClientClass(open) {
+  __setTcpDial(open);
   return class AMQPClient extends AMQPWebSocketClient {
     /**
      * @param url amqp://user:pass@host:5672/vhost?heartbeat=..&frameMax=..&channelMax=..&name=..
@@ -26,7 +31,7 @@ export function tcpClientClass(open) {
       }
       const tls = {};
       for (const k of TLS_KEYS) if (tlsOptions?.[k] !== undefined) tls[k] = tlsOptions[k];
-      const client = __tcpClient(url, logger ?? undefined, (endpoint) => open(endpoint, tls));
+      const client = __tcpClient(init ?? url, tls, logger ?? undefined);
       Object.setPrototypeOf(client, new.target.prototype);
       const u = new URL(init ? init.url : url);
       const secure = u.protocol === "amqps:";

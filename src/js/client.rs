@@ -37,9 +37,6 @@ struct ClientState {
     /// hold `undefined`. An entry goes when its channel ends.
     channels: RefCell<Vec<JsValue>>,
     blocked: RefCell<Option<String>>,
-    /// For `amqp[s]://` (the `AMQPClient` of tcp_client.rs): the runtime glue that opens the
-    /// TCP/TLS socket. `None`: a WebSocket.
-    dial: Option<Function>,
 }
 
 /// An AMQP 0-9-1 connection over a WebSocket (API of @cloudamqp/amqp-client's class of the same name).
@@ -133,24 +130,25 @@ impl JsClient {
                 "AMQPWebSocketClient needs a ws:// or wss:// URL or an options object",
             ));
         };
-        Self::build(&opts, &url, None)
+        Self::build(opts, url, None)
     }
 }
 
 impl JsClient {
-    /// The constructor's work once its arguments are one options object. With `dial` the URL
-    /// is `amqp[s]://` and the connection runs over the socket it opens (tcp_client.rs).
+    /// The constructor's work once its arguments are one options object. `tcp` is `Some` for
+    /// `AMQPClient` (tcp_client.rs: an `amqp[s]://` URL, opened by the runtime's glue), holding
+    /// its `tlsOptions` argument.
     pub(crate) fn build(
-        opts: &JsValue,
-        url: &str,
-        dial: Option<Function>,
+        opts: JsValue,
+        url: String,
+        tcp: Option<JsValue>,
     ) -> Result<JsClient, JsValue> {
-        let mut parsed = ConnectionUrl::parse(url).map_err(to_js)?;
+        let mut parsed = ConnectionUrl::parse(&url).map_err(to_js)?;
         let ws = matches!(
             parsed.scheme,
             crate::client::url::Scheme::Ws | crate::client::url::Scheme::Wss
         );
-        if ws == dial.is_some() {
+        if ws == tcp.is_some() {
             return Err(type_error(if ws {
                 "AMQPClient needs an amqp:// or amqps:// URL (AMQPWebSocketClient takes ws://)"
             } else {
@@ -161,46 +159,46 @@ impl JsClient {
         if c.frame_max == Config::default().frame_max {
             c.frame_max = MIN_FRAME_MAX; // amqp-client's WebSocket default
         }
-        if let Some(v) = opt_str(opts, "vhost").map_err(to_js)? {
+        if let Some(v) = opt_str(&opts, "vhost").map_err(to_js)? {
             c.vhost = v;
         }
-        if let Some(v) = opt_str(opts, "username").map_err(to_js)? {
+        if let Some(v) = opt_str(&opts, "username").map_err(to_js)? {
             c.username = v;
         }
-        if let Some(v) = opt_str(opts, "password").map_err(to_js)? {
+        if let Some(v) = opt_str(&opts, "password").map_err(to_js)? {
             c.password = v;
         }
-        if let Some(v) = opt_str(opts, "name").map_err(to_js)? {
+        if let Some(v) = opt_str(&opts, "name").map_err(to_js)? {
             c.connection_name = Some(v);
         }
-        if let Some(v) = opt_num(opts, "frameMax").map_err(to_js)? {
+        if let Some(v) = opt_num(&opts, "frameMax").map_err(to_js)? {
             if !(MIN_FRAME_MAX as f64..=4294967295.0).contains(&v) {
                 return Err(type_error("frameMax must be 8192 or larger"));
             }
             c.frame_max = v as u32;
         }
-        if let Some(v) = u16_arg(&get_field(opts, "heartbeat"), "heartbeat")? {
+        if let Some(v) = u16_arg(&get_field(&opts, "heartbeat"), "heartbeat")? {
             c.heartbeat = Some(v);
         }
-        if let Some(v) = u16_arg(&get_field(opts, "channelMax"), "channelMax")? {
+        if let Some(v) = u16_arg(&get_field(&opts, "channelMax"), "channelMax")? {
             c.channel_max = v;
         }
-        if let Some(v) = opt_str(opts, "authMechanism").map_err(to_js)? {
+        if let Some(v) = opt_str(&opts, "authMechanism").map_err(to_js)? {
             c.auth_mechanism = match v.to_ascii_uppercase().as_str() {
                 "PLAIN" => crate::engine::AuthMechanism::Plain,
                 "AMQPLAIN" => crate::engine::AuthMechanism::AmqPlain,
                 _ => return Err(type_error("authMechanism must be PLAIN or AMQPLAIN")),
             };
         }
-        if let Some(v) = opt_num(opts, "connectionTimeout").map_err(to_js)? {
+        if let Some(v) = opt_num(&opts, "connectionTimeout").map_err(to_js)? {
             parsed.connection_timeout_ms = v as u64;
         }
-        c.platform = match (is_deno(), &dial) {
+        c.platform = match (is_deno(), &tcp) {
             (true, _) => "Deno (warren wasm)".into(),
             (false, None) => "browser (warren wasm)".into(),
             (false, Some(_)) => "Node.js (warren wasm)".into(),
         };
-        parsed.ws_protocols = match get_field(opts, "protocols") {
+        parsed.ws_protocols = match get_field(&opts, "protocols") {
             p if p.is_undefined() || p.is_null() => Vec::new(),
             p if js_sys::Array::is_array(&p) => js_sys::Array::from(&p)
                 .iter()
@@ -208,7 +206,10 @@ impl JsClient {
                 .collect(),
             p => p.as_string().into_iter().collect(),
         };
-        let logger = logger_arg(get_field(opts, "logger"))?;
+        if let Some(tls) = tcp.filter(|t| !t.is_undefined() && !t.is_null()) {
+            parsed.tls.js = crate::transport::jsstream::JsTlsOptions(Some(tls));
+        }
+        let logger = logger_arg(get_field(&opts, "logger"))?;
         Ok(JsClient {
             inner: Rc::new(ClientState {
                 url: parsed,
@@ -218,7 +219,6 @@ impl JsClient {
                 this: RefCell::new(None),
                 channels: RefCell::default(),
                 blocked: RefCell::new(None),
-                dial,
             }),
         })
     }
@@ -251,11 +251,7 @@ impl JsClient {
         let (tx, rx) = oneshot::channel::<Result<(), Error>>();
         let this = self.clone();
         rt::spawn(async move {
-            let opened = match &this.inner.dial {
-                None => Connection::connect_with(&this.inner.url).await,
-                Some(dial) => super::tcp_client::connect(dial, &this.inner.url).await,
-            };
-            match opened {
+            match Connection::connect_with(&this.inner.url).await {
                 Ok(conn) if tx.is_canceled() => {
                     let _ = conn.close().await;
                 }

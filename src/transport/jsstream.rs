@@ -15,17 +15,110 @@
 //! drain(): Promise<void>               resolves when writing may go on; rejects on failure
 //! close(): void                        ends the socket (after what was written)
 //! ```
+//!
+//! The glue registers its `open(endpoint)` once, when it is imported ([`set_dialer`]); from
+//! then on [`super::dial`] opens `amqp[s]://` URLs with it, for every `Connection` (and so the
+//! JS `AMQPClient` and anything built on connections, such as the session). `endpoint` is
+//! `{ host, port, tls, serverName?, tlsOptions?, signal }`; it resolves to the duplex above.
 
 use super::websocket::{js_error_text, Outbox};
-use super::{Transport, TransportError};
-use js_sys::{Function, Promise, Uint8Array};
-use std::cell::Cell;
+use super::{BoxTransport, Endpoint, Scheme, Transport, TransportError};
+use crate::engine::Error;
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
+
+thread_local! {
+    /// The runtime glue's `open(endpoint)`, once it registered it.
+    static DIALER: RefCell<Option<Function>> = const { RefCell::new(None) };
+}
+
+/// Registers (or, with `None`, removes) the function that opens TCP/TLS sockets.
+pub fn set_dialer(open: Option<Function>) {
+    DIALER.with(|d| *d.borrow_mut() = open);
+}
+
+/// Whether `amqp[s]://` can be opened here (a runtime glue registered its dialer).
+pub fn can_dial() -> bool {
+    DIALER.with(|d| d.borrow().is_some())
+}
+
+/// amqp-client's `AMQPTlsOptions` object for one connection (or none), passed to the glue as it
+/// is: the runtime reads the PEM text, not warren. Equal when it is the same object.
+#[derive(Debug, Clone, Default)]
+pub struct JsTlsOptions(pub Option<JsValue>);
+
+impl PartialEq for JsTlsOptions {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Object::is(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        }
+    }
+}
+impl Eq for JsTlsOptions {}
+
+/// Aborts the glue's connect when dropped before it is disarmed (the connect deadline passed, or
+/// the caller gave up), so a socket that opens late is destroyed instead of left behind.
+struct AbortOnDrop(Option<web_sys::AbortController>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            c.abort();
+        }
+    }
+}
+
+/// Opens the socket for an `amqp[s]://` endpoint through the registered glue. Not bounded in
+/// time itself: the caller's deadline covers it (and aborts the glue's connect when it passes).
+pub async fn dial(to: Endpoint<'_>) -> Result<(BoxTransport, String), Error> {
+    let lost = |cause| Error::ConnectionLost {
+        cause,
+        handshake: false,
+    };
+    let Some(open) = DIALER.with(|d| d.borrow().clone()) else {
+        return Err(Error::InvalidArgument(
+            "amqp:// needs Deno or Node (warren-amqp's deno / node entry)".into(),
+        ));
+    };
+    let controller = web_sys::AbortController::new().map_err(|e| lost(js_stream_error(&e)))?;
+    let ep = Object::new();
+    let set = |k: &str, v: &JsValue| Reflect::set(&ep, &k.into(), v);
+    let _ = set("host", &to.host.into());
+    let _ = set("port", &to.port.into());
+    let _ = set("tls", &(to.scheme == Scheme::Amqps).into());
+    if let Some(name) = &to.tls.server_name {
+        let _ = set("serverName", &name.as_str().into());
+    }
+    if let Some(tls) = &to.tls.js.0 {
+        let _ = set("tlsOptions", tls);
+    }
+    if to.tls.ca_cert_file.is_some() || to.tls.cert_file.is_some() {
+        return Err(Error::InvalidArgument(
+            "in Deno and Node, certificates go in the tlsOptions argument ({ ca, cert, key }, PEM), not as files in the URL".into(),
+        ));
+    }
+    let _ = set("signal", &controller.signal().into());
+    let mut guard = AbortOnDrop(Some(controller));
+    let opening = open
+        .call1(&JsValue::NULL, &ep)
+        .map_err(|e| lost(js_stream_error(&e)))?;
+    let opening = opening
+        .dyn_into::<Promise>()
+        .unwrap_or_else(|v| Promise::resolve(&v));
+    let duplex = JsFuture::from(opening)
+        .await
+        .map_err(|e| lost(js_stream_error(&e)))?;
+    guard.0 = None;
+    let transport = JsStreamTransport::new(duplex).map_err(lost)?;
+    Ok((Box::new(transport), String::new()))
+}
 
 /// A [`Transport`] over a JS duplex (see the module docs).
 pub struct JsStreamTransport {

@@ -35,6 +35,10 @@ pub struct TlsOptions {
     pub key_file: Option<PathBuf>,
     /// The name sent as SNI and checked against the server certificate; `None` uses the host.
     pub server_name: Option<String>,
+    /// In Deno and Node: amqp-client's `AMQPTlsOptions` object (`{ ca, cert, key, ... }`, PEM),
+    /// handed to the runtime's TLS as it is (see [`jsstream`]).
+    #[cfg(target_arch = "wasm32")]
+    pub js: jsstream::JsTlsOptions,
 }
 
 impl TlsOptions {
@@ -109,5 +113,12 @@ pub type BoxTransport = Box<dyn Transport>;
 
 #[cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 pub use stream::dial;
+/// Opens the pipe an endpoint names: a WebSocket for `ws[s]://`; for `amqp[s]://` a TCP/TLS
+/// socket from the JavaScript runtime's glue (Deno, Node), where it registered one.
 #[cfg(target_arch = "wasm32")]
-pub use websocket::dial;
+pub async fn dial(to: Endpoint<'_>) -> Result<(BoxTransport, String), crate::engine::Error> {
+    match to.scheme {
+        Scheme::Amqp | Scheme::Amqps if jsstream::can_dial() => jsstream::dial(to).await,
+        _ => websocket::dial(to).await,
+    }
+}
