@@ -6,6 +6,10 @@ import net from "node:net";
 import tls from "node:tls";
 import { streamError, tcpClientClass } from "./tcp.js";
 
+/** Bytes Node may hold unsent before write() says to wait ("drain"): room for a few of the
+ * engine's write batches (its default of 16 KiB, 64 KiB with TLS, would stall every batch). */
+const HIGH_WATER = 1 << 20;
+
 function open({ host, port, tls: secure, serverName, signal, tlsOptions = {} }) {
   return new Promise((resolve, reject) => {
     let connected = false;
@@ -17,8 +21,9 @@ function open({ host, port, tls: secure, serverName, signal, tlsOptions = {} }) 
         servername: serverName ?? (net.isIP(host) ? undefined : host),
         ...tlsOptions,
         rejectUnauthorized: true,
+        highWaterMark: HIGH_WATER, // TLS sockets take only this one (it sets the read side too)
       })
-      : net.connect({ host, port });
+      : net.connect({ host, port, writableHighWaterMark: HIGH_WATER });
     sock.setNoDelay(true);
     sock.once("connect", () => (connected = true));
     const fail = (err) => {
