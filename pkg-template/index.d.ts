@@ -189,6 +189,8 @@ export interface AMQPTlsOptions {
 export declare class AMQPClient extends AMQPWebSocketClient {
   /** @param url `amqp://user:pass@host:5672/vhost?heartbeat=..&frameMax=..&channelMax=..&name=..` or `amqps://` */
   constructor(url: string, tlsOptions?: AMQPTlsOptions, logger?: Logger | null);
+  /** warren: `AMQPWebSocketClient`'s options object, with an `amqp[s]://` URL and the TLS options. */
+  constructor(options: AMQPWebSocketInit & { tlsOptions?: AMQPTlsOptions });
   readonly tls: boolean;
   readonly host: string;
   readonly port: number;
