@@ -24,6 +24,9 @@ async function open({ host, port, tls, serverName, signal, tlsOptions = {} }) {
   const caCerts = tlsOptions.ca === undefined ? undefined : [tlsOptions.ca].flat().map((c) => pem(c, "ca"));
   const clientCert = tlsOptions.cert !== undefined || tlsOptions.key !== undefined;
   let conn;
+  // the deadline passed (or the caller gave up) while the handshake still runs: drop the socket
+  const abort = () => { try { conn?.close(); } catch { /* closed already */ } };
+  signal.addEventListener("abort", abort, { once: true });
   try {
     if (tls && clientCert) {
       // Deno.startTls takes no client certificate, so connectTls (its TlsConn has no setNoDelay)
@@ -41,12 +44,14 @@ async function open({ host, port, tls, serverName, signal, tlsOptions = {} }) {
     }
     if (tls) await conn.handshake();
   } catch (err) {
+    signal.removeEventListener("abort", abort);
     try { conn?.close(); } catch { /* closed already */ }
     if (signal.aborted) throw streamError("timeout", err);
     throw streamError(tls && conn ? "tls" : tls && /cert|tls|handshake/i.test(err.message) ? "tls" : "refused", err);
   }
+  signal.removeEventListener("abort", abort);
   if (signal.aborted) {
-    conn.close();
+    try { conn.close(); } catch { /* closed already */ }
     throw streamError("timeout", new Error("connect aborted"));
   }
   return duplex(conn);

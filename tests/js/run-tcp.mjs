@@ -55,7 +55,45 @@ else watchdog.unref();
 const t0 = Date.now();
 const log = (line) => console.log(`  ${line}`);
 const results = await runAll(lib, url, { timeoutMs: PER_TEST_MS, only, log });
-const ctx = { url, secure, read, tlsOptions, runtime };
+/** A loopback TCP server that accepts and never answers (a broker that hangs in the handshake);
+ * `hungUp()` resolves once the client has closed the connection. */
+async function listenSilent() {
+  if (isDeno) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const conns = [];
+    let ended;
+    const hungUp = new Promise((resolve) => (ended = resolve));
+    (async () => {
+      for await (const c of listener) {
+        conns.push(c);
+        (async () => { const b = new Uint8Array(4096); while ((await c.read(b)) !== null) { /* discard */ } })()
+          .catch(() => {}).finally(ended);
+      }
+    })().catch(() => {});
+    return {
+      port: listener.addr.port,
+      accepted: () => conns.length,
+      hungUp: () => hungUp,
+      close: () => { for (const c of conns) try { c.close(); } catch { /* closed */ } listener.close(); },
+    };
+  }
+  const net = await import("node:net");
+  const socks = [];
+  let ended;
+  const hungUp = new Promise((resolve) => (ended = resolve));
+  const server = net.createServer((s) => {
+    socks.push(s);
+    s.on("data", () => {}).on("close", ended).on("error", () => {});
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: server.address().port,
+    accepted: () => socks.length,
+    hungUp: () => hungUp,
+    close: () => { for (const s of socks) s.destroy(); server.close(); },
+  };
+}
+const ctx = { url, secure, read, tlsOptions, runtime, listenSilent };
 const own = secure ? [...tcpTests, ...tlsTests] : tcpTests;
 results.push(...(await runAll({ ...pkg, ctx }, url, { timeoutMs: PER_TEST_MS, only, log, tests: own })));
 console.log("");

@@ -1,6 +1,7 @@
-// Tests only AMQPClient has (run by run-tcp.mjs after suite.js): a refused port, TLS verification
-// on by default, SASL EXTERNAL with a client certificate. `lib.ctx` is the runner's
-// { url, secure, read(file) (from the test CA dir), tlsOptions, runtime }.
+// Tests only AMQPClient has (run by run-tcp.mjs after suite.js): a refused port, a handshake that
+// times out, read backpressure, TLS verification on by default, SASL EXTERNAL with a client
+// certificate. `lib.ctx` is the runner's
+// { url, secure, read(file) (from the test CA dir), tlsOptions, runtime, listenSilent() }.
 import { helpers } from "./suite.js";
 
 const { within, assert, rejects, show, unique, live } = helpers;
@@ -26,6 +27,32 @@ async function refusedPortRejects(lib) {
   const e = await rejects(() => c.connect(), "connect to a closed port");
   assert(e.name === "AMQPError" && /refused/i.test(e.message), `an AMQPError saying refused, got ${show(e)}`);
   assert(c.closed, "still closed");
+}
+
+async function handshakeTimeout(lib) {
+  // a peer that accepts the TCP connection and then says nothing: connectionTimeout bounds the
+  // whole connect (socket, TLS, AMQP handshake), the client ends up closed and drops the socket
+  const silent = await lib.ctx.listenSilent();
+  try {
+    const { protocol } = new URL(lib.ctx.url);
+    const c = new lib.AMQPClient(`${protocol}//guest:guest@127.0.0.1:${silent.port}/%2f?connectionTimeout=600`, lib.ctx.tlsOptions);
+    const t0 = Date.now();
+    const e = await rejects(() => c.connect(), "connect to a silent peer");
+    const ms = Date.now() - t0;
+    assert(e.name === "AMQPError" && /time/i.test(e.message), `an AMQPError about the timeout, got ${show(e)}`);
+    assert(ms >= 500 && ms < 5000, `rejected after the 600 ms bound, took ${ms} ms`);
+    assert(silent.accepted() === 1, `the peer saw one connection, saw ${silent.accepted()}`);
+    assert(c.closed, "closed");
+    // and the socket is not left behind (over TLS it was still in the handshake). Deno 2.9 does
+    // not close a TLS connection whose handshake never completed (TlsConn.close() cancels the
+    // handshake but leaves the TCP socket open; checked with startTls and connectTls alone), so
+    // there only plain TCP is checked.
+    if (!(lib.ctx.runtime.startsWith("deno") && lib.ctx.secure)) {
+      await within(silent.hungUp(), "the client closes its socket", 5_000);
+    }
+  } finally {
+    silent.close();
+  }
 }
 
 async function constructorMembers(lib) {
@@ -122,5 +149,5 @@ async function readBackpressure(lib) {
   }
 }
 
-export const tcpTests = [refusedPortRejects, constructorMembers, readBackpressure];
+export const tcpTests = [refusedPortRejects, handshakeTimeout, constructorMembers, readBackpressure];
 export const tlsTests = [tlsVerifiesTheBroker, externalWithClientCertificate];
