@@ -1,15 +1,17 @@
 //! A byte stream handed in from JavaScript (wasm only): TCP or TLS opened by a few lines of
-//! per-runtime glue (`pkg-template/tcp-deno.js`: `Deno.connect` / `Deno.connectTls`;
-//! `tcp-node.js`: `node:net` / `node:tls`), so the same wasm engine speaks AMQP over TCP in Deno
+//! per-runtime glue (`pkg-template/tcp-deno.js`: `Deno.connect` + `Deno.startTls`, or
+//! `Deno.connectTls` with a client certificate; `tcp-node.js`: `node:net` / `node:tls`), so the
+//! same wasm engine speaks AMQP over TCP in Deno
 //! and Node without a relay. The glue only moves bytes; framing, batching and every decision
 //! stay here and above.
 //!
 //! The JS side is a duplex object:
 //! ```text
 //! read():  Promise<Uint8Array | null>  the next bytes (null at EOF); rejects when the socket fails.
-//!                                      Asked only while the driver reads: the glue pauses the
-//!                                      socket while a chunk waits for the next read() (read
-//!                                      backpressure on the peer while the engine's budget is full)
+//!                                      Asked only while the driver reads, so the glue reads
+//!                                      no more than asked (Deno: one read per call; Node: the
+//!                                      socket is paused while a chunk waits): while the engine's
+//!                                      read budget is full, the peer's TCP window closes
 //! write(bytes: Uint8Array): boolean    queues bytes (the glue owns them); false once the
 //!                                      runtime's buffer is past its high-water mark
 //! drain(): Promise<void>               resolves when writing may go on; rejects on failure
