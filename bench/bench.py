@@ -8,6 +8,11 @@ the broker and relay first. Sections (BENCH_ONLY picks some, comma-separated):
   codec    criterion: encode/decode of basic.publish and a basic.deliver stream, vs amq-protocol
   native   tokio: warren vs lapin vs amqprs (bench/native), publish / consume+ack / consume no-ack
   browser  headless Chromium: warren-amqp vs amqp-client.js through the relay, five workloads
+  tcpjs    Deno and Node over TCP, no relay: warren-amqp's AMQPClient in Deno vs amqp-client's
+           AMQPClient in Node and in Deno (and warren in Node), four workloads (bench/tcpjs)
+
+Running a subset (BENCH_ONLY=tcpjs) into the real report keeps the other sections of the
+previous run (bench/results/latest.json) and says which run each section comes from.
 
 Every throughput figure is the median (min-max) over BENCH_ROUNDS rounds that alternate the
 clients A B A B...; every ratio compares figures from this run only.
@@ -59,7 +64,8 @@ ROUNDS = env_int("BENCH_ROUNDS", 3)
 RPC_PAIRS = env_int("BENCH_RPC_PAIRS", 2000)
 WARMUP = env_int("BENCH_WARMUP", min((N + 9) // 10, 5000))
 CODEC_SECS = env_int("BENCH_CODEC_SECS", 3)
-ONLY = [s.strip() for s in os.environ.get("BENCH_ONLY", "size,codec,native,browser").split(",") if s.strip()]
+SECTIONS = ["size", "codec", "native", "browser", "tcpjs"]
+ONLY = [s.strip() for s in os.environ.get("BENCH_ONLY", ",".join(SECTIONS)).split(",") if s.strip()]
 OUT = os.path.abspath(os.environ.get("BENCH_OUT", os.path.join(ROOT, "BENCHMARKS.md")))
 # Raw results and the chart: bench/results/ for the real report; next to BENCH_OUT otherwise.
 if OUT == os.path.join(ROOT, "BENCHMARKS.md"):
@@ -68,7 +74,7 @@ if OUT == os.path.join(ROOT, "BENCHMARKS.md"):
 else:
     RESULTS_JSON = os.path.splitext(OUT)[0] + ".json"
     CHART_SVG = os.path.splitext(OUT)[0] + ".svg"
-AMQP_URL = os.environ.get("WARREN_AMQP_URL", "amqp://guest:guest@127.0.0.1:5673/%2f")
+AMQP_URL = os.environ.get("WARREN_AMQP_URL", f"amqp://guest:guest@127.0.0.1:{env_int('WARREN_BROKER_PORT', 5673)}/%2f")
 RELAY_PORT = env_int("WARREN_RELAY_PORT", 15673)
 WS_URL = f"ws://127.0.0.1:{RELAY_PORT}"
 
@@ -80,6 +86,12 @@ NATIVE_WORKLOADS = ["publish", "consume_ack", "consume_noack"]
 _only_workloads = [w for w in os.environ.get("BENCH_WORKLOADS", "").split(",") if w]
 BROWSER_RUN = [w for w in BROWSER_WORKLOADS if not _only_workloads or w in _only_workloads]
 NATIVE_RUN = [w for w in NATIVE_WORKLOADS if not _only_workloads or w in _only_workloads]
+# (library, runtime) of the TCP section; the first is warren's entry, compared with the next two
+TCP_CLIENTS = [("warren", "deno"), ("amqp-client", "node"), ("amqp-client", "deno"), ("warren", "node")]
+TCP_WORKLOADS = ["publish", "consume_ack", "confirm", "rpc"]
+TCP_RUN = [w for w in TCP_WORKLOADS if not _only_workloads or w in _only_workloads]
+DENO = os.environ.get("BENCH_DENO", os.path.join(ROOT, "scripts", "node_modules", ".bin", "deno"))
+NODE22 = os.environ.get("BENCH_NODE", os.path.join(ROOT, "tests", "bundlers", "node_modules", ".bin", "node"))
 
 WORKLOAD_TITLES = {
     "publish": "publish (until queued)",
@@ -409,6 +421,58 @@ def measure_browser():
             "user_agent": extra["warren"].get("userAgent", ""), "phases": phases, "errors": errors}
 
 
+# --- Deno and Node over TCP -----------------------------------------------------------------------
+
+
+def tcp_key(client, runtime):
+    return f"{client}@{runtime}"
+
+
+def measure_tcpjs():
+    """Each measurement is a fresh process (bench/tcpjs/run.mjs) running one workload of
+    bench/browser/workloads.js with one library's AMQPClient, straight to the broker."""
+    runner = os.path.join(BENCH, "tcpjs", "run.mjs")
+    keys = [tcp_key(c, rt) for c, rt in TCP_CLIENTS]
+    samples = {w: {k: [] for k in keys} for w in TCP_WORKLOADS}
+    p99 = {k: [] for k in keys}
+    errors = []
+    runtimes = {}
+    for r in range(ROUNDS):
+        for w in TCP_RUN:
+            for client, rt in TCP_CLIENTS:
+                k = tcp_key(client, rt)
+                run_id = f"{os.getpid()}-{r}-{client}-{rt}"
+                args = [runner, client, w, str(N), str(WARMUP), str(RPC_PAIRS), AMQP_URL, run_id]
+                cmd = ([DENO, "run", "--allow-net", "--allow-read", "--allow-env", "--allow-sys"] if rt == "deno"
+                       else [NODE22]) + args
+                t0 = time.monotonic()
+                try:
+                    proc = subprocess.run(cmd, text=True, capture_output=True, cwd=ROOT,
+                                          env=dict(os.environ, BENCH_PKG=PKG),
+                                          timeout=60 + (N + WARMUP) * 3 // 1000 if w != "rpc" else 60 + RPC_PAIRS // 20)
+                except subprocess.TimeoutExpired:
+                    proc = None
+                took = time.monotonic() - t0
+                if proc is None or proc.returncode != 0:
+                    why = "timed out" if proc is None else proc.stderr.strip()[-500:]
+                    msg = f"tcp {client} ({rt}) {w} round {r + 1}: {why}"
+                    say("FAILED " + msg)
+                    errors.append(msg)
+                    continue
+                res = json.loads(proc.stdout.strip().splitlines()[-1])
+                runtimes[rt] = res.get("runtime", rt)
+                if w == "rpc":
+                    samples[w][k].append(res["p50_ms"])
+                    p99[k].append(res["p99_ms"])
+                    say(f"tcp round {r + 1}/{ROUNDS} {w:<12} {k:<18} p50 {res['p50_ms']:.3f} ms"
+                        f"  p99 {res['p99_ms']:.3f} ms  ({took:.1f} s)")
+                else:
+                    rate = res["n"] / res["seconds"]
+                    samples[w][k].append(rate)
+                    say(f"tcp round {r + 1}/{ROUNDS} {w:<12} {k:<18} {rate:>10,.0f} msg/s  ({took:.1f} s)")
+    return {"samples": samples, "rpc_p99": p99, "runtimes": runtimes, "errors": errors}
+
+
 # --- machine and versions -------------------------------------------------------------------------
 
 
@@ -477,6 +541,8 @@ def versions():
         "erlang": try_run(["dpkg-query", "-W", "-f=${Version}", "erlang-base"]),
         "websockify": try_run(["dpkg-query", "-W", "-f=${Version}", "websockify"]),
         "node": try_run(["node", "--version"]),
+        "node (TCP section)": try_run([NODE22, "--version"]),
+        "deno (TCP section)": try_run([DENO, "--version"]).splitlines()[0] if try_run([DENO, "--version"]) else "",
         "python": sys.version.split()[0],
         "wasm-bindgen": lock_version(os.path.join(ROOT, "Cargo.lock"), "wasm-bindgen"),
         "binaryen (wasm-opt)": npm_version(os.path.join(ROOT, "scripts", "node_modules", "binaryen")),
@@ -531,6 +597,10 @@ def kb(n):
     return f"{n / 1024:.1f} KiB"
 
 
+def redact(url):
+    return re.sub(r"//[^@/]*@", "//", url)
+
+
 def build_report(res):
     goals = []  # (label, value, goal, goal_text, higher_is_better)
     md = []
@@ -541,6 +611,9 @@ def build_report(res):
         f"`{os.path.relpath(RESULTS_JSON, os.path.dirname(OUT))}`.\n")
     md.append(f"Run: {res['started']} → {res['finished']} ({res['duration_s'] / 60:.1f} min); "
               f"N = {N:,} messages × 16 B, {ROUNDS} round(s), RPC {RPC_PAIRS:,} pairs.\n")
+    if res.get("section_runs"):
+        md.append("Sections from earlier runs (a `BENCH_ONLY` run keeps the rest of the report): " + "; ".join(
+            f"{k}: {v}" for k, v in sorted(res["section_runs"].items())) + ".\n")
     md.append("Every figure is the **median (min–max)** over the rounds; clients ran alternately "
               "(A B A B …) within each round. Ratios are **warren ÷ competitor, oriented so that "
               "> 1 means warren is better** (for latency: competitor ÷ warren); each ratio is the "
@@ -591,6 +664,44 @@ def build_report(res):
         ]
         if b["errors"]:
             sections.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in b["errors"]) + "\n")
+
+    if "tcpjs" in res:
+        t = res["tcpjs"]
+        s = t["samples"]
+        wd, an, ad, wn = (tcp_key(c, rt) for c, rt in TCP_CLIENTS)
+        rt_names = t.get("runtimes", {})
+        deno = rt_names.get("deno", "Deno")
+        node = rt_names.get("node", "Node")
+        rows = [f"| workload (msg/s, higher is better) | warren-amqp in {deno} | amqp-client in {node} | "
+                f"amqp-client in {deno} | warren-amqp in {node} | warren (Deno) ÷ amqp-client (Node) | "
+                "warren (Deno) ÷ amqp-client (Deno) |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for w in TCP_WORKLOADS:
+            lower = w == "rpc"
+            fmt = fmt_ms if lower else fmt_rate
+            title = "RPC round trip p50 (**ms, lower is better**)" if lower else WORKLOAD_TITLES[w]
+            sw = s[w]
+            r_node = paired_ratios(sw[wd], sw[an], higher_is_better=not lower)
+            r_deno = paired_ratios(sw[wd], sw[ad], higher_is_better=not lower)
+            rows.append(f"| {title} | {cell(sw[wd], fmt)} | {cell(sw[an], fmt)} | {cell(sw[ad], fmt)} | "
+                        f"{cell(sw[wn], fmt)} | {ratio_cell(r_node)} | {ratio_cell(r_deno)} |")
+            if r_node:
+                chart_rows.append(("Deno TCP vs amqp-client in Node", "RPC p50 latency (inverse)" if lower else WORKLOAD_TITLES[w],
+                                   statistics.median(r_node), None))
+        p = t["rpc_p99"]
+        rows.append(f"| RPC round trip p99 (**ms, lower is better**) | {cell(p[wd], fmt_ms)} | {cell(p[an], fmt_ms)} | "
+                    f"{cell(p[ad], fmt_ms)} | {cell(p[wn], fmt_ms)} | {ratio_cell(paired_ratios(p[wd], p[an], False))} | "
+                    f"{ratio_cell(paired_ratios(p[wd], p[ad], False))} |")
+        sections.append("## Deno and Node over TCP, no relay: `AMQPClient`\n")
+        sections.append("\n".join(rows) + "\n")
+        sections.append(
+            "The same workloads as the browser section (`bench/browser/workloads.js`), each measurement a "
+            "fresh process (`bench/tcpjs/run.mjs`) running one library's `AMQPClient` over TCP straight to the "
+            f"broker (`{redact(AMQP_URL)}`), with a warm-up of {WARMUP:,} messages in the same process first. "
+            "warren-amqp is the package's `deno` / `node` entry (the wasm engine over `Deno.connect` / "
+            "`node:net`); amqp-client 4.1.1 is its own `AMQPClient` (`node:net`, in Deno through its Node "
+            "compatibility). The four runs alternate within each round.\n")
+        if t["errors"]:
+            sections.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in t["errors"]) + "\n")
 
     goal_rows = []
     for label, ws, goal in goals:
@@ -787,6 +898,16 @@ def print_table(res):
             r = paired_ratios(s[w]["warren"], s[w]["amqp-client"], higher_is_better=(w != "rpc"))
             ratio = f"  ratio {statistics.median(r):.2f}x (> 1: warren better)" if r else ""
             lines.append(f"chromium {w:<14} " + "  ".join(parts) + f" {unit}{ratio}")
+    if "tcpjs" in res:
+        s = res["tcpjs"]["samples"]
+        for w in TCP_WORKLOADS:
+            unit = "ms p50" if w == "rpc" else "msg/s"
+            parts = []
+            for c, rt in TCP_CLIENTS:
+                v = s[w][tcp_key(c, rt)]
+                m = statistics.median(v) if v else None
+                parts.append(f"{c}@{rt} " + ("–" if m is None else f"{m:.3f}" if w == "rpc" else f"{m:,.0f}"))
+            lines.append(f"tcp {w:<12} " + "  ".join(parts) + f" {unit}")
     print("\n".join(lines))
 
 
@@ -806,19 +927,34 @@ def snapshot_pkg():
 
 def main():
     os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-    unknown = set(ONLY) - {"size", "codec", "native", "browser"}
+    unknown = set(ONLY) - set(SECTIONS)
     if unknown:
         sys.exit(f"unknown BENCH_ONLY section(s): {', '.join(sorted(unknown))}")
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     os.makedirs(STATE, exist_ok=True)
-    if "size" in ONLY or "browser" in ONLY:
+    if "size" in ONLY or "browser" in ONLY or "tcpjs" in ONLY:
         snapshot_pkg()
     res = {"settings": {"n": N, "rounds": ROUNDS, "rpc_pairs": RPC_PAIRS, "warmup": WARMUP, "only": ONLY},
            "machine": machine_info(), "versions": versions()}
     failed = False
+    # A subset run into the real report keeps the sections it does not run from the last one.
+    if OUT == os.path.join(ROOT, "BENCHMARKS.md") and set(ONLY) != set(SECTIONS) and os.path.exists(RESULTS_JSON):
+        with open(RESULTS_JSON) as f:
+            prev = json.load(f)
+        runs = prev.get("section_runs", {})
+        for section in SECTIONS:
+            if section not in ONLY and section in prev:
+                res[section] = prev[section]
+                runs.setdefault(section, f"{prev.get('started', '?')} (N = {prev.get('settings', {}).get('n', '?'):,})"
+                                if isinstance(prev.get('settings', {}).get('n'), int) else prev.get('started', '?'))
+        for section in ONLY:
+            runs.pop(section, None)
+        if runs:
+            res["section_runs"] = runs
     for section, fn in (("size", measure_size), ("codec", measure_codec),
-                        ("native", measure_native), ("browser", measure_browser)):
+                        ("native", measure_native), ("browser", measure_browser),
+                        ("tcpjs", measure_tcpjs)):
         if section not in ONLY:
             continue
         try:

@@ -167,6 +167,36 @@ export declare class AMQPWebSocketClient {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * TLS options of `AMQPClient` (amqp-client 4.1.1's `AMQPTlsOptions`): PEM text or bytes. The
+ * broker's certificate is always verified (against `ca` when given, else the runtime's roots).
+ * `pfx` and `passphrase` work in Node only.
+ */
+export interface AMQPTlsOptions {
+  ca?: string | Uint8Array | Array<string | Uint8Array>;
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  pfx?: string | Uint8Array;
+  passphrase?: string;
+}
+
+/**
+ * AMQP 0-9-1 over TCP or TLS (amqp-client 4.1.1's `AMQPClient`): Deno and Node only (the
+ * package's "deno" / "node" export conditions, or `warren-amqp/tcp`); the browser entry has no
+ * such export. Same channels, consumers and messages as `AMQPWebSocketClient`.
+ * `authMechanism=EXTERNAL` in the URL logs in with the client certificate of `tlsOptions`.
+ */
+export declare class AMQPClient extends AMQPWebSocketClient {
+  /** @param url `amqp://user:pass@host:5672/vhost?heartbeat=..&frameMax=..&channelMax=..&name=..` or `amqps://` */
+  constructor(url: string, tlsOptions?: AMQPTlsOptions, logger?: Logger | null);
+  /** warren: `AMQPWebSocketClient`'s options object, with an `amqp[s]://` URL and the TLS options. */
+  constructor(options: AMQPWebSocketInit & { tlsOptions?: AMQPTlsOptions });
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly tlsOptions: AMQPTlsOptions | undefined;
+}
+
 /** amqp-client's base class; in warren the WebSocket client is the only client class. */
 export type AMQPBaseClient = AMQPWebSocketClient;
 export declare const AMQPBaseClient: typeof AMQPWebSocketClient;

@@ -5,6 +5,7 @@ import type {
   AMQPChannel,
   AMQPMessage,
   AMQPProperties,
+  AMQPTlsOptions,
   ConsumeParams,
   ExchangeParams,
   ExchangeType,
@@ -75,6 +76,8 @@ export interface AMQPSessionOptions<
   KP extends keyof P & string = never,
   KC extends keyof C & string = never,
 > {
+  /** TLS for `amqps://` URLs in Deno and Node (as `AMQPClient`'s). */
+  tlsOptions?: AMQPTlsOptions;
   /** Initial delay before reconnecting, ms (default 1000). */
   reconnectInterval?: number;
   /** Largest delay between attempts, ms (default 30000). */

@@ -5,7 +5,9 @@
 // for the POST and kills it.
 //
 // Both libraries expose the same API (warren-amqp mirrors @cloudamqp/amqp-client 4.x), so every
-// workload below is written once and handed the library's AMQPWebSocketClient class.
+// workload (workloads.js, shared with the Deno/Node runner ../tcpjs/run.mjs) is written once and
+// handed the library's AMQPWebSocketClient class.
+import { makeWorkloads } from "./workloads.js";
 
 const params = new URLSearchParams(location.search);
 const clientName = params.get("client") ?? "warren";
@@ -15,9 +17,6 @@ const WARMUP = Number(params.get("warmup") ?? Math.min(Math.ceil(N / 10), 5000))
 const RPC_PAIRS = Number(params.get("pairs") ?? 2000);
 const WS_URL = params.get("ws") ?? "ws://127.0.0.1:15673";
 const RUN = params.get("run") ?? String(Date.now());
-const PREFETCH = 1000;
-const CONFIRM_WINDOW = 1000;
-const BODY = new TextEncoder().encode("0123456789abcdef"); // 16 B
 
 const LIBS = {
   warren: "../../pkg/index.js",
@@ -59,7 +58,7 @@ window.addEventListener("error", (ev) => {
   report({ ok: false, error: `error: ${ev.message}` });
 });
 
-// --- helpers shared by all workloads -------------------------------------------------------------
+// --- the workloads (workloads.js), over this page's WebSocket --------------------------------------
 
 async function connect(Client) {
   const c = new Client(WS_URL, "/", "guest", "guest");
@@ -67,162 +66,7 @@ async function connect(Client) {
   return c;
 }
 
-/** A fresh, empty, transient, non-exclusive queue named for this run and workload. Deleted at the
- * end of the workload; x-expires removes it from the broker if the page dies before that. */
-async function freshQueue(ch, suffix) {
-  const q = `warren-bench-${workload}-${suffix}-${RUN}`;
-  await ch.queueDelete(q);
-  await ch.queueDeclare(q, { durable: false, autoDelete: false, exclusive: false }, { "x-expires": 600000 });
-  return q;
-}
-
-/** Polls the queue depth (passive declare) until it holds at least n messages. */
-async function untilQueued(ch, q, n) {
-  for (;;) {
-    const ok = await ch.queueDeclare(q, { passive: true });
-    if (ok.messageCount >= n) return;
-  }
-}
-
-/** Publishes n messages, awaiting each publish as an application would, then waits until all
- * are queued. Returns how long the publish loop itself took (ms), for diagnostics. */
-async function publishAll(ch, q, n) {
-  const t0 = performance.now();
-  for (let i = 0; i < n; i++) {
-    await ch.basicPublish("", q, BODY);
-  }
-  const loop = performance.now() - t0;
-  await untilQueued(ch, q, n);
-  return loop;
-}
-
-// --- workloads: each returns seconds for n messages ---------------------------------------------
-
-const WORKLOADS = {
-  async publish(Client, n) {
-    const c = await connect(Client);
-    const ch = await c.channel();
-    const q = await freshQueue(ch, n);
-    const t0 = performance.now();
-    const loopMs = await publishAll(ch, q, n);
-    const secs = (performance.now() - t0) / 1000;
-    await ch.queueDelete(q);
-    await c.close();
-    return { seconds: secs, publish_loop_ms: loopMs };
-  },
-
-  async consume_ack(Client, n) {
-    return consume(Client, n, false);
-  },
-
-  async consume_noack(Client, n) {
-    return consume(Client, n, true);
-  },
-
-  async confirm(Client, n) {
-    const c = await connect(Client);
-    const ch = await c.channel();
-    const q = await freshQueue(ch, n);
-    await ch.confirmSelect();
-    let inflight = 0;
-    let confirmed = 0;
-    let wake = null;
-    let failed = null;
-    const settle = () => {
-      inflight--;
-      confirmed++;
-      if (wake) {
-        const w = wake;
-        wake = null;
-        w();
-      }
-    };
-    const fail = (e) => {
-      failed = e;
-      settle();
-    };
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) {
-      while (inflight >= CONFIRM_WINDOW) await new Promise((r) => (wake = r));
-      if (failed) throw failed;
-      inflight++;
-      ch.basicPublish("", q, BODY).then(settle, fail);
-    }
-    while (confirmed < n) await new Promise((r) => (wake = r));
-    const secs = (performance.now() - t0) / 1000;
-    if (failed) throw failed;
-    await ch.queueDelete(q);
-    await c.close();
-    return { seconds: secs };
-  },
-
-  async rpc(Client, pairs) {
-    // Server and client on connections of their own, both from the library under test.
-    const server = await connect(Client);
-    const sch = await server.channel();
-    const rpcQueue = await freshQueue(sch, "requests");
-    await sch.basicConsume(rpcQueue, { noAck: true }, (msg) => {
-      const p = msg.properties;
-      sch.basicPublish("", p.replyTo, msg.body, { correlationId: p.correlationId });
-    });
-
-    const client = await connect(Client);
-    const cch = await client.channel();
-    const { name: replyQueue } = await cch.queueDeclare("", { exclusive: true, autoDelete: true });
-    let pending = null;
-    await cch.basicConsume(replyQueue, { noAck: true }, (msg) => {
-      if (pending && msg.properties.correlationId === pending.id) {
-        const p = pending;
-        pending = null;
-        p.resolve();
-      }
-    });
-    const call = (id) =>
-      new Promise((resolve) => {
-        pending = { id, resolve };
-        cch.basicPublish("", rpcQueue, BODY, { replyTo: replyQueue, correlationId: id });
-      });
-
-    const warm = Math.min(200, Math.ceil(pairs / 10));
-    for (let i = 0; i < warm; i++) await call(`w${i}`);
-    const lat = new Float64Array(pairs);
-    const t0 = performance.now();
-    for (let i = 0; i < pairs; i++) {
-      const s = performance.now();
-      await call(String(i));
-      lat[i] = performance.now() - s;
-    }
-    const total = (performance.now() - t0) / 1000;
-    lat.sort();
-    const pct = (p) => lat[Math.min(pairs - 1, Math.floor((p / 100) * pairs))];
-    await sch.queueDelete(rpcQueue);
-    await client.close();
-    await server.close();
-    return { seconds: total, p50_ms: pct(50), p99_ms: pct(99), mean_ms: (total * 1000) / pairs };
-  },
-};
-
-async function consume(Client, n, noAck) {
-  const c = await connect(Client);
-  const ch = await c.channel();
-  const q = await freshQueue(ch, n);
-  await publishAll(ch, q, n); // untimed fill
-  if (!noAck) await ch.prefetch(PREFETCH);
-  let done;
-  const finished = new Promise((r) => (done = r));
-  let got = 0;
-  const t0 = performance.now();
-  const consumer = await ch.basicConsume(q, { noAck }, (msg) => {
-    if (!noAck) msg.ack();
-    if (++got === n) done();
-  });
-  await finished;
-  const secs = (performance.now() - t0) / 1000;
-  await consumer.cancel();
-  await ch.queueDelete(q);
-  await c.close();
-  return { seconds: secs };
-}
+const WORKLOADS = makeWorkloads({ connect, workload, run: RUN });
 
 // --- main ----------------------------------------------------------------------------------------
 

@@ -50,6 +50,15 @@ fn is_deno() -> bool {
     js_sys::Reflect::has(&js_sys::global(), &"Deno".into()).unwrap_or(false)
 }
 
+/// The `platform` client property the broker shows: the runtime, as far as it can be told.
+pub(crate) fn platform(tcp: bool) -> &'static str {
+    match (is_deno(), tcp) {
+        (true, _) => "Deno (warren wasm)",
+        (false, false) => "browser (warren wasm)",
+        (false, true) => "Node.js (warren wasm)",
+    }
+}
+
 /// A callback property: a function, or `null`/`undefined` to remove it; anything else is a
 /// TypeError (silently dropping e.g. a string would leave the user without the notification).
 pub(crate) fn callback_arg(f: JsValue, what: &str) -> Result<Option<Function>, JsValue> {
@@ -130,14 +139,30 @@ impl JsClient {
                 "AMQPWebSocketClient needs a ws:// or wss:// URL or an options object",
             ));
         };
+        Self::build(opts, url, None)
+    }
+}
+
+impl JsClient {
+    /// The constructor's work once its arguments are one options object. `tcp` is `Some` for
+    /// `AMQPClient` (tcp_client.rs: an `amqp[s]://` URL, opened by the runtime's glue), holding
+    /// its `tlsOptions` argument.
+    pub(crate) fn build(
+        opts: JsValue,
+        url: String,
+        tcp: Option<JsValue>,
+    ) -> Result<JsClient, JsValue> {
         let mut parsed = ConnectionUrl::parse(&url).map_err(to_js)?;
-        if !matches!(
+        let ws = matches!(
             parsed.scheme,
             crate::client::url::Scheme::Ws | crate::client::url::Scheme::Wss
-        ) {
-            return Err(type_error(
-                "AMQPWebSocketClient needs a ws:// or wss:// URL",
-            ));
+        );
+        if ws == tcp.is_some() {
+            return Err(type_error(if ws {
+                "AMQPClient needs an amqp:// or amqps:// URL (AMQPWebSocketClient takes ws://)"
+            } else {
+                "AMQPWebSocketClient needs a ws:// or wss:// URL (AMQPClient takes amqp://)"
+            }));
         }
         let c = &mut parsed.config;
         if c.frame_max == Config::default().frame_max {
@@ -177,11 +202,7 @@ impl JsClient {
         if let Some(v) = opt_num(&opts, "connectionTimeout").map_err(to_js)? {
             parsed.connection_timeout_ms = v as u64;
         }
-        c.platform = if is_deno() {
-            "Deno (warren wasm)".into()
-        } else {
-            "browser (warren wasm)".into()
-        };
+        c.platform = platform(tcp.is_some()).into();
         parsed.ws_protocols = match get_field(&opts, "protocols") {
             p if p.is_undefined() || p.is_null() => Vec::new(),
             p if js_sys::Array::is_array(&p) => js_sys::Array::from(&p)
@@ -190,6 +211,9 @@ impl JsClient {
                 .collect(),
             p => p.as_string().into_iter().collect(),
         };
+        if let Some(tls) = tcp.filter(|t| !t.is_undefined() && !t.is_null()) {
+            parsed.tls.js = crate::transport::jsstream::JsTlsOptions(Some(tls));
+        }
         let logger = logger_arg(get_field(&opts, "logger"))?;
         Ok(JsClient {
             inner: Rc::new(ClientState {
@@ -203,7 +227,10 @@ impl JsClient {
             }),
         })
     }
+}
 
+#[wasm_bindgen(js_class = AMQPWebSocketClient)]
+impl JsClient {
     /// Opens the WebSocket and performs the AMQP handshake. Resolves to this client. `this_obj`
     /// is the client's own JS object (passed by api.js).
     #[wasm_bindgen(skip_typescript)]

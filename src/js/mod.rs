@@ -10,6 +10,7 @@ mod consumer;
 mod error;
 mod message;
 mod session;
+mod tcp_client;
 mod values;
 
 use crate::client::Reply;

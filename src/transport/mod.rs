@@ -1,11 +1,14 @@
 //! Byte pipes behind one trait: a tokio stream (TCP, or TLS over it) natively, a WebSocket in
-//! browsers and Deno. Everything target-specific below the session lives here, in `rt.rs`, in
+//! browsers and Deno, or a TCP/TLS socket opened by JavaScript glue in Deno and Node (`jsstream`).
+//! Everything target-specific below the session lives here, in `rt.rs`, in
 //! `js/` or in `lib.rs`. [`dial`] opens the pipe a [`ConnectionUrl`] names.
 
 pub use crate::engine::TransportError;
 use std::path::PathBuf;
 use std::task::{Context, Poll};
 
+#[cfg(target_arch = "wasm32")]
+pub mod jsstream;
 #[cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 pub mod stream;
 #[cfg(all(not(target_arch = "wasm32"), feature = "tls"))]
@@ -32,6 +35,10 @@ pub struct TlsOptions {
     pub key_file: Option<PathBuf>,
     /// The name sent as SNI and checked against the server certificate; `None` uses the host.
     pub server_name: Option<String>,
+    /// In Deno and Node: amqp-client's `AMQPTlsOptions` object (`{ ca, cert, key, ... }`, PEM),
+    /// handed to the runtime's TLS as it is (see [`jsstream`]).
+    #[cfg(target_arch = "wasm32")]
+    pub js: jsstream::JsTlsOptions,
 }
 
 impl TlsOptions {
@@ -106,5 +113,12 @@ pub type BoxTransport = Box<dyn Transport>;
 
 #[cfg(all(not(target_arch = "wasm32"), feature = "tokio"))]
 pub use stream::dial;
+/// Opens the pipe an endpoint names: a WebSocket for `ws[s]://`; for `amqp[s]://` a TCP/TLS
+/// socket from the JavaScript runtime's glue (Deno, Node), where it registered one.
 #[cfg(target_arch = "wasm32")]
-pub use websocket::dial;
+pub async fn dial(to: Endpoint<'_>) -> Result<(BoxTransport, String), crate::engine::Error> {
+    match to.scheme {
+        Scheme::Amqp | Scheme::Amqps if jsstream::can_dial() => jsstream::dial(to).await,
+        _ => websocket::dial(to).await,
+    }
+}

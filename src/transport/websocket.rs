@@ -318,7 +318,7 @@ pub async fn connect(url: &str, protocols: &[String]) -> Result<BoxTransport, Tr
 pub async fn dial(to: Endpoint<'_>) -> Result<(BoxTransport, String), Error> {
     if !matches!(to.scheme, Scheme::Ws | Scheme::Wss) {
         return Err(Error::InvalidArgument(
-            "in the browser warren connects with ws:// or wss:// URLs".into(),
+            "in the browser warren connects with ws:// or wss:// URLs (amqp:// needs Deno or Node: AMQPClient)".into(),
         ));
     }
     let ws = connect(to.ws_url, to.ws_protocols)

@@ -1,12 +1,15 @@
 // Node >= 22: `require()` of warren-amqp (an ES module without top-level await, so require(esm)
-// loads it synchronously), then the round trip.   node tests/bundlers/node.cjs WS_URL
-const { AMQPWebSocketClient } = require("warren-amqp");
+// loads it synchronously; the "node" export condition: node.js), then the round trip over the
+// relay and, given an amqp:// URL, over TCP with AMQPClient.
+//   node tests/bundlers/node.cjs WS_URL [AMQP_URL]
+const { AMQPClient, AMQPWebSocketClient } = require("warren-amqp");
 const { roundTrip } = require("./app/roundtrip.js");
 
-roundTrip(AMQPWebSocketClient, process.argv[2], `node ${process.version} require`).then(
-  (result) => console.log(JSON.stringify(result)),
-  (e) => {
-    console.error(e);
-    process.exitCode = 1;
-  },
-);
+const label = `node ${process.version} require`;
+(async () => {
+  console.log(JSON.stringify(await roundTrip(AMQPWebSocketClient, process.argv[2], label)));
+  if (process.argv[3]) console.log(JSON.stringify(await roundTrip(AMQPClient, process.argv[3], `${label} tcp`)));
+})().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

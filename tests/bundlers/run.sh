@@ -110,10 +110,21 @@ failed=$((failed + f))
 
 echo "== Node $("$BIN/node" --version) and Deno"
 check "inflate (wasm-bytes.js)" timeout -k 5 60 "$BIN/node" inflate-check.mjs
-check "node import" timeout -k 5 60 "$BIN/node" node.mjs "$WS"
-check "node require" timeout -k 5 60 "$BIN/node" node.cjs "$WS"
-check "deno (main + worker)" timeout -k 5 60 "$NODE_BIN/deno" run --no-lock --allow-net="127.0.0.1:$RELAY_PORT" \
-    --allow-read="$DIR" deno.ts "$WS"
+AMQP="amqp://127.0.0.1:$BROKER_PORT"
+check "node import (+ tcp)" timeout -k 5 60 "$BIN/node" node.mjs "$WS" "$AMQP"
+check "node require (+ tcp)" timeout -k 5 60 "$BIN/node" node.cjs "$WS" "$AMQP"
+check "deno (main, worker, tcp)" timeout -k 5 60 "$NODE_BIN/deno" run --no-lock \
+    --allow-net="127.0.0.1:$RELAY_PORT,127.0.0.1:$BROKER_PORT" --allow-read="$DIR" deno.ts "$WS" "$AMQP"
+# the TCP glue stays out of browser bundles (the exports map gives browsers index.js only)
+no_tcp_glue() {
+    local f hits=()
+    for f in dist/esbuild/page.js dist/rollup/page.js dist/webpack/main.js dist/vite/assets/*.js; do
+        [[ -f $f ]] || continue
+        grep -qE 'node:net|Deno\.connect|tcpClientClass' "$f" && hits+=("$f")
+    done
+    ((${#hits[@]} == 0)) || { echo "TCP glue in: ${hits[*]}" >&2; return 1; }
+}
+check "no TCP glue in bundles" no_tcp_glue
 
 echo "bundlers: $((SECONDS - T0))s"
 echo "test result: $( ((failed == 0)) && echo ok || echo FAILED). $passed passed; $failed failed"

@@ -244,7 +244,9 @@ async function constructorRejectsBadArguments(lib, url) {
   const { AMQPWebSocketClient: C } = lib;
   throwsSync(() => new C("not a url"), TypeError, "url without scheme");
   throwsSync(() => new C("http://127.0.0.1:15673"), TypeError, "http:// scheme");
-  throwsSync(() => new C("amqp://127.0.0.1:5673"), TypeError, "amqp:// scheme for a WebSocket client");
+  // the other client's scheme (run-tcp.mjs runs this suite with AMQPClient and amqp:// URLs)
+  const other = url.startsWith("ws") ? "amqp://127.0.0.1:5673" : "ws://127.0.0.1:15673";
+  throwsSync(() => new C(other), TypeError, `${other.split(":")[0]}:// scheme for a ${url.split(":")[0]}:// client`);
   throwsSync(() => new C({ url, frameMax: 100 }), TypeError, "frameMax 100");
   throwsSync(() => new C({ url, frameMax: 4096 }), TypeError, "frameMax 4096");
   const small = throwsSync(() => new C({ url, frameMax: 8191 }), TypeError, "frameMax 8191 (amqp-client's minimum is 8192)");
@@ -1414,10 +1416,10 @@ export const tests = [
  * `timeoutMs`; closes the connections a test left open. Resolves to
  * `[{ name, ok, ms, error? }]`; `log` gets one line per test.
  */
-export async function runAll(lib, url, { timeoutMs = 20_000, log = () => {}, only } = {}) {
+export async function runAll(lib, url, { timeoutMs = 20_000, log = () => {}, only, tests: list = tests } = {}) {
   const results = [];
   current = lib;
-  for (const test of tests) {
+  for (const test of list) {
     if (only && !only.test(test.name)) continue;
     const t0 = Date.now();
     let error;
@@ -1446,3 +1448,6 @@ export async function runAll(lib, url, { timeoutMs = 20_000, log = () => {}, onl
   }
   return results;
 }
+
+/** For suites that add their own tests (run-tcp.mjs: tcp-tests.js). */
+export const helpers = { within, assert, eq, rejects, show, unique, live, amqpError, sleep };

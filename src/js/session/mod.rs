@@ -32,6 +32,7 @@ use crate::client::{
     PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::engine::{Error, TransportError};
+use crate::transport::Scheme;
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::session::HandlerError;
 use crate::session::{
@@ -426,17 +427,13 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
             .collect()
     } else {
         return Err(invalid(
-            "url must be a ws:// or wss:// URL or a list of them",
+            "url must be an AMQP URL (ws://, wss://, or amqp://, amqps:// in Deno and Node) or a list of them",
         ));
     };
     if list.is_empty() {
         return Err(invalid("a session needs at least one URL"));
     }
-    let platform = if Reflect::has(&js_sys::global(), &"Deno".into()).unwrap_or(false) {
-        "Deno (warren wasm)"
-    } else {
-        "browser (warren wasm)"
-    };
+    let tls = get_field(o, "tlsOptions");
     let vhost = opt_str(o, "vhost").map_err(to_js)?;
     let name = opt_str(o, "name").map_err(to_js)?;
     let heartbeat = opt_num(o, "heartbeat").map_err(to_js)?;
@@ -464,7 +461,11 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
         if let Some(v) = channel_max {
             c.channel_max = v.clamp(0.0, 65535.0) as u16;
         }
-        c.platform = platform.into();
+        let tcp = matches!(parsed.scheme, Scheme::Amqp | Scheme::Amqps);
+        c.platform = super::client::platform(tcp).into();
+        if tcp && !tls.is_undefined() && !tls.is_null() {
+            parsed.tls.js = crate::transport::jsstream::JsTlsOptions(Some(tls.clone()));
+        }
         out.push(parsed);
     }
     Ok(out)
