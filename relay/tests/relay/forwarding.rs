@@ -65,10 +65,9 @@ async fn subprotocol_amqp_tokens_are_echoed_and_none_is_fine() {
         assert_eq!(next_binary(&mut ws).await, b"x");
     }
     // an offer the relay does not speak: no protocol in the answer (the client then gives up)
-    let err = connect(&relay.url(), &[("sec-websocket-protocol", "mqtt")])
-        .await
-        .err()
-        .expect("client must refuse");
+    let Err(err) = connect(&relay.url(), &[("sec-websocket-protocol", "mqtt")]).await else {
+        panic!("the client must refuse an answer without its protocol");
+    };
     assert!(
         err.to_string().to_lowercase().contains("subprotocol"),
         "{err}"
