@@ -149,8 +149,11 @@ pub struct Config {
     pub log_level: String,
 }
 
-/// 1 MiB: warren batches at most 512 KiB of frames into one message, plus one frame_max frame.
-pub const DEFAULT_MAX_MESSAGE: usize = 1 << 20;
+/// 16 MiB. warren-amqp sends a publish's frames (method, header, every body frame) as one
+/// message and batches small ones up to 512 KiB, so this caps the largest body a browser can
+/// publish through the relay (RabbitMQ's own default cap is 128 MiB); it is also the most a
+/// connection holds while a message is in transit.
+pub const DEFAULT_MAX_MESSAGE: usize = 16 << 20;
 
 impl Config {
     pub fn load(flags: Flags) -> Result<Config, String> {
@@ -351,6 +354,23 @@ mod tests {
         assert!(Config::load(flags(&["--upstream", "localhost"])).is_err());
         assert!(Config::load(flags(&["--upstream", ":5672"])).is_err());
         assert!(Config::load(flags(&["--upstream", "broker.internal:5672"])).is_ok());
+    }
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let text = include_str!("../relay.example.toml");
+        let file: File = toml::from_str(text).unwrap();
+        assert!(file.upstreams.is_some());
+        let p =
+            std::env::temp_dir().join(format!("warren-relay-example-{}.toml", std::process::id()));
+        std::fs::write(&p, text).unwrap();
+        let c = Config::load(flags(&["--config", p.to_str().unwrap()])).unwrap();
+        std::fs::remove_file(&p).ok();
+        assert!(c.listen.ip().is_loopback());
+        assert!(c.origins.allows(Some("https://x.dashboards.example.com")));
+        assert!(!c.origins.allows(None));
+        let dev = include_str!("../../scripts/relay.toml");
+        let _: File = toml::from_str(dev).unwrap();
     }
 
     #[test]
