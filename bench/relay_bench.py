@@ -112,7 +112,7 @@ def relay_cmd(B, name, port, upstream_port):
     if name == "warren-relay":
         return [os.path.join(B.ROOT, "target", "relay", "warren-relay"), "--config",
                 os.path.join(B.ROOT, "scripts", "relay.toml"), "--listen", f"127.0.0.1:{port}",
-                "--upstream", f"127.0.0.1:{upstream_port}", "--admin-listen", "off", "--log-level", "warn"]
+                "--upstream", f"127.0.0.1:{upstream_port}", "--admin-listen", "off", "--log-level", "warn"] + os.environ.get("BENCH_RELAY_ARGS", "").split()
     if name == "websockify":
         return ["websockify", f"127.0.0.1:{port}", f"127.0.0.1:{upstream_port}"]
     return ["node", os.path.join(B.BROWSER, "ws-relay.mjs"), "--listen", str(port), "--target", str(upstream_port)]
@@ -135,9 +135,16 @@ def measure_traffic(B, log_dir):
         for r in RELAYS:
             port = free_port()
             procs[r] = Proc(r, relay_cmd(B, r, port, up), port, log_dir, B.ROOT)
+        # BENCH_WORKLOADS (a subset, for iteration) applies here too
+        run = [w for w in WORKLOADS if not B._only_workloads or w in B._only_workloads]
+        # one untimed page per relay first: the first page load of a run is slow whatever the relay
+        for r in RELAYS:
+            qs = urllib.parse.urlencode({"client": "warren", "workload": "publish", "n": min(B.N, 5000), "warmup": 0,
+                                         "ws": f"ws://127.0.0.1:{procs[r].port}", "run": f"{os.getpid()}-relay-warmup-{r}"})
+            B.chromium_once(collector, f"http://127.0.0.1:{collector.port}/bench/browser/bench.html?{qs}", 120, chromium_log)
         for rnd in range(B.ROUNDS):
             order = RELAYS[rnd % len(RELAYS):] + RELAYS[:rnd % len(RELAYS)]
-            for w in WORKLOADS:
+            for w in run:
                 for r in order:
                     p = procs[r]
                     qs = urllib.parse.urlencode({"client": "warren", "workload": w, "n": B.N, "warmup": B.WARMUP,
@@ -257,7 +264,7 @@ def measure(B):
     res = measure_traffic(B, log_dir)
     res["idle"] = {}
     # websockify forks a process per connection: 1,000 of them would measure the fork, not a relay
-    for name in ("warren-relay", "ws"):
+    for name in ("warren-relay", "ws") if IDLE_CONNECTIONS > 0 else ():
         B.say(f"relay: {IDLE_CONNECTIONS:,} idle connections through {name}")
         try:
             res["idle"][name] = measure_idle(B, name, log_dir)
