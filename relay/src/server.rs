@@ -65,6 +65,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>) {
             }
         }
     }
+    drop(listener); // before saying so: from here on connects are refused
     info!("listener closed; draining open connections");
 }
 

@@ -8,7 +8,9 @@
 // Exits 0 when every page passed, 1 otherwise.
 import { launchChromium } from "../lib/chromium.mjs";
 
-const base = process.argv[2] ?? "http://127.0.0.1:8080/www/examples/";
+// the ports of scripts/lib.sh (WARREN_HTTP_PORT, WARREN_WS_URL override them for a second checkout)
+const base = process.argv[2] ?? `http://127.0.0.1:${process.env.WARREN_HTTP_PORT ?? 8080}/www/examples/`;
+const wsQuery = process.env.WARREN_WS_URL ? `?ws=${encodeURIComponent(process.env.WARREN_WS_URL)}` : "";
 const pages = process.argv.length > 3 ? process.argv.slice(3) : [1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`);
 const PAGE_TIMEOUT_MS = 30_000;
 
@@ -32,7 +34,7 @@ async function visit(name) {
   page.on("requestfailed", (r) => notes.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`));
   let verdict;
   try {
-    await page.goto(new URL(name, base).href, { timeout: PAGE_TIMEOUT_MS });
+    await page.goto(new URL(name, base).href + wsQuery, { timeout: PAGE_TIMEOUT_MS });
     const left = PAGE_TIMEOUT_MS - (Date.now() - started);
     await page.waitForFunction(() => document.body?.dataset.result, null, { timeout: Math.max(left, 1) });
     verdict = await page.evaluate(() => document.body.dataset.result);

@@ -2,7 +2,9 @@
 import { launchChromium, logPageEvents } from "../lib/chromium.mjs";
 
 const [url, inQueue, outQueue] = process.argv.slice(2);
-const page_url = `http://127.0.0.1:8080/tests/interop/index.html?url=${encodeURIComponent(url)}&in=${inQueue}&out=${outQueue}`;
+// scripts/lib.sh's HTTP_PORT (WARREN_HTTP_PORT overrides it for a second checkout)
+const http = `http://127.0.0.1:${process.env.WARREN_HTTP_PORT ?? 8080}`;
+const page_url = `${http}/tests/interop/index.html?url=${encodeURIComponent(url)}&in=${inQueue}&out=${outQueue}`;
 
 const browser = await launchChromium();
 let result;
