@@ -6,6 +6,8 @@
 //! - `demo.orders` (topic exchange) → `demo.orders.stream` (a stream queue, `x-queue-type=stream`):
 //!   order events `order.<event>` carrying priority, correlation and message ids, timestamps,
 //!   and headers of many AMQP types (nested tables, arrays, floats, 64-bit integers, bytes).
+//!   The stream keeps the flat headers only (RabbitMQ stores them as AMQP 1.0 application
+//!   properties, which have no tables or arrays): bind a queue to `demo.orders` to see them all.
 //! - `demo.rpc`: an RPC server answering every request with the server time and load.
 //!
 //! Everything goes through one [`Session`], so the generator itself rides out broker restarts
