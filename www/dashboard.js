@@ -132,12 +132,19 @@ function renderStatus() {
     case "offline": text = "offline"; detail = "the browser reports no network; retrying when it is back"; break;
     case "reconnecting": {
       // attempt k has started: wait for it; before attempt 1 (or between): count down
-      const next = app.attempt + 1;
-      const base = app.attempt ? app.attemptAt : app.disconnectedAt;
-      const due = base + expectedDelay(next);
-      const left = Math.max(0, Math.ceil((due - now) / 1000));
-      text = `reconnecting (attempt ${Math.max(1, app.attempt)})`;
-      detail = app.attempt && now - app.attemptAt < 1000 ? "connecting…" : `next retry in ≈${left} s`;
+      // (the session calls beforeConnect as each attempt starts; the wait before the next one
+      // is the configured backoff, give or take the session's jitter)
+      const trying = app.attempt > 0 && now - app.attemptAt < 1500;
+      if (trying) {
+        text = `reconnecting (attempt ${app.attempt})`;
+        detail = "connecting…";
+      } else {
+        const next = app.attempt + 1;
+        const base = app.attempt ? app.attemptAt : app.disconnectedAt;
+        const left = Math.max(0, Math.ceil((base + expectedDelay(next) - now) / 1000));
+        text = `reconnecting (attempt ${next})`;
+        detail = `next retry in ≈${left} s`;
+      }
       if (app.error) detail += ` · ${app.error}`;
       break;
     }
@@ -150,8 +157,9 @@ function renderStatus() {
   $("add-watch").disabled = !live;
   $("publish").disabled = !live;
   $("rpc-call").disabled = !live;
-  $("connect").disabled = app.state === "connecting" || app.state === "connected" || app.state === "reconnecting";
+  $("connect").disabled = app.state === "connecting";
   $("disconnect").disabled = !app.session;
+  $("connect-form").hidden = !!app.session && state !== "failed";
   renderFacts();
 }
 
@@ -215,6 +223,15 @@ async function connect(e) {
     return;
   }
   saveForm(c);
+  if (app.session) {
+    // a failed session: let it go before the new one
+    const old = app.session;
+    app.session = null;
+    old.stop().catch(() => {});
+    for (const w of app.watches) w.q = w.sub = null;
+  }
+  app.exchanges.clear();
+  app.rpcClient = null;
   app.config = c;
   app.error = "";
   app.blocked = "";
@@ -282,7 +299,7 @@ async function connect(e) {
     app.session = session;
     app.connectedAt = Date.now();
     setState("connected");
-    $("connect-panel").classList.add("live");
+
     for (const w of app.watches) startWatch(w);
   } catch (err) {
     if (gen !== app.generation) return;
