@@ -14,3 +14,14 @@ export declare class AMQPError extends Error {
   /** What ended: a channel (soft error), the connection, a confirmed publish (nack), or a timeout. */
   readonly scope?: "channel" | "connection" | "publish" | "timeout";
 }
+
+// --- session API (issue #10): the generic session classes shadow warren.js's plain ones ---
+export {
+  AMQPSession, AMQPQueue, AMQPExchange, AMQPSubscription, AMQPGeneratorSubscription, AMQPRPCClient, AMQPRPCServer,
+  builtinParsers, builtinCoders, deflateRawCoder, serializeAndEncode, decodeAndParse, decodeMessage,
+} from "./session.js";
+export type {
+  AMQPSessionOptions, QueueOptions, ExchangeOptions, QueuePublishOptions, ExchangePublishOptions, QueueSubscribeParams,
+  RPCCallOptions,
+} from "./session.js";
+export type * from "./session.js";

@@ -1,3 +1,4 @@
+/* @ts-self-types="./session.d.ts" */
 // The JS-side pieces of warren-amqp's session API: the codec registry (parsers by content-type,
 // coders by content-encoding) and the hand-over of it to AMQPSession.connect. Everything else
 // (reconnecting, recovery, the outbox, acking, RPC) is the Rust session inside the wasm module.

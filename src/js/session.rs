@@ -39,6 +39,17 @@ use wasm_bindgen_futures::JsFuture;
 /// Bound on waits 4.1.1 leaves unbounded (rpcCall, consumeOne without a timeout): one day.
 const FOREVER_MS: u64 = 86_400_000;
 
+#[wasm_bindgen(typescript_custom_section)]
+const TS_SESSION: &'static str = r#"
+type AMQPSessionOptions = import("./session.js").AMQPSessionOptions<import("./session.js").ParserMap, import("./session.js").CoderMap, string, string>;
+type QueueOptions = import("./session.js").QueueOptions;
+type ExchangeOptions = import("./session.js").ExchangeOptions;
+type QueuePublishOptions = import("./session.js").QueuePublishOptions;
+type ExchangePublishOptions = import("./session.js").ExchangePublishOptions;
+type QueueSubscribeParams = import("./session.js").QueueSubscribeParams;
+type RPCCallOptions = import("./session.js").RPCCallOptions;
+"#;
+
 // ----- small helpers ---------------------------------------------------------------------------
 
 /// A Promise of a future whose errors are already JS values (one future type per call site,
@@ -212,6 +223,9 @@ struct Callbacks {
     onoffline: Option<Function>,
 }
 
+/// An event listener the session added: target, event name, the closure.
+type Listener = (JsValue, &'static str, Closure<dyn FnMut()>);
+
 struct SessionState {
     session: Session,
     callbacks: Callbacks,
@@ -224,7 +238,7 @@ struct SessionState {
     /// The JS object of this session (what callbacks get); cleared by stop().
     this: RefCell<JsValue>,
     /// online/offline/visibility listeners on the global scope, removed by stop().
-    lifecycle: RefCell<Vec<(JsValue, &'static str, Closure<dyn FnMut()>)>>,
+    lifecycle: RefCell<Vec<Listener>>,
 }
 
 impl SessionState {
@@ -454,10 +468,17 @@ impl JsSession {
         };
         let logger = get_field(&o, "logger");
         js_promise(async move {
+            let onfailed = callbacks.onfailed.clone();
             let connecting = async {
                 Session::connect_with(urls, session_opts)
                     .await
-                    .map_err(to_js)
+                    .map_err(|e| {
+                        let e = to_js(e);
+                        if let Some(f) = &onfailed {
+                            let _ = f.call1(&JsValue::NULL, &e);
+                        }
+                        e
+                    })
             };
             let session = abort.run(connecting).await?;
             let st = Rc::new(SessionState {
@@ -476,7 +497,7 @@ impl JsSession {
                 listen_lifecycle(&st);
             }
             // the first connect's onconnect, before connect() resolves (later ones: `watch`)
-            st.call(&st.callbacks.onconnect, &[this.clone()]);
+            st.call(&st.callbacks.onconnect, std::slice::from_ref(&this));
             Ok(this)
         })
     }
@@ -628,7 +649,7 @@ impl JsSession {
     pub fn rpc_call(
         &self,
         queue: String,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RPCCallOptions")] options: Option<JsValue>,
     ) -> Promise {
         let client = self.st.session.rpc_client();
@@ -663,6 +684,8 @@ impl JsSession {
         let st = self.st.clone();
         js_promise(async move {
             let st2 = st.clone();
+            // one thread on wasm: the handler's Arc needs no Send
+            #[allow(clippy::arc_with_non_send_sync)]
             let handler: RpcHandler = Arc::new(move |m: SessionMessage| {
                 Box::pin(answer(st2.clone(), m, handler.clone()))
             });
@@ -722,7 +745,7 @@ fn watch(st: &Rc<SessionState>) {
             match ev {
                 SessionEvent::Recovered => st.call(&c.onconnect, &[st.this()]),
                 SessionEvent::Disconnected { error } => {
-                    st.log("warn", "connection lost", &to_js(error.clone()));
+                    st.log("warn", "connection lost", &error.to_string().into());
                     st.call(&c.ondisconnect, &[to_js(error)]);
                 }
                 SessionEvent::Failed { error } => st.call(&c.onfailed, &[to_js(error)]),
@@ -730,7 +753,7 @@ fn watch(st: &Rc<SessionState>) {
                     st.log(
                         "warn",
                         &format!("could not restore {object}"),
-                        &to_js(error.clone()),
+                        &error.to_string().into(),
                     );
                     st.call(&c.onrecoverfailed, &[object.into(), to_js(error)]);
                 }
@@ -892,7 +915,7 @@ impl JsQueue {
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPQueue>")]
     pub fn publish(
         &self,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "QueuePublishOptions")] options: Option<
             JsValue,
         >,
@@ -950,6 +973,7 @@ impl JsQueue {
             match callback {
                 Some(cb) => {
                     let st2 = st.clone();
+                    #[allow(clippy::arc_with_non_send_sync)]
                     let handler: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
                         Box::pin(deliver(st2.clone(), m, cb.clone()))
                     });
@@ -1153,7 +1177,7 @@ impl JsExchange {
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPExchange>")]
     pub fn publish(
         &self,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "ExchangePublishOptions")] options: Option<
             JsValue,
         >,
@@ -1388,7 +1412,7 @@ impl JsRpcClient {
     pub fn call(
         &self,
         queue: String,
-        body: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RPCCallOptions")] options: Option<JsValue>,
     ) -> Promise {
         js_promise(rpc_call(

@@ -240,9 +240,20 @@ impl Session {
         prefetch: u16,
         handler: RpcHandler,
     ) -> Result<RpcServer, Error> {
+        // as amqp-client's session.queue(name): a named queue is durable, a server-named one
+        // exclusive and auto-delete
+        let anonymous = queue.is_empty();
+        let options = QueueDeclareOptions {
+            durable: !anonymous,
+            exclusive: anonymous,
+            auto_delete: anonymous,
+            ..QueueDeclareOptions::default()
+        };
         let q = self
-            .queue_declare(queue, QueueDeclareOptions::default(), FieldTable::new())
+            .queue_declare(queue, options, FieldTable::new())
             .await?;
+        // on wasm the handler is not Send (one thread); natively it is
+        #[allow(clippy::arc_with_non_send_sync)]
         let answer: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
             let handler = handler.clone();
             Box::pin(async move {

@@ -9,7 +9,7 @@
 import { launchChromium } from "../lib/chromium.mjs";
 
 const base = process.argv[2] ?? "http://127.0.0.1:8080/www/examples/";
-const pages = process.argv.length > 3 ? process.argv.slice(3) : [1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`);
+const pages = process.argv.length > 3 ? process.argv.slice(3) : [...[1, 2, 3, 4, 5, 6].map((n) => `tutorial${n}.html`), "tutorial6-session.html"];
 const PAGE_TIMEOUT_MS = 30_000;
 
 // a last resort if the browser itself wedges
