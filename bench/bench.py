@@ -8,12 +8,16 @@ the broker and relay first. Sections (BENCH_ONLY picks some, comma-separated):
   codec    criterion: encode/decode of basic.publish and a basic.deliver stream, vs amq-protocol
   native   tokio: warren vs lapin vs amqprs (bench/native), publish / consume+ack / consume no-ack
   browser  headless Chromium: warren-amqp vs amqp-client.js through the relay, five workloads
+  relay    headless Chromium: warren-amqp through warren-relay vs websockify vs a Node ws relay
+           (publish, consume + ack, RPC), and each relay's memory/CPU at 1,000 idle connections
+           (bench/relay_bench.py). Run alone (BENCH_ONLY=relay, `scripts/bench relay`) it rewrites
+           only its own section of BENCHMARKS.md and keeps its raw figures in results/relay.json.
 
 Every throughput figure is the median (min-max) over BENCH_ROUNDS rounds that alternate the
 clients A B A B...; every ratio compares figures from this run only.
 
 Environment: BENCH_N (100000), BENCH_ROUNDS (3), BENCH_RPC_PAIRS (2000), BENCH_ONLY
-(size,codec,native,browser), BENCH_WARMUP (browser warm-up messages, default min(N/10, 5000)),
+(size,codec,native,browser,relay), BENCH_WARMUP (browser warm-up messages, default min(N/10, 5000)),
 BENCH_CODEC_SECS (criterion measurement time, 3), BENCH_OUT (BENCHMARKS.md; another path puts
 the raw JSON and chart next to it instead of bench/results/), BENCH_WORKLOADS (a subset, for
 iteration), BENCH_DIAG=1 (the page counts WebSocket sends; in the raw JSON), WARREN_AMQP_URL,
@@ -37,6 +41,8 @@ import urllib.parse
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
+import relay_bench
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 NATIVE = os.path.join(BENCH, "native")
@@ -59,7 +65,7 @@ ROUNDS = env_int("BENCH_ROUNDS", 3)
 RPC_PAIRS = env_int("BENCH_RPC_PAIRS", 2000)
 WARMUP = env_int("BENCH_WARMUP", min((N + 9) // 10, 5000))
 CODEC_SECS = env_int("BENCH_CODEC_SECS", 3)
-ONLY = [s.strip() for s in os.environ.get("BENCH_ONLY", "size,codec,native,browser").split(",") if s.strip()]
+ONLY = [s.strip() for s in os.environ.get("BENCH_ONLY", "size,codec,native,browser,relay").split(",") if s.strip()]
 OUT = os.path.abspath(os.environ.get("BENCH_OUT", os.path.join(ROOT, "BENCHMARKS.md")))
 # Raw results and the chart: bench/results/ for the real report; next to BENCH_OUT otherwise.
 if OUT == os.path.join(ROOT, "BENCHMARKS.md"):
@@ -606,6 +612,10 @@ def build_report(res):
             goal_rows.append(f"| Chromium RPC p50 latency | ≤ 0.80× amqp-client.js's latency (lower is better) | "
                              f"{fmt_x(v)} | {'meets' if v <= 0.8 else 'above'} |")
 
+    if "relay" in res:
+        goal_rows += relay_bench.goals(sys.modules[__name__], res["relay"])
+        sections.append(relay_bench.report(sys.modules[__name__], res["relay"]))
+
     if "native" in res:
         s = res["native"]["samples"]
         rows = ["| workload (msg/s) | warren | lapin | amqprs | warren ÷ lapin | warren ÷ amqprs | warren ÷ better of the two |",
@@ -804,21 +814,44 @@ def snapshot_pkg():
     sys.exit("pkg/ is missing or incomplete: run scripts/build-pkg")
 
 
+def relay_only():
+    """BENCH_ONLY=relay: measure the relays and replace only that section of the report."""
+    t0 = time.monotonic()
+    res = relay_bench.measure(sys.modules[__name__])
+    res["machine"] = machine_info()
+    path = os.path.join(os.path.dirname(RESULTS_JSON), "relay.json")
+    with open(path, "w") as f:
+        json.dump(res, f, indent=1, default=list)
+    relay_bench.splice(OUT, relay_bench.report(sys.modules[__name__], res))
+    s = res["samples"]
+    for w in relay_bench.WORKLOADS:
+        print(f"relay {w:<12} " + "  ".join(
+            f"{r} {statistics.median(s[w][r]):,.3f}" if s[w][r] else f"{r} –" for r in relay_bench.RELAYS))
+    for name, i in res.get("idle", {}).items():
+        print(f"relay idle {name}: {i['per_connection'] / 1024:.1f} KiB/connection, cpu {i['idle_cpu_s']:.2f} s")
+    say(f"wrote the relay section of {OUT} and {path} in {(time.monotonic() - t0) / 60:.1f} min")
+    sys.exit(1 if res["errors"] else 0)
+
+
 def main():
     os.makedirs(os.path.dirname(RESULTS_JSON), exist_ok=True)
-    unknown = set(ONLY) - {"size", "codec", "native", "browser"}
+    unknown = set(ONLY) - {"size", "codec", "native", "browser", "relay"}
     if unknown:
         sys.exit(f"unknown BENCH_ONLY section(s): {', '.join(sorted(unknown))}")
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     os.makedirs(STATE, exist_ok=True)
-    if "size" in ONLY or "browser" in ONLY:
+    if "size" in ONLY or "browser" in ONLY or "relay" in ONLY:
         snapshot_pkg()
+    if ONLY == ["relay"]:
+        relay_only()
+        return
     res = {"settings": {"n": N, "rounds": ROUNDS, "rpc_pairs": RPC_PAIRS, "warmup": WARMUP, "only": ONLY},
            "machine": machine_info(), "versions": versions()}
     failed = False
     for section, fn in (("size", measure_size), ("codec", measure_codec),
-                        ("native", measure_native), ("browser", measure_browser)):
+                        ("native", measure_native), ("browser", measure_browser),
+                        ("relay", lambda: relay_bench.measure(sys.modules[__name__]))):
         if section not in ONLY:
             continue
         try:

@@ -11,15 +11,25 @@ NODE_BIN="$SCRIPTS/node_modules/.bin"
 # Local ports (all on 127.0.0.1); the env overrides exist to run a second checkout side by side.
 BROKER_PORT=${WARREN_BROKER_PORT:-5673}         # AMQP (RabbitMQ)
 BROKER_TLS_PORT=${WARREN_BROKER_TLS_PORT:-5674} # AMQPS (same broker; certificates in .state/tls/)
-RELAY_PORT=${WARREN_RELAY_PORT:-15673}          # WebSocket -> AMQP relay (websockify)
+RELAY_PORT=${WARREN_RELAY_PORT:-15673}          # WebSocket -> AMQP relay (warren-relay, scripts/relay)
+RELAY_ADMIN_PORT=${WARREN_RELAY_ADMIN_PORT:-9673} # its /healthz and /metrics
 HTTP_PORT=${WARREN_HTTP_PORT:-8080}             # static files: /www/ (demo), /pkg/ (npm package), /tests/smoke/
 FAULT_PORT=${WARREN_FAULT_PORT:-5677}                 # fault-injecting TCP proxy -> broker (scripts/faults)
 FAULT_CONTROL_PORT=${WARREN_FAULT_CONTROL_PORT:-5678} # its HTTP control API (/cut, /refuse, /blackhole, /stats)
-FAULT_RELAY_PORT=${WARREN_FAULT_RELAY_PORT:-15677}    # WebSocket relay (websockify) -> the fault proxy
+FAULT_RELAY_PORT=${WARREN_FAULT_RELAY_PORT:-15677}    # WebSocket relay (warren-relay) -> the fault proxy
+WEBSOCKIFY_PORT=${WARREN_WEBSOCKIFY_PORT:-15675}      # websockify -> broker, for the compatibility run (scripts/relay websockify)
+PROXY_BROKER_PORT=${WARREN_PROXY_BROKER_PORT:-5679}   # a second RabbitMQ node with proxy_protocol = true (relay tests)
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;
 *) export PATH="$HOME/.cargo/bin:$PATH" ;;
 esac
+
+# relay_build: builds warren-relay (profile `relay`, see Cargo.toml; cargo's own freshness check:
+# about 2 CPU-minutes from cold, under a second when fresh) and prints the binary's path.
+relay_build() {
+    (cd "$ROOT" && cargo build -p warren-relay --profile relay --quiet) >&2 || return 1
+    echo "$ROOT/target/relay/warren-relay"
+}
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() {

@@ -547,7 +547,8 @@ async fn a_slow_consumer_is_held_to_the_read_budget_on_websocketstream() {
     const BODY: &[u8] = b"0123456789abcdef";
     const BUDGET: usize = 32 << 10;
     const DRAINED: usize = 20_000;
-    /// The relay (websockify) reads 64 KiB at a time and sends each read as one message.
+    /// The relay (warren-relay, like websockify) reads at most 64 KiB at a time and sends each read as
+    /// one message.
     const WS_MESSAGE_MAX: usize = 64 << 10;
 
     let name = format!("warren-browser-slow-{}", js_sys::Date::now() as u64);
@@ -583,7 +584,8 @@ async fn a_slow_consumer_is_held_to_the_read_budget_on_websocketstream() {
     cfg.handshake_timeout = 10_000;
 
     // On the stream path the driver's pause stops the reads: the backlog stays in the network
-    // stack and the relay (websockify itself reads the broker without bound), not in this page.
+    // stack and the relay (warren-relay stops reading the broker too; websockify reads without bound),
+    // not in this page.
     assert!(
         websocket::stream::supported(),
         "Chromium has WebSocketStream"
