@@ -64,12 +64,20 @@ struct Config {
     quiet: bool,
 }
 
+const HELP: &str = "\
+usage: demo_traffic [options]
+  --url URL            broker (default $WARREN_AMQP_URL, else amqp://guest:guest@127.0.0.1:$WARREN_BROKER_PORT/%2f)
+  --rate N             telemetry messages per second outside bursts (default 300)
+  --burst-every S      seconds between bursts, 0 = none (default 20)
+  --burst-secs S       length of a burst in seconds (default 3)
+  --burst-factor F     rate multiplier during a burst (default 4)
+  --orders N           order events per second (default 4)
+  --no-rpc             do not serve demo.rpc
+  --duration S         exit after S seconds (default: run until killed)
+  --quiet              no summary every 5 s";
+
 fn usage(why: &str) -> ! {
-    eprintln!("demo_traffic: {why}");
-    eprintln!(
-        "usage: demo_traffic [--url URL] [--rate N] [--burst-every S] [--burst-secs S] \
-         [--burst-factor F] [--orders N] [--no-rpc] [--duration S] [--quiet]"
-    );
+    eprintln!("demo_traffic: {why}\n{HELP}");
     std::process::exit(2);
 }
 
@@ -108,7 +116,10 @@ fn config() -> Config {
             "--no-rpc" => c.rpc = false,
             "--quiet" => c.quiet = true,
             "--url" => c.url = args.next().unwrap_or_else(|| usage("--url needs a value")),
-            "-h" | "--help" => usage("help"),
+            "-h" | "--help" => {
+                println!("{HELP}");
+                std::process::exit(0);
+            }
             other => usage(&format!("unknown option {other}")),
         }
     }

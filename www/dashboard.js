@@ -412,10 +412,23 @@ class Watch {
 /** What the filter searches: routing key, headers and body (lower case, made once). */
 function haystack(r) {
   if (r.hay === null) {
-    const h = r.props?.headers ? JSON.stringify(toJsonValue(r.props.headers)) : "";
+    const h = r.props?.headers ? flatText(r.props.headers, "") : "";
     r.hay = `${r.routingKey}\n${h}\n${bodyPreview(r.body, 4096)}`.toLowerCase();
   }
   return r.hay;
+}
+
+/** Header keys and values as "key=value" text, nested ones too. */
+function flatText(v, out) {
+  if (v === null || typeof v !== "object" || v instanceof Date || v instanceof Uint8Array) {
+    return out + (v instanceof Date ? v.toISOString() : v instanceof Uint8Array ? "" : String(v));
+  }
+  if (Array.isArray(v)) {
+    for (const x of v) out = flatText(x, out) + " ";
+    return out;
+  }
+  for (const k in v) out = flatText(v[k], `${out}${k}=`) + " ";
+  return out;
 }
 
 async function addWatch(e) {
@@ -461,7 +474,9 @@ async function startWatch(w, throwing = false) {
     w.status = "subscribing";
     if (w.kind === "exchange") {
       if (!w.q) {
-        w.q = await s.queue("", { exclusive: true, autoDelete: true, arguments: { "x-max-length": PAUSED_BACKLOG } });
+        // exclusive (gone with the connection; the session declares it anew after a reconnect)
+        // but not auto-delete: pausing cancels the consumer, and the queue must outlive that
+        w.q = await s.queue("", { exclusive: true, autoDelete: false, arguments: { "x-max-length": PAUSED_BACKLOG } });
         await w.q.bind(w.exchange, w.pattern);
       }
       if (!w.paused) w.sub = await w.q.subscribe({ noAck: true }, w.onmessage);
@@ -477,11 +492,10 @@ async function startWatch(w, throwing = false) {
   } catch (err) {
     w.status = "error";
     w.error = errText(err);
-    w.q = w.kind === "exchange" ? w.q : null;
-    if (throwing) {
-      if (w.kind === "exchange" && w.q) w.q.delete().catch(() => {});
-      throw err;
-    }
+    // declared again by the next start (a resume, a reconnect by hand)
+    if (w.kind === "exchange" && w.q) w.q.delete().catch(() => {});
+    w.q = null;
+    if (throwing) throw err;
   }
   renderWatchList(true);
 }
@@ -588,7 +602,9 @@ function renderCounters(now) {
   const el = $("counters");
   if (el.innerHTML !== html) el.innerHTML = html;
   const dropped = w.total - w.log.length;
-  $("retained").textContent = dropped > 0
+  $("retained").textContent = w.view.scanning
+    ? `filtering… ${formatCount(w.view.scanned)} of ${formatCount(w.log.length)} searched`
+    : dropped > 0
     ? `keeping the newest ${formatCount(RETAIN)} of ${formatCount(w.total)} (older ones dropped to bound memory)`
     : `keeps the newest ${formatCount(RETAIN)} messages`;
 }
@@ -608,7 +624,9 @@ let fpsSince = performance.now();
 let lastStatus = 0;
 function frame(now) {
   for (const w of app.watches) w.flush();
-  if (app.selected) list.update();
+  const view = app.selected?.view;
+  if (view?.scanning && view.scan(6)) list.dirty = true;
+  if (app.selected) list.update(now);
   renderCounters(now);
   renderChart(now);
   renderWatchList();

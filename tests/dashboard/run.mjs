@@ -1,6 +1,7 @@
 // The dashboard (www/) driven in headless Chromium the way a person uses it: connect, see the
 // generator's traffic, watch a topic pattern, inspect a message's header types, publish, make an
-// RPC call, lose the connection (the fault proxy cuts it) and see the page recover, then measure
+// RPC call, see the broker block it (a memory alarm), lose the connection (the fault proxy cuts it)
+// and see the page recover, then measure
 // the frame rate while 5,000 msg/s arrive. Screenshots go to .state/dashboard-*.png.
 //
 //   node tests/dashboard/run.mjs
@@ -10,7 +11,7 @@
 // WARREN_HTTP_PORT, WARREN_FAULT_WS_URL, WARREN_FAULT_CONTROL_URL, WARREN_AMQP_URL.
 // Every wait is bounded and waits for something on the page, never for a fixed time.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { launchChromium, logPageEvents } from "../lib/chromium.mjs";
@@ -48,6 +49,11 @@ function generator(args, name) {
   child.stderr.on("data", (d) => process.stdout.write(`  [${name}] ${d}`));
   children.push(child);
   return child;
+}
+
+/** rabbitmqctl against the test broker (scripts/broker ctl). */
+function broker(args) {
+  execFileSync(`${ROOT}scripts/broker`, ["ctl", ...args], { stdio: "ignore", timeout: 30000 });
 }
 
 function stopChildren() {
@@ -101,10 +107,15 @@ async function main() {
   logPageEvents(page, { console: (m) => m.type() === "error" && console.log(`  [console.error] ${m.text()}`) });
   await page.goto(PAGE, { timeout: 30000 });
 
-  // --- connect, like a person: fill the form -------------------------------------------------
+  // --- connect, like a person: fill the form (a wrong password first) ------------------------
   await page.fill("#conn-url", WS_URL);
   await page.fill("#conn-vhost", "/");
   await page.fill("#conn-user", "guest");
+  await page.fill("#conn-password", "not-the-password");
+  await page.fill("#conn-name", "dashboard test");
+  await page.click("#connect");
+  await page.waitForSelector('#status[data-state="failed"]', { timeout: 30000 });
+  pass(`wrong password: "${(await page.textContent("#status")).trim().replace(/\s+/g, " ").slice(0, 120)}"`);
   await page.fill("#conn-password", "guest");
   await page.fill("#conn-name", "dashboard test");
   await page.click("#connect");
@@ -141,6 +152,27 @@ async function main() {
   pass("filter 'sensor.ams' narrows the list to sensor.ams.temperature");
   await page.fill("#filter", "");
 
+  // pause, resume, clear
+  await page.click("#watch-pause");
+  await page.waitForFunction(() => document.querySelector("#watch-list li.on")?.classList.contains("paused") &&
+    document.getElementById("watch-pause").textContent === "Resume", null, { timeout: 10000 });
+  const pausedAt = await received(page);
+  await page.click("#watch-pause");
+  await page.waitForFunction((n) => Number(document.querySelector(".c-received b").textContent.replaceAll(",", "")) > n + 10,
+    pausedAt, { timeout: 20000 });
+  await page.click("#watch-clear");
+  await page.waitForFunction(() => window.__dashboard.selected.log.length < 50, null, { timeout: 5000 });
+  await waitRows(page, 5);
+  pass(`pause (consumer cancelled at ${pausedAt}), resume (the backlog and new messages arrive), clear`);
+
+  // a watch added and removed
+  await addExchangeWatch(page, "demo.telemetry", "sensor.syd.*");
+  await page.click("#watch-remove");
+  await page.waitForFunction(() => ![...document.querySelectorAll("#watch-list li")].some((li) => li.textContent.includes("sensor.syd.*")),
+    null, { timeout: 10000 });
+  pass("a watch removed (its queue deleted)");
+  await selectWatch(page, "sensor.*.temperature");
+
   // --- the orders stream: inspector and header types -----------------------------------------
   await page.locator('#watch-form input[name="kind"][value="queue"]').check();
   await page.fill("#watch-queue", "demo.orders.stream");
@@ -150,7 +182,8 @@ async function main() {
   await page.waitForFunction(() => document.getElementById("watch-title").textContent.includes("demo.orders.stream"),
     null, { timeout: 15000 });
   await waitRows(page, 3);
-  pass(`existing queue demo.orders.stream (stream, passive declare, offset first): ${await received(page)} events`);
+  pass(`existing queue demo.orders.stream (stream, passive declare, offset first): ` +
+    `${await page.evaluate(() => window.__dashboard.selected.total)} events so far`);
   // Streams keep only flat headers (RabbitMQ stores them as AMQP 1.0 application properties);
   // the nested tables and arrays come through a classic queue: watch the exchange.
   await addExchangeWatch(page, "demo.orders", "order.#");
@@ -232,6 +265,27 @@ async function main() {
   if (!/"load"/.test(reply)) throw new Error(`RPC reply has no load: ${reply}`);
   pass(`RPC demo.rpc: ${rtt.trim()}`);
   await shot(page, "rpc");
+
+  // --- a memory alarm: the broker blocks publishers, the status says so -----------------------
+  await page.click('.tabs button[data-tab="publish"]');
+  await page.fill("#pub-exchange", "demo.telemetry");
+  await page.fill("#pub-key", "sensor.test.temperature");
+  await page.check("#pub-confirm");
+  const logged = await page.locator("#pub-log li").count();
+  broker(["set_vm_memory_high_watermark", "0"]);
+  try {
+    await page.click("#publish");
+    await page.waitForSelector('#status[data-state="blocked"]', { timeout: 20000 });
+    const blockedText = (await page.textContent("#status")).trim().replace(/\s+/g, " ");
+    await shot(page, "blocked");
+    broker(["set_vm_memory_high_watermark", "0.4"]);
+    await page.waitForSelector('#status[data-state="connected"]', { timeout: 20000 });
+    await page.waitForFunction((n) => document.querySelectorAll("#pub-log li").length > n &&
+      /confirmed in/.test(document.querySelector("#pub-log li").textContent), logged, { timeout: 20000 });
+    pass(`memory alarm: "${blockedText}", then unblocked and the waiting publish confirmed`);
+  } finally {
+    broker(["set_vm_memory_high_watermark", "0.4"]);
+  }
 
   // --- the relay's connections are cut: reconnecting, then live again ------------------------
   await selectWatch(page, "demo.telemetry ▸ #");

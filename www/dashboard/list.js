@@ -42,36 +42,64 @@ export class Log {
   }
 }
 
-/** The records of a Log matching a filter; follows the log's drops by sequence number. */
+/**
+ * The records of a Log matching a filter. Arrivals are matched as they come (`add`); what the
+ * log already held is scanned newest to oldest a few milliseconds at a time (`scan`, once per
+ * frame), so a filter over 100,000 messages never blocks the page and the newest matches show
+ * first. Follows the log's drops by sequence number.
+ */
 export class FilteredView {
   constructor(log, match) {
     this.log = log;
     this.match = match;
-    this.out = new Log(log.cap);
-    log.forEach((r) => {
-      if (match(r)) this.out.push(r);
-    });
+    this.recent = new Log(log.cap); // matches that arrived after the filter was set, oldest first
+    this.back = []; // matches found by the scan, newest first
+    this.cursor = log.items.length - 1; // next absolute log index to scan (downwards)
+    this.scanned = 0;
+  }
+  get scanning() {
+    return this.cursor >= this.log.start;
   }
   get length() {
     this.trim();
-    return this.out.length;
+    return this.recent.length + this.back.length;
   }
   add(records) {
-    for (const r of records) if (this.match(r)) this.out.push(r);
+    for (const r of records) if (this.match(r)) this.recent.push(r);
+  }
+  /** Scans older records for up to `budgetMs`; returns whether it found any. */
+  scan(budgetMs) {
+    const until = performance.now() + budgetMs;
+    const items = this.log.items;
+    const before = this.back.length;
+    let i = this.cursor;
+    while (i >= this.log.start) {
+      const r = items[i--];
+      if (this.match(r)) this.back.push(r);
+      if ((++this.scanned & 255) === 0 && performance.now() > until) break;
+    }
+    this.cursor = i;
+    return this.back.length > before;
   }
   trim() {
     const first = this.log.oldest();
     if (!first) {
-      this.out.clear();
+      this.recent.clear();
+      this.back = [];
+      this.cursor = -1;
       return;
     }
-    const o = this.out;
-    let i = o.start;
-    while (i < o.items.length && o.items[i].seq < first.seq) i++;
-    o.dropTo(i);
+    while (this.back.length && this.back[this.back.length - 1].seq < first.seq) this.back.pop();
+    if (this.back.length === 0) {
+      const o = this.recent;
+      let i = o.start;
+      while (i < o.items.length && o.items[i].seq < first.seq) i++;
+      o.dropTo(i);
+    }
   }
   newest(i) {
-    return this.out.newest(i);
+    const n = this.recent.length;
+    return i < n ? this.recent.newest(i) : this.back[i - n];
   }
 }
 
@@ -81,7 +109,7 @@ export class FilteredView {
  * `onpick(record)` is called on click.
  */
 export class VirtualList {
-  constructor(container, spacer, { rowHeight = 24, render, onpick }) {
+  constructor(container, spacer, { rowHeight = 24, render, onpick, arrivalsEveryMs = 100 }) {
     this.el = container;
     this.spacer = spacer;
     this.rowH = rowHeight;
@@ -92,6 +120,10 @@ export class VirtualList {
     this.selected = null;
     this.dirty = true;
     this.lastLength = 0;
+    // Arrivals alone repaint the rows at most this often (nobody reads 5,000 rows a second, and
+    // rewriting every visible row each frame costs the frame); scrolling and clicks repaint at once.
+    this.arrivalsEveryMs = arrivalsEveryMs;
+    this.lastPaint = 0;
     this.el.addEventListener("scroll", () => {
       this.dirty = true;
     }, { passive: true });
@@ -135,11 +167,12 @@ export class VirtualList {
    * Lays out the rows in view. New records go on top: when the reader has scrolled down, the
    * scroll position moves with them so what they look at stays put.
    */
-  update() {
+  update(now = performance.now()) {
     const n = this.source.length;
     const added = n - this.lastLength;
+    if (!this.dirty && (added === 0 || now - this.lastPaint < this.arrivalsEveryMs)) return;
     this.lastLength = n;
-    if (added === 0 && !this.dirty) return;
+    this.lastPaint = now;
     this.dirty = false;
     this.spacer.style.height = `${n * this.rowH}px`;
     if (added > 0 && this.el.scrollTop > 0) this.el.scrollTop += added * this.rowH;
