@@ -51,6 +51,13 @@ function generator(args, name) {
   return child;
 }
 
+/** A fault proxy control call (/cut, /refuse?on=1, ...); resolves to its JSON text. */
+async function control(path) {
+  const r = await fetch(`${CONTROL}${path}`, { method: "POST", signal: AbortSignal.timeout(10000) });
+  if (!r.ok) throw new Error(`fault proxy ${path}: HTTP ${r.status}`);
+  return (await r.text()).trim();
+}
+
 /** rabbitmqctl against the test broker (scripts/broker ctl). */
 function broker(args) {
   execFileSync(`${ROOT}scripts/broker`, ["ctl", ...args], { stdio: "ignore", timeout: 30000 });
@@ -290,9 +297,7 @@ async function main() {
   // --- the relay's connections are cut: reconnecting, then live again ------------------------
   await selectWatch(page, "demo.telemetry ▸ #");
   const before = await received(page);
-  const cut = await fetch(`${CONTROL}/cut`, { method: "POST" }).catch(() => fetch(`${CONTROL}/cut`));
-  if (!cut.ok) throw new Error(`fault proxy /cut: HTTP ${cut.status}`);
-  log(`cut: ${(await cut.text()).trim()}`);
+  log(`cut: ${await control("/cut")}`);
   await page.waitForSelector('#status[data-state="reconnecting"]', { timeout: 15000 });
   const during = (await page.textContent("#status")).trim().replace(/\s+/g, " ");
   await shot(page, "reconnecting");
@@ -303,6 +308,29 @@ async function main() {
     after0, { timeout: 30000 });
   pass(`cut: saw "${during}", connected again after ${((Date.now() - cutAt) / 1000).toFixed(1)} s, ` +
     `traffic flowing (${before} → ${await received(page)})`);
+
+  // --- a longer outage: the relay's upstream refuses; attempts count up, "Retry now" ends it ---
+  await control("/refuse?on=1");
+  try {
+    await control("/cut");
+    await page.waitForFunction(() => /reconnecting \(attempt [3-9]/.test(document.getElementById("status").textContent),
+      null, { timeout: 30000 });
+    await page.waitForFunction(() => /next retry in ≈[1-9]\d* s/.test(document.getElementById("status").textContent),
+      null, { timeout: 30000 });
+    const waiting = (await page.textContent("#status")).trim().replace(/\s+/g, " ");
+    await shot(page, "outage");
+    await control("/refuse?on=0");
+    const retryAt = Date.now();
+    await page.click("#retry-now");
+    await page.waitForSelector('#status[data-state="connected"]', { timeout: 10000 });
+    pass(`outage: "${waiting}"; Retry now reconnected in ${((Date.now() - retryAt) / 1000).toFixed(1)} s`);
+  } finally {
+    await control("/refuse?on=0").catch(() => {});
+  }
+  const back = await received(page);
+  await page.waitForFunction((n) => Number(document.querySelector(".c-received b").textContent.replaceAll(",", "")) >= n + 100,
+    back, { timeout: 30000 });
+  pass("traffic flowing again after the outage");
 
   // --- 5,000 msg/s into one watch: frame rate -------------------------------------------------
   const load = generator(["--rate", String(LOAD_RATE), "--burst-every", "0", "--orders", "0", "--no-rpc", "--quiet",
