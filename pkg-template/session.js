@@ -2,7 +2,7 @@
 // The JS-side pieces of warren-amqp's session API: the codec registry (parsers by content-type,
 // coders by content-encoding) and the hand-over of it to AMQPSession.connect. Everything else
 // (reconnecting, recovery, the outbox, acking, RPC) is the Rust session inside the wasm module.
-import { AMQPGeneratorSubscription, AMQPSession, AMQPSubscription } from "./warren.js";
+import { AMQPExchange, AMQPGeneratorSubscription, AMQPQueue, AMQPSession, AMQPSubscription } from "./warren.js";
 
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
@@ -108,3 +108,15 @@ AMQPSession.connect = function (url, options = {}) {
 
 // A generator subscription is a subscription (`instanceof AMQPSubscription`), as in amqp-client.
 Object.setPrototypeOf(AMQPGeneratorSubscription.prototype, AMQPSubscription.prototype);
+
+// publish / bind / unbind resolve to the handle itself (`(await q.bind(x)) === q`), as in
+// amqp-client: the wasm side can only hand back a new wrapper of the same handle.
+for (const Handle of [AMQPQueue, AMQPExchange]) {
+  for (const name of ["publish", "bind", "unbind"]) {
+    const method = Handle.prototype[name];
+    Handle.prototype[name] = async function (...args) {
+      await method.apply(this, args);
+      return this;
+    };
+  }
+}

@@ -17,7 +17,6 @@ use crate::client::{
 };
 use crate::engine::{Error, TransportError};
 use crate::protocol::{BasicProperties, FieldTable};
-use crate::rt;
 use crate::session::HandlerError;
 use crate::session::{
     rpc_error, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult, Notice,
@@ -30,7 +29,7 @@ use futures::StreamExt;
 use js_sys::{Array, Function, Object, Promise, Reflect};
 use std::cell::RefCell;
 use std::future::Future;
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
@@ -55,6 +54,12 @@ type RPCCallOptions = import("./session.js").RPCCallOptions;
 /// A Promise of a future whose errors are already JS values (one future type per call site,
 /// boxed once by wasm-bindgen-futures).
 fn js_promise(fut: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    boxed_promise(Box::pin(fut))
+}
+
+/// The one instance of wasm-bindgen-futures' promise machinery for all session methods.
+#[inline(never)]
+fn boxed_promise(fut: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>) -> Promise {
     wasm_bindgen_futures::future_to_promise(fut)
 }
 
@@ -529,33 +534,23 @@ impl JsSession {
         #[wasm_bindgen(unchecked_optional_param_type = "QueueOptions")] options: Option<JsValue>,
     ) -> Promise {
         let o = opts(&options);
-        let parsed = (|| {
-            let anon = name.is_empty();
-            let d = QueueDeclareOptions {
-                passive: opt_bool(&o, "passive", false)?,
-                durable: opt_bool(&o, "durable", !anon)?,
-                auto_delete: opt_bool(&o, "autoDelete", anon)?,
-                exclusive: opt_bool(&o, "exclusive", anon)?,
+        let anon = name.is_empty();
+        let op = (|| {
+            let options = QueueDeclareOptions {
+                passive: opt_bool(&o, "passive", false).map_err(to_js)?,
+                durable: opt_bool(&o, "durable", !anon).map_err(to_js)?,
+                auto_delete: opt_bool(&o, "autoDelete", anon).map_err(to_js)?,
+                exclusive: opt_bool(&o, "exclusive", anon).map_err(to_js)?,
                 nowait: false,
             };
-            Ok::<_, Error>(d)
-        })()
-        .map_err(to_js)
-        .and_then(|d| Ok((d, table_opt(&get_field(&o, "arguments"), "arguments")?)));
-        let st = self.st.clone();
-        js_promise(async move {
-            let (d, args) = parsed?;
-            let handle = st
-                .session
-                .queue_declare(&name, d, args)
-                .await
-                .map_err(to_js)?;
-            Ok(JsQueue {
-                st,
-                queue: QueueRef::from(&handle),
-            }
-            .into())
-        })
+            let args = table_opt(&get_field(&o, "arguments"), "arguments")?;
+            Ok(Op::Queue {
+                name,
+                options,
+                args,
+            })
+        })();
+        op_promise(&self.st, op)
     }
 
     /// Declares an exchange (recorded for recovery). The predeclared `amq.*` exchanges and the
@@ -568,28 +563,23 @@ impl JsSession {
         #[wasm_bindgen(unchecked_optional_param_type = "ExchangeOptions")] options: Option<JsValue>,
     ) -> Promise {
         let o = opts(&options);
-        let parsed = (|| {
-            Ok::<_, Error>(ExchangeDeclareOptions {
-                passive: opt_bool(&o, "passive", false)?,
-                durable: opt_bool(&o, "durable", true)?,
-                auto_delete: opt_bool(&o, "autoDelete", false)?,
-                internal: opt_bool(&o, "internal", false)?,
+        let op = (|| {
+            let options = ExchangeDeclareOptions {
+                passive: opt_bool(&o, "passive", false).map_err(to_js)?,
+                durable: opt_bool(&o, "durable", true).map_err(to_js)?,
+                auto_delete: opt_bool(&o, "autoDelete", false).map_err(to_js)?,
+                internal: opt_bool(&o, "internal", false).map_err(to_js)?,
                 nowait: false,
+            };
+            let args = table_opt(&get_field(&o, "arguments"), "arguments")?;
+            Ok(Op::Exchange {
+                name,
+                kind,
+                options,
+                args,
             })
-        })()
-        .map_err(to_js)
-        .and_then(|d| Ok((d, table_opt(&get_field(&o, "arguments"), "arguments")?)));
-        let st = self.st.clone();
-        js_promise(async move {
-            let (d, args) = parsed?;
-            if !(name.is_empty() || name.starts_with("amq.")) {
-                st.session
-                    .exchange_declare(&name, &kind, d, args)
-                    .await
-                    .map_err(to_js)?;
-            }
-            Ok(JsExchange { st, name }.into())
-        })
+        })();
+        op_promise(&self.st, op)
     }
 
     #[wasm_bindgen(js_name = directExchange, unchecked_return_type = "Promise<AMQPExchange>")]
@@ -653,22 +643,17 @@ impl JsSession {
         #[wasm_bindgen(unchecked_optional_param_type = "RPCCallOptions")] options: Option<JsValue>,
     ) -> Promise {
         let client = self.st.session.rpc_client();
-        let call = rpc_call(self.st.clone(), client.clone(), queue, body, opts(&options));
-        js_promise(async move {
-            let out = call.await;
-            client.close().await; // the call's reply channel closes with it
-            out
-        })
+        op_promise(&self.st, rpc_op(client, true, queue, body, opts(&options)))
     }
 
     /// A reusable RPC client (direct reply-to).
     #[wasm_bindgen(js_name = rpcClient, unchecked_return_type = "Promise<AMQPRPCClient>")]
     pub fn rpc_client(&self) -> Promise {
-        let c = JsRpcClient {
+        let c: JsValue = JsRpcClient {
             st: self.st.clone(),
             client: self.st.session.rpc_client(),
-        };
-        let c: JsValue = c.into();
+        }
+        .into();
         Promise::resolve(&c)
     }
 
@@ -681,40 +666,18 @@ impl JsSession {
         #[wasm_bindgen(unchecked_param_type = "(msg: AMQPMessage) => unknown")] handler: Function,
         prefetch: Option<u16>,
     ) -> Promise {
-        let st = self.st.clone();
-        js_promise(async move {
-            let st2 = st.clone();
-            // one thread on wasm: the handler's Arc needs no Send
-            #[allow(clippy::arc_with_non_send_sync)]
-            let handler: RpcHandler = Arc::new(move |m: SessionMessage| {
-                Box::pin(answer(st2.clone(), m, handler.clone()))
-            });
-            let server = st
-                .session
-                .rpc_server(&queue, prefetch.unwrap_or(1), handler)
-                .await
-                .map_err(to_js)?;
-            Ok(JsRpcServer { server }.into())
-        })
+        let op = Op::RpcServer {
+            queue,
+            handler,
+            prefetch: prefetch.unwrap_or(1),
+        };
+        op_promise(&self.st, Ok(op))
     }
 
     /// Stops the session: no more reconnects, subscriptions end, the connection closes.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn stop(&self, _reason: Option<String>) -> Promise {
-        let st = self.st.clone();
-        js_promise(async move {
-            for (target, event, listener) in st.lifecycle.borrow_mut().drain(..) {
-                call_method(
-                    &target,
-                    "removeEventListener",
-                    &event.into(),
-                    listener.as_ref(),
-                );
-            }
-            st.session.stop().await;
-            *st.this.borrow_mut() = JsValue::UNDEFINED;
-            Ok(JsValue::UNDEFINED)
-        })
+        op_promise(&self.st, Ok(Op::Stop))
     }
 }
 
@@ -738,7 +701,7 @@ async fn answer(st: Rc<SessionState>, m: SessionMessage, handler: Function) -> R
 fn watch(st: &Rc<SessionState>) {
     let mut events = st.session.events();
     let weak = Rc::downgrade(st);
-    rt::spawn(async move {
+    crate::session::spawn(async move {
         while let Some(ev) = events.next().await {
             let Some(st) = weak.upgrade() else { return };
             let c = &st.callbacks;
@@ -763,7 +726,7 @@ fn watch(st: &Rc<SessionState>) {
     });
     let mut notices = st.session.notices();
     let weak = Rc::downgrade(st);
-    rt::spawn(async move {
+    crate::session::spawn(async move {
         while let Some(n) = notices.next().await {
             let Some(st) = weak.upgrade() else { return };
             let c = &st.callbacks;
@@ -840,58 +803,329 @@ fn listen_lifecycle(st: &Rc<SessionState>) {
     }
 }
 
-// ----- queues and exchanges --------------------------------------------------------------------
+// ----- operations ------------------------------------------------------------------------------
 
-/// Publish options: properties (deliveryMode 2 unless given), `confirm`, `mandatory`, `signal`.
-struct Publish {
-    confirm: bool,
-    mandatory: bool,
-    abort: Abort,
+/// Everything a session handle can ask of the session, parsed from its JS arguments. All of
+/// them run through [`run`]: one future type for every method (wasm size), each session future
+/// compiled into it once.
+enum Op {
+    Queue {
+        name: String,
+        options: QueueDeclareOptions,
+        args: FieldTable,
+    },
+    Exchange {
+        name: String,
+        kind: String,
+        options: ExchangeDeclareOptions,
+        args: FieldTable,
+    },
+    Publish {
+        exchange: String,
+        routing_key: String,
+        body: JsValue,
+        properties: JsValue,
+        confirm: bool,
+        mandatory: bool,
+        abort: Abort,
+    },
+    Get {
+        queue: QueueRef,
+        no_ack: bool,
+    },
+    ConsumeOne {
+        queue: QueueRef,
+        timeout: u64,
+        abort: Abort,
+    },
+    Purge(QueueRef),
+    DeleteQueue(QueueRef, QueueDeleteOptions),
+    DeleteExchange(String, ExchangeDeleteOptions),
+    /// queue.bind / queue.unbind (`queue`: Some) or exchange.bind / unbind (`destination`).
+    Bind {
+        bind: bool,
+        queue: Option<QueueRef>,
+        destination: String,
+        source: String,
+        routing_key: String,
+        args: FieldTable,
+    },
+    Subscribe {
+        queue: QueueRef,
+        options: SubscribeOptions,
+        args: FieldTable,
+        settle: Settle,
+        callback: Option<Function>,
+    },
+    RpcCall {
+        client: RpcClient,
+        /// A client made for this call (rpcCall): closed afterwards.
+        once: bool,
+        queue: String,
+        body: JsValue,
+        properties: JsValue,
+        timeout: u64,
+        abort: Abort,
+    },
+    RpcServer {
+        queue: String,
+        handler: Function,
+        prefetch: u16,
+    },
+    RpcClose(RpcClient),
+    Stop,
 }
 
-fn publish_options(o: &JsValue) -> Result<Publish, JsValue> {
-    Ok(Publish {
-        confirm: opt_bool(o, "confirm", true).map_err(to_js)?,
-        mandatory: opt_bool(o, "mandatory", false).map_err(to_js)?,
-        abort: Abort::new(get_field(o, "signal"))?,
-    })
+fn op_promise(st: &Rc<SessionState>, op: Result<Op, JsValue>) -> Promise {
+    match op {
+        Ok(op) => js_promise(run(st.clone(), op)),
+        Err(e) => Promise::reject(&e),
+    }
 }
 
-/// The one publish path of queues and exchanges; resolves to `this_`.
-fn publish(
-    st: Rc<SessionState>,
+async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
+    let s = &st.session;
+    match op {
+        Op::Queue {
+            name,
+            options,
+            args,
+        } => {
+            let handle = s.queue_declare(&name, options, args).await.map_err(to_js)?;
+            let queue = QueueRef::from(&handle);
+            Ok(JsQueue { st, queue }.into())
+        }
+        Op::Exchange {
+            name,
+            kind,
+            options,
+            args,
+        } => {
+            if !(name.is_empty() || name.starts_with("amq.")) {
+                s.exchange_declare(&name, &kind, options, args)
+                    .await
+                    .map_err(to_js)?;
+            }
+            Ok(JsExchange { st, name }.into())
+        }
+        Op::Publish {
+            exchange,
+            routing_key,
+            body,
+            properties,
+            confirm,
+            mandatory,
+            abort,
+        } => {
+            let publish = async {
+                let (bytes, mut props) = st.encode(body, properties).await?;
+                props.delivery_mode.get_or_insert(2);
+                let po = PublishOptions {
+                    mandatory,
+                    immediate: false,
+                };
+                s.publish_with(&exchange, &routing_key, &bytes, &props, po, confirm)
+                    .await
+                    .map_err(to_js)
+            };
+            abort.run(publish).await?;
+            Ok(JsValue::UNDEFINED) // session.js resolves to the handle itself
+        }
+        Op::Get { queue, no_ack } => match s.get(queue, no_ack).await.map_err(to_js)? {
+            Some(m) => st.message(m).await,
+            None => Ok(JsValue::NULL),
+        },
+        Op::ConsumeOne {
+            queue,
+            timeout,
+            abort,
+        } => {
+            let one = async { s.consume_one(queue, timeout).await.map_err(to_js) };
+            let m = abort.run(one).await?;
+            st.message(m).await
+        }
+        Op::Purge(queue) => Ok(count(s.queue_purge(queue).await.map_err(to_js)?)),
+        Op::DeleteQueue(queue, o) => Ok(count(s.queue_delete(queue, o).await.map_err(to_js)?)),
+        Op::DeleteExchange(name, o) => {
+            s.exchange_delete(&name, o).await.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED)
+        }
+        Op::Bind {
+            bind,
+            queue,
+            destination,
+            source,
+            routing_key: rk,
+            args,
+        } => {
+            let r = match (queue, bind) {
+                (Some(q), true) => s.queue_bind(q, &source, &rk, args).await,
+                (Some(q), false) => s.queue_unbind(q, &source, &rk, args).await,
+                (None, true) => s.exchange_bind(&destination, &source, &rk, args).await,
+                (None, false) => s.exchange_unbind(&destination, &source, &rk, args).await,
+            };
+            r.map_err(to_js)?;
+            Ok(JsValue::UNDEFINED) // session.js resolves to the handle itself
+        }
+        Op::Subscribe {
+            queue,
+            options,
+            args,
+            settle,
+            callback: Some(cb),
+        } => {
+            let st2 = st.clone();
+            // one thread on wasm: the handler's Arc needs no Send
+            #[allow(clippy::arc_with_non_send_sync)]
+            let handler: Handler<HandlerResult> =
+                Arc::new(move |m: SessionMessage| Box::pin(deliver(st2.clone(), m, cb.clone())));
+            let sub = s
+                .subscribe_with(queue, options, args, settle, handler)
+                .await
+                .map_err(to_js)?;
+            Ok(JsSubscription { sub }.into())
+        }
+        Op::Subscribe {
+            queue,
+            options,
+            args,
+            callback: None,
+            ..
+        } => {
+            let sub = s.subscribe(queue, options, args).await.map_err(to_js)?;
+            let inner = Rc::new(Generator {
+                st,
+                handle: sub.handle(),
+                sub: RefCell::new(Some(sub)),
+            });
+            Ok(JsGeneratorSubscription { inner }.into())
+        }
+        Op::RpcCall {
+            client,
+            once,
+            queue,
+            body,
+            properties,
+            timeout,
+            abort,
+        } => {
+            let call =
+                async {
+                    let (bytes, props) = st.encode(body, properties).await?;
+                    let reply = client.call(&queue, &bytes, &props, timeout).await.map_err(
+                        |e| match e {
+                            Error::Timeout => {
+                                js_sys::Error::new(&format!("No response received in {timeout}ms"))
+                                    .into()
+                            }
+                            e => to_js(e),
+                        },
+                    )?;
+                    if let Some(why) = rpc_error(&reply) {
+                        let e = js_sys::Error::new(&format!("RPC server error: {why}"));
+                        e.set_name("RPCError");
+                        return Err(e.into());
+                    }
+                    st.message(reply).await
+                };
+            let out = abort.run(call).await;
+            if once {
+                client.close().await; // the call's reply channel closes with it
+            }
+            out
+        }
+        Op::RpcServer {
+            queue,
+            handler,
+            prefetch,
+        } => {
+            let st2 = st.clone();
+            #[allow(clippy::arc_with_non_send_sync)]
+            let handler: RpcHandler = Arc::new(move |m: SessionMessage| {
+                Box::pin(answer(st2.clone(), m, handler.clone()))
+            });
+            let server = s
+                .rpc_server(&queue, prefetch, handler)
+                .await
+                .map_err(to_js)?;
+            Ok(JsRpcServer { server }.into())
+        }
+        Op::RpcClose(client) => {
+            client.close().await;
+            Ok(JsValue::UNDEFINED)
+        }
+        Op::Stop => {
+            for (target, event, listener) in st.lifecycle.borrow_mut().drain(..) {
+                call_method(
+                    &target,
+                    "removeEventListener",
+                    &event.into(),
+                    listener.as_ref(),
+                );
+            }
+            s.stop().await;
+            *st.this.borrow_mut() = JsValue::UNDEFINED;
+            Ok(JsValue::UNDEFINED)
+        }
+    }
+}
+
+/// A publish: properties (deliveryMode 2 unless given), `confirm`, `mandatory`, `signal`.
+fn publish_op(
     exchange: String,
     routing_key: String,
     body: JsValue,
     o: JsValue,
-    this_: JsValue,
-) -> Promise {
-    let p = match publish_options(&o) {
-        Ok(p) => p,
-        Err(e) => return Promise::reject(&e),
-    };
-    js_promise(async move {
-        let Publish {
-            confirm,
-            mandatory,
-            abort,
-        } = p;
-        let run = async {
-            let (bytes, mut props) = st.encode(body, o).await?;
-            props.delivery_mode.get_or_insert(2);
-            let po = PublishOptions {
-                mandatory,
-                immediate: false,
-            };
-            st.session
-                .publish_with(&exchange, &routing_key, &bytes, &props, po, confirm)
-                .await
-                .map_err(to_js)
-        };
-        abort.run(run).await?;
-        Ok(this_)
+) -> Result<Op, JsValue> {
+    Ok(Op::Publish {
+        exchange,
+        routing_key,
+        body,
+        confirm: opt_bool(&o, "confirm", true).map_err(to_js)?,
+        mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
+        abort: Abort::new(get_field(&o, "signal"))?,
+        properties: o,
     })
 }
+
+/// An RPC call: the request's properties plus `timeout` and `signal`.
+fn rpc_op(
+    client: RpcClient,
+    once: bool,
+    queue: String,
+    body: JsValue,
+    o: JsValue,
+) -> Result<Op, JsValue> {
+    Ok(Op::RpcCall {
+        client,
+        once,
+        queue,
+        body,
+        timeout: ms_opt(&o, "timeout")?.unwrap_or(FOREVER_MS),
+        abort: Abort::new(get_field(&o, "signal"))?,
+        properties: o,
+    })
+}
+
+fn bind_op(
+    bind: bool,
+    queue: Option<QueueRef>,
+    destination: String,
+    source: JsValue,
+    routing_key: Option<String>,
+    args: Option<JsValue>,
+) -> Result<Op, JsValue> {
+    Ok(Op::Bind {
+        bind,
+        queue,
+        destination,
+        source: name_of(&source, "exchange")?,
+        routing_key: routing_key.unwrap_or_default(),
+        args: table_opt(&opts(&args), "args")?,
+    })
+}
+
+// ----- queues and exchanges --------------------------------------------------------------------
 
 /// A queue declared through a session.
 #[wasm_bindgen(js_name = AMQPQueue)]
@@ -920,14 +1154,8 @@ impl JsQueue {
             JsValue,
         >,
     ) -> Promise {
-        publish(
-            self.st.clone(),
-            String::new(),
-            self.queue.name(),
-            body,
-            opts(&options),
-            self.clone().into(),
-        )
+        let op = publish_op(String::new(), self.queue.name(), body, opts(&options));
+        op_promise(&self.st, op)
     }
 
     /// `subscribe(callback)`, `subscribe(params, callback)`: deliveries go to the callback
@@ -947,7 +1175,7 @@ impl JsQueue {
             (Some(p), None) if p.is_function() => (JsValue::UNDEFINED, Some(p.unchecked_into())),
             (p, c) => (opts(&p), c),
         };
-        let parsed = (|| {
+        let op = (|| {
             let prefetch = opt_num(&params, "prefetch")?.unwrap_or(0.0);
             let mut o = SubscribeOptions {
                 prefetch: prefetch.clamp(0.0, 65535.0) as u16,
@@ -966,37 +1194,16 @@ impl JsQueue {
             Ok::<_, Error>((o, settle))
         })()
         .map_err(to_js)
-        .and_then(|p| Ok((p, table_opt(&get_field(&params, "args"), "args")?)));
-        let (st, queue) = (self.st.clone(), self.queue.clone());
-        js_promise(async move {
-            let ((o, settle), args) = parsed?;
-            match callback {
-                Some(cb) => {
-                    let st2 = st.clone();
-                    #[allow(clippy::arc_with_non_send_sync)]
-                    let handler: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
-                        Box::pin(deliver(st2.clone(), m, cb.clone()))
-                    });
-                    let sub = st
-                        .session
-                        .subscribe_with(queue, o, args, settle, handler)
-                        .await
-                        .map_err(to_js)?;
-                    Ok(JsSubscription { sub }.into())
-                }
-                None => {
-                    let sub = st.session.subscribe(queue, o, args).await.map_err(to_js)?;
-                    Ok(JsGeneratorSubscription {
-                        inner: Rc::new(Generator {
-                            st,
-                            handle: sub.handle(),
-                            sub: RefCell::new(Some(sub)),
-                        }),
-                    }
-                    .into())
-                }
-            }
-        })
+        .and_then(|(options, settle)| {
+            Ok(Op::Subscribe {
+                queue: self.queue.clone(),
+                options,
+                args: table_opt(&get_field(&params, "args"), "args")?,
+                settle,
+                callback,
+            })
+        });
+        op_promise(&self.st, op)
     }
 
     /// Waits for one message (at most `timeout` ms), acks it and cancels the consumer; rejects
@@ -1010,21 +1217,14 @@ impl JsQueue {
         options: Option<JsValue>,
     ) -> Promise {
         let o = opts(&options);
-        let prepared =
-            ms_opt(&o, "timeout").and_then(|t| Ok((t, Abort::new(get_field(&o, "signal"))?)));
-        let (st, queue) = (self.st.clone(), self.queue.clone());
-        js_promise(async move {
-            let (timeout, abort) = prepared?;
-            let run = async {
-                let m = st
-                    .session
-                    .consume_one(queue, timeout.unwrap_or(FOREVER_MS))
-                    .await
-                    .map_err(to_js)?;
-                st.message(m).await
-            };
-            abort.run(run).await
-        })
+        let op = (|| {
+            Ok(Op::ConsumeOne {
+                queue: self.queue.clone(),
+                timeout: ms_opt(&o, "timeout")?.unwrap_or(FOREVER_MS),
+                abort: Abort::new(get_field(&o, "signal"))?,
+            })
+        })();
+        op_promise(&self.st, op)
     }
 
     /// One message if there is one (`null` otherwise); `noAck` defaults to true.
@@ -1035,15 +1235,13 @@ impl JsQueue {
             JsValue,
         >,
     ) -> Promise {
-        let no_ack = opt_bool(&opts(&params), "noAck", true).map_err(to_js);
-        let (st, queue) = (self.st.clone(), self.queue.clone());
-        js_promise(async move {
-            let got = st.session.get(queue, no_ack?).await.map_err(to_js)?;
-            match got {
-                Some(m) => st.message(m).await,
-                None => Ok(JsValue::NULL),
-            }
-        })
+        let op = opt_bool(&opts(&params), "noAck", true)
+            .map_err(to_js)
+            .map(|no_ack| Op::Get {
+                queue: self.queue.clone(),
+                no_ack,
+            });
+        op_promise(&self.st, op)
     }
 
     /// Binds the queue to an exchange (recorded for recovery).
@@ -1056,7 +1254,9 @@ impl JsQueue {
             JsValue,
         >,
     ) -> Promise {
-        self.binding(true, exchange, routing_key, args)
+        let q = Some(self.queue.clone());
+        let op = bind_op(true, q, String::new(), exchange, routing_key, args);
+        op_promise(&self.st, op)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPQueue>")]
@@ -1068,16 +1268,14 @@ impl JsQueue {
             JsValue,
         >,
     ) -> Promise {
-        self.binding(false, exchange, routing_key, args)
+        let q = Some(self.queue.clone());
+        let op = bind_op(false, q, String::new(), exchange, routing_key, args);
+        op_promise(&self.st, op)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<{ messageCount: number }>")]
     pub fn purge(&self) -> Promise {
-        let (st, queue) = (self.st.clone(), self.queue.clone());
-        js_promise(async move {
-            let n = st.session.queue_purge(queue).await.map_err(to_js)?;
-            Ok(count(n))
-        })
+        op_promise(&self.st, Ok(Op::Purge(self.queue.clone())))
     }
 
     /// Deletes the queue and forgets it (no recovery declares it again).
@@ -1090,50 +1288,16 @@ impl JsQueue {
         params: Option<JsValue>,
     ) -> Promise {
         let o = opts(&params);
-        let parsed = (|| {
+        let op = (|| {
             Ok::<_, Error>(QueueDeleteOptions {
                 if_unused: opt_bool(&o, "ifUnused", false)?,
                 if_empty: opt_bool(&o, "ifEmpty", false)?,
                 nowait: false,
             })
         })()
-        .map_err(to_js);
-        let (st, queue) = (self.st.clone(), self.queue.clone());
-        js_promise(async move {
-            let n = st
-                .session
-                .queue_delete(queue, parsed?)
-                .await
-                .map_err(to_js)?;
-            Ok(count(n))
-        })
-    }
-}
-
-impl JsQueue {
-    fn binding(
-        &self,
-        bind: bool,
-        exchange: JsValue,
-        routing_key: Option<String>,
-        args: Option<JsValue>,
-    ) -> Promise {
-        let parsed =
-            name_of(&exchange, "exchange").and_then(|e| Ok((e, table_opt(&opts(&args), "args")?)));
-        let this = self.clone();
-        js_promise(async move {
-            let (exchange, args) = parsed?;
-            let rk = routing_key.unwrap_or_default();
-            let s = &this.st.session;
-            let q = this.queue.clone();
-            let r = if bind {
-                s.queue_bind(q, &exchange, &rk, args).await
-            } else {
-                s.queue_unbind(q, &exchange, &rk, args).await
-            };
-            r.map_err(to_js)?;
-            Ok(this.into())
-        })
+        .map_err(to_js)
+        .map(|d| Op::DeleteQueue(self.queue.clone(), d));
+        op_promise(&self.st, op)
     }
 }
 
@@ -1183,18 +1347,11 @@ impl JsExchange {
         >,
     ) -> Promise {
         let o = opts(&options);
-        let rk = match opt_str(&o, "routingKey") {
-            Ok(rk) => rk.unwrap_or_default(),
-            Err(e) => return Promise::reject(&to_js(e)),
-        };
-        publish(
-            self.st.clone(),
-            self.name.clone(),
-            rk,
-            body,
-            o,
-            self.clone().into(),
-        )
+        let op = opt_str(&o, "routingKey").map_err(to_js).and_then(|rk| {
+            let rk = rk.unwrap_or_default();
+            publish_op(self.name.clone(), rk, body, o)
+        });
+        op_promise(&self.st, op)
     }
 
     /// Binds this exchange to a source exchange (recorded for recovery).
@@ -1207,7 +1364,8 @@ impl JsExchange {
             JsValue,
         >,
     ) -> Promise {
-        self.binding(true, source, routing_key, args)
+        let op = bind_op(true, None, self.name.clone(), source, routing_key, args);
+        op_promise(&self.st, op)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPExchange>")]
@@ -1219,7 +1377,8 @@ impl JsExchange {
             JsValue,
         >,
     ) -> Promise {
-        self.binding(false, source, routing_key, args)
+        let op = bind_op(false, None, self.name.clone(), source, routing_key, args);
+        op_promise(&self.st, op)
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
@@ -1229,46 +1388,16 @@ impl JsExchange {
             JsValue,
         >,
     ) -> Promise {
-        let if_unused = opt_bool(&opts(&params), "ifUnused", false).map_err(to_js);
-        let this = self.clone();
-        js_promise(async move {
-            let o = ExchangeDeleteOptions {
-                if_unused: if_unused?,
-                nowait: false,
-            };
-            this.st
-                .session
-                .exchange_delete(&this.name, o)
-                .await
-                .map_err(to_js)?;
-            Ok(JsValue::UNDEFINED)
-        })
-    }
-}
-
-impl JsExchange {
-    fn binding(
-        &self,
-        bind: bool,
-        source: JsValue,
-        routing_key: Option<String>,
-        args: Option<JsValue>,
-    ) -> Promise {
-        let parsed =
-            name_of(&source, "source").and_then(|e| Ok((e, table_opt(&opts(&args), "args")?)));
-        let this = self.clone();
-        js_promise(async move {
-            let (source, args) = parsed?;
-            let rk = routing_key.unwrap_or_default();
-            let s = &this.st.session;
-            let r = if bind {
-                s.exchange_bind(&this.name, &source, &rk, args).await
-            } else {
-                s.exchange_unbind(&this.name, &source, &rk, args).await
-            };
-            r.map_err(to_js)?;
-            Ok(this.into())
-        })
+        let op = opt_bool(&opts(&params), "ifUnused", false)
+            .map_err(to_js)
+            .map(|if_unused| {
+                let o = ExchangeDeleteOptions {
+                    if_unused,
+                    nowait: false,
+                };
+                Op::DeleteExchange(self.name.clone(), o)
+            });
+        op_promise(&self.st, op)
     }
 }
 
@@ -1415,55 +1544,15 @@ impl JsRpcClient {
         #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "RPCCallOptions")] options: Option<JsValue>,
     ) -> Promise {
-        js_promise(rpc_call(
-            self.st.clone(),
-            self.client.clone(),
-            queue,
-            body,
-            opts(&options),
-        ))
+        let op = rpc_op(self.client.clone(), false, queue, body, opts(&options));
+        op_promise(&self.st, op)
     }
 
     /// Ends the client: pending calls fail, its channel closes.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn close(&self) -> Promise {
-        let client = self.client.clone();
-        js_promise(async move {
-            client.close().await;
-            Ok(JsValue::UNDEFINED)
-        })
+        op_promise(&self.st, Ok(Op::RpcClose(self.client.clone())))
     }
-}
-
-/// One RPC call: options are the request's properties plus `timeout` and `signal`.
-async fn rpc_call(
-    st: Rc<SessionState>,
-    client: RpcClient,
-    queue: String,
-    body: JsValue,
-    o: JsValue,
-) -> Result<JsValue, JsValue> {
-    let timeout = ms_opt(&o, "timeout")?.unwrap_or(FOREVER_MS);
-    let abort = Abort::new(get_field(&o, "signal"))?;
-    let run = async {
-        let (bytes, props) = st.encode(body, o).await?;
-        let reply = client
-            .call(&queue, &bytes, &props, timeout)
-            .await
-            .map_err(|e| match e {
-                Error::Timeout => {
-                    js_sys::Error::new(&format!("No response received in {timeout}ms")).into()
-                }
-                e => to_js(e),
-            })?;
-        if let Some(why) = rpc_error(&reply) {
-            let e = js_sys::Error::new(&format!("RPC server error: {why}"));
-            e.set_name("RPCError");
-            return Err(e.into());
-        }
-        st.message(reply).await
-    };
-    abort.run(run).await
 }
 
 /// An RPC server ([`AMQPSession.rpcServer`]).

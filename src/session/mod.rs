@@ -53,6 +53,13 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Spawns a session task as one boxed future type, so the executor's spawn machinery is
+/// compiled once for all of them (wasm size) instead of once per task.
+pub(crate) fn spawn(fut: impl std::future::Future<Output = ()> + rt::MaybeSend + 'static) {
+    let fut: rt::BoxFuture<()> = Box::pin(fut);
+    rt::spawn(fut);
+}
+
 /// How many events a listener may leave unread; later ones are dropped for it.
 const EVENT_BACKLOG: usize = 256;
 
@@ -160,7 +167,7 @@ struct Owner(Arc<Inner>);
 impl Drop for Owner {
     fn drop(&mut self) {
         if let Some(link) = self.0.shut_down() {
-            rt::spawn(async move {
+            spawn(async move {
                 let _ = link.conn.close().await;
             });
         }
@@ -245,7 +252,7 @@ impl Session {
             finished: Mutex::new(Some(done_rx)),
         });
         let (first_tx, first_rx) = oneshot::channel();
-        rt::spawn(supervisor::run(inner.clone(), stop_rx, first_tx, done_tx));
+        spawn(supervisor::run(inner.clone(), stop_rx, first_tx, done_tx));
         let session = Session {
             _owner: Arc::new(Owner(inner.clone())),
             inner,
@@ -376,6 +383,9 @@ impl Session {
                     let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
                 }
+                // The broker closed the connection because of this request (e.g. an unknown
+                // exchange type): doing it again would only close the next one too.
+                Err(e) if closed_because_of_a_request(&e) => return Err(e),
                 Err(e) if is_connection_level(&e) => dead = Some(link.generation),
                 Err(e) => return Err(e),
             }
@@ -398,6 +408,7 @@ impl Session {
                     let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
                 }
+                Err(e) if closed_because_of_a_request(&e) => return Err(e),
                 Err(e) if is_connection_level(&e) => dead = Some(link.generation),
                 r => return r,
             }
@@ -528,9 +539,15 @@ impl Session {
         options: QueueDeclareOptions,
         arguments: FieldTable,
     ) -> Result<QueueHandle, Error> {
-        let handle = QueueHandle {
-            id: self.inner.lock().next_id(),
-            name: Arc::new(Mutex::new(name.to_owned())),
+        let handle = {
+            let mut st = self.inner.lock();
+            match st.topology.queue_named(name) {
+                Some(h) => h,
+                None => QueueHandle {
+                    id: st.next_id(),
+                    name: Arc::new(Mutex::new(name.to_owned())),
+                },
+            }
         };
         self.declare(Declaration::Queue {
             handle: handle.clone(),
@@ -753,7 +770,7 @@ impl Session {
         let handle = HandledSubscription {
             record: sub.record.clone(),
         };
-        rt::spawn(async move {
+        spawn(async move {
             use futures::StreamExt;
             while let Some(item) = sub.next().await {
                 let Ok(m) = item else {
@@ -848,6 +865,12 @@ impl Subscription {
     pub fn channel(&self) -> Option<(Channel, Connection)> {
         self.record.current()
     }
+}
+
+/// A connection close the broker sent in answer to a method (it names the class and method),
+/// as opposed to one of its own (restart, forced close) or a lost transport.
+fn closed_because_of_a_request(e: &Error) -> bool {
+    matches!(e, Error::ConnectionClosed(c) if c.class_id != 0)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -162,7 +162,7 @@ impl RpcClient {
         }
         let calls = Arc::downgrade(&self.calls);
         let (channel, connection) = (ch.clone(), link.conn.clone());
-        rt::spawn(async move {
+        super::spawn(async move {
             while let Some(Ok(m)) = replies.next().await {
                 let Some(calls) = calls.upgrade() else { return };
                 let Some(cid) = m.properties.correlation_id.clone() else {

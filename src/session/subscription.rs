@@ -127,7 +127,7 @@ impl Record {
             cancel.retain(|c| !c.is_canceled()); // forwarders of earlier connections are gone
             cancel.push(cancel_tx);
         }
-        rt::spawn(forward(
+        super::spawn(forward(
             self.clone(),
             consumer,
             ch,

@@ -174,7 +174,7 @@ fn forward_returns(inner: &Arc<Inner>, publish: &crate::client::Channel, conn: &
     let mut returns = publish.returns();
     let (channel, connection) = (publish.clone(), conn.clone());
     let inner = Arc::downgrade(inner);
-    rt::spawn(async move {
+    super::spawn(async move {
         while let Some(r) = returns.next().await {
             let Some(inner) = inner.upgrade() else { break };
             inner.lock().notify(|| Notice::Returned {
@@ -203,7 +203,7 @@ async fn connect(inner: &Arc<Inner>, url: ConnectionUrl, generation: u64) -> Res
     if result.is_err() {
         let conn = super::lock(&opened).take();
         if let Some(conn) = conn {
-            rt::spawn(async move {
+            super::spawn(async move {
                 let _ = conn.close().await;
             });
         }

@@ -464,3 +464,236 @@ async fn dropping_a_subscription_cancels_its_consumer_at_once() {
     }
     session.stop().await;
 }
+
+// --- what the JS session API needs -----------------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn retry_now_ends_a_backoff_wait_at_once() {
+    let server = FakeServer::new();
+    let opts = SessionOptions {
+        backoff: Backoff {
+            initial_ms: 60_000,
+            max_ms: 60_000,
+            ..Backoff::default()
+        },
+        ..options()
+    };
+    let session = connect(&server, opts).await.unwrap();
+    let mut events = session.events();
+    let mut notices = session.notices();
+    assert!(!session.retry_now(), "nothing to cut short while connected");
+    server.cut();
+    let t0 = rt::now_ms();
+    loop {
+        if let SessionEvent::Reconnecting { delay_ms, .. } = next_event(&mut events, 5_000).await {
+            assert!(delay_ms >= 30_000, "a long backoff: {delay_ms}");
+            break;
+        }
+    }
+    // the supervisor arms the early retry right after reporting the wait
+    let mut cut_short = false;
+    for _ in 0..100 {
+        session.network_changed(true);
+        if server.connections() == 2 {
+            cut_short = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(cut_short, "online retried without waiting out the backoff");
+    assert!(matches!(
+        next_event(&mut events, 5_000).await,
+        SessionEvent::Connected { .. }
+    ));
+    assert_eq!(
+        next_event(&mut events, 5_000).await,
+        SessionEvent::Recovered
+    );
+    assert!(
+        rt::now_ms() - t0 < 5_000,
+        "recovered {} ms after the cut",
+        rt::now_ms() - t0
+    );
+    let n = rt::timeout(1_000, notices.next()).await.unwrap().unwrap();
+    assert!(matches!(n, Notice::Network(true)), "{n:?}");
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn blocked_and_unblocked_are_noticed() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let mut notices = session.notices();
+    server.block("low on memory");
+    let n = rt::timeout(5_000, notices.next()).await.unwrap().unwrap();
+    assert!(
+        matches!(&n, Notice::Blocked(r) if r == "low on memory"),
+        "{n:?}"
+    );
+    server.unblock();
+    let n = rt::timeout(5_000, notices.next()).await.unwrap().unwrap();
+    assert!(matches!(n, Notice::Unblocked), "{n:?}");
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn get_purge_and_consume_one_work_and_survive_a_reconnect() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let mut events = session.events();
+    let q = session
+        .queue_declare("work", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let publish = |body: &'static [u8]| {
+        let s = session.clone();
+        async move {
+            s.publish(
+                "",
+                "work",
+                body,
+                &BasicProperties::default(),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    publish(b"a").await;
+    publish(b"b").await;
+    publish(b"c").await;
+    let got = session.get(&q, false).await.unwrap().expect("a message");
+    assert_eq!(&got.body[..], b"a");
+    got.ack().unwrap();
+    let one = session.consume_one(&q, 5_000).await.unwrap();
+    assert_eq!(&one.body[..], b"b");
+    // the ack of b reaches the broker (a cut before it would rightly bring b back)
+    for _ in 0..1_000 {
+        if server.messages_in("work") == 1 {
+            break;
+        }
+        rt::sleep_ms(1).await;
+    }
+    assert_eq!(server.messages_in("work"), 1, "a and b acked");
+    server.cut();
+    until_recovered(&mut events).await;
+    assert_eq!(session.queue_purge(&q).await.unwrap(), 1, "c is left");
+    assert!(session.get(&q, true).await.unwrap().is_none());
+    assert_eq!(
+        session.consume_one(&q, 500).await.unwrap_err(),
+        Error::Timeout
+    );
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_handler_subscription_acks_on_success_and_nacks_failures() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let q = session
+        .queue_declare("handled", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let seen: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let seen2 = seen.clone();
+    let handler: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
+        let seen = seen2.clone();
+        Box::pin(async move {
+            lock(&seen).push(m.body.to_vec());
+            match &m.body[..] {
+                b"bad" => Err(HandlerError::Unusable("cannot decode".into())),
+                _ => Ok(()),
+            }
+        })
+    });
+    let sub = session
+        .subscribe_with(
+            &q,
+            SubscribeOptions::default(),
+            FieldTable::new(),
+            Settle::Auto {
+                requeue_on_nack: true,
+            },
+            handler,
+        )
+        .await
+        .unwrap();
+    for body in [&b"ok"[..], b"bad", b"ok2"] {
+        session
+            .publish(
+                "",
+                "handled",
+                body,
+                &BasicProperties::default(),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    for _ in 0..1_000 {
+        if lock(&seen).len() >= 3 && server.messages_in("handled") == 0 {
+            break;
+        }
+        rt::sleep_ms(10).await;
+    }
+    assert_eq!(
+        *lock(&seen),
+        vec![b"ok".to_vec(), b"bad".to_vec(), b"ok2".to_vec()],
+        "each once: the unusable one was not requeued"
+    );
+    assert_eq!(server.messages_in("handled"), 0, "acked or dropped");
+    assert!(!sub.consumer_tag().is_empty());
+    sub.cancel();
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn declaring_again_keeps_the_replay_order_and_shares_the_queue_handle() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let xo = ExchangeDeclareOptions::default();
+    session
+        .exchange_declare("x", "topic", xo, FieldTable::new())
+        .await
+        .unwrap();
+    let q1 = session
+        .queue_declare("q", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    session
+        .queue_bind(&q1, "x", "k", FieldTable::new())
+        .await
+        .unwrap();
+    // amqp-client code declares the same objects again (e.g. on every page view)
+    session
+        .exchange_declare("x", "topic", xo, FieldTable::new())
+        .await
+        .unwrap();
+    let q2 = session
+        .queue_declare("q", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let kinds: Vec<String> = session
+        .topology()
+        .declarations
+        .iter()
+        .map(|d| d.describe())
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert!(kinds[0].starts_with("exchange"), "{kinds:?}");
+    assert!(kinds[1].starts_with("queue"), "{kinds:?}");
+    assert!(kinds[2].starts_with("binding"), "{kinds:?}");
+    // deleting through the second handle forgets the queue and its binding
+    session
+        .queue_delete(&q2, QueueDeleteOptions::default())
+        .await
+        .unwrap();
+    let left: Vec<String> = session
+        .topology()
+        .declarations
+        .iter()
+        .map(|d| d.describe())
+        .collect();
+    assert_eq!(left, vec!["exchange \"x\"".to_owned()]);
+    session.stop().await;
+}

@@ -173,10 +173,28 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// Records a declaration; an identical earlier one is replaced, keeping replays short.
+    /// Records a declaration; an identical earlier one is replaced where it stands (so what
+    /// refers to it, e.g. a binding declared after it, is still replayed after it).
     pub fn record(&mut self, d: Declaration) {
-        self.declarations.retain(|old| !same_object(old, &d));
-        self.declarations.push(d);
+        match self
+            .declarations
+            .iter()
+            .position(|old| same_object(old, &d))
+        {
+            Some(i) => self.declarations[i] = d,
+            None => self.declarations.push(d),
+        }
+    }
+
+    /// The handle of a named queue declared earlier (a second declaration of the same name
+    /// shares it, so deleting through either forgets both).
+    pub fn queue_named(&self, name: &str) -> Option<QueueHandle> {
+        self.declarations.iter().find_map(|d| match d {
+            Declaration::Queue {
+                handle, requested, ..
+            } if !requested.is_empty() && requested == name => Some(handle.clone()),
+            _ => None,
+        })
     }
 
     pub fn forget_exchange(&mut self, name: &str) {

@@ -15,6 +15,7 @@ const env = {
   faultUrl: params.get("fault") ?? "ws://127.0.0.1:15677",
   control: params.get("control") ?? "http://127.0.0.1:5678",
   restartBroker: params.get("restarts") === "1" ? () => window.__restartBroker() : undefined,
+  memoryAlarm: params.get("restarts") === "1" ? (on) => window.__memoryAlarm(on) : undefined,
   figures: (name, value) => {
     figures.push({ name, value });
     print(`figure: ${name}: ${value}`);

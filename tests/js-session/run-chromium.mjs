@@ -22,8 +22,9 @@ setTimeout(() => {
 const root = new URL("../../", import.meta.url).pathname;
 const ctl = (what) =>
   new Promise((resolve, reject) => {
-    execFile(`${root}scripts/broker`, ["ctl", what], { timeout: 60_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`broker ctl ${what}: ${err.message} ${stderr}`)) : resolve(stdout));
+    const args = Array.isArray(what) ? what : [what];
+    execFile(`${root}scripts/broker`, ["ctl", ...args], { timeout: 60_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`broker ctl ${args.join(" ")}: ${err.message} ${stderr}`)) : resolve(stdout));
   });
 const portOpen = (port) =>
   new Promise((resolve) => {
@@ -33,12 +34,15 @@ const portOpen = (port) =>
 async function restartBroker() {
   const port = Number(process.env.WARREN_BROKER_PORT ?? 5673);
   await ctl("stop_app");
+  const stoppedAt = Date.now();
   await ctl("start_app");
+  const startedAt = Date.now();
   const t0 = Date.now();
   while (!(await portOpen(port))) {
     if (Date.now() - t0 > 30_000) throw new Error("broker port did not open within 30 s of start_app");
     await new Promise((r) => setTimeout(r, 100));
   }
+  return { stoppedAt, startedAt };
 }
 
 const t0 = Date.now();
@@ -54,7 +58,14 @@ try {
       else if (process.env.WARREN_SUITE_VERBOSE === "1" || m.type() === "error") console.log(`  [console.${m.type()}] ${text}`);
     },
   });
-  if (restarts) await page.exposeFunction("__restartBroker", restartBroker);
+  if (restarts) {
+    await page.exposeFunction("__restartBroker", restartBroker);
+    // a resource alarm on demand: the broker blocks publishing connections (0 = every byte
+    // is over the watermark), and lifts it again
+    await page.exposeFunction("__memoryAlarm", async (on) => {
+      await ctl(["set_vm_memory_high_watermark", on ? "0.0000001" : "0.4"]);
+    });
+  }
   await page.goto(pageUrl, { timeout: 30_000 });
   await page.waitForFunction(() => window.__results?.done === true, null, { timeout: RUN_TIMEOUT_MS, polling: 250 });
   ({ results, figures } = await page.evaluate(() => window.__results));

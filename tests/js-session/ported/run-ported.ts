@@ -1,6 +1,7 @@
 // Runs the ported amqp-client program under Deno and checks its outcome.
 //   deno check tests/js-session/ported/run-ported.ts && deno run --allow-net=127.0.0.1 --allow-read tests/js-session/ported/run-ported.ts WS_URL
 import { runApp } from "./app.ts";
+import "./types.ts"; // type-checked with the program (compile-time checks only)
 
 const url = Deno.args[0] ?? "ws://127.0.0.1:15673";
 const timer = setTimeout(() => {
