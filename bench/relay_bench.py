@@ -88,7 +88,9 @@ class Proc:
         for pid in self.pids():
             try:
                 f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-                total += int(f[11]) + int(f[12])  # utime + stime
+                # utime + stime, and cutime + cstime: children already reaped (websockify's
+                # per-connection processes that ended)
+                total += int(f[11]) + int(f[12]) + int(f[13]) + int(f[14])
             except (OSError, IndexError):
                 pass
         return total / CLK_TCK
@@ -112,7 +114,7 @@ def relay_cmd(B, name, port, upstream_port):
     if name == "warren-relay":
         return [os.path.join(B.ROOT, "target", "relay", "warren-relay"), "--config",
                 os.path.join(B.ROOT, "scripts", "relay.toml"), "--listen", f"127.0.0.1:{port}",
-                "--upstream", f"127.0.0.1:{upstream_port}", "--admin-listen", "off", "--log-level", "warn"]
+                "--upstream", f"127.0.0.1:{upstream_port}", "--admin-listen", "off", "--log-level", "warn"] + os.environ.get("BENCH_RELAY_ARGS", "").split()
     if name == "websockify":
         return ["websockify", f"127.0.0.1:{port}", f"127.0.0.1:{upstream_port}"]
     return ["node", os.path.join(B.BROWSER, "ws-relay.mjs"), "--listen", str(port), "--target", str(upstream_port)]
@@ -135,9 +137,16 @@ def measure_traffic(B, log_dir):
         for r in RELAYS:
             port = free_port()
             procs[r] = Proc(r, relay_cmd(B, r, port, up), port, log_dir, B.ROOT)
+        # BENCH_WORKLOADS (a subset, for iteration) applies here too
+        run = [w for w in WORKLOADS if not B._only_workloads or w in B._only_workloads]
+        # one untimed page per relay first: the first page load of a run is slow whatever the relay
+        for r in RELAYS:
+            qs = urllib.parse.urlencode({"client": "warren", "workload": "publish", "n": min(B.N, 5000), "warmup": 0,
+                                         "ws": f"ws://127.0.0.1:{procs[r].port}", "run": f"{os.getpid()}-relay-warmup-{r}"})
+            B.chromium_once(collector, f"http://127.0.0.1:{collector.port}/bench/browser/bench.html?{qs}", 120, chromium_log)
         for rnd in range(B.ROUNDS):
             order = RELAYS[rnd % len(RELAYS):] + RELAYS[:rnd % len(RELAYS)]
-            for w in WORKLOADS:
+            for w in run:
                 for r in order:
                     p = procs[r]
                     qs = urllib.parse.urlencode({"client": "warren", "workload": w, "n": B.N, "warmup": B.WARMUP,
@@ -254,10 +263,12 @@ def measure(B):
     log_dir = os.path.join(B.STATE, "relay")
     os.makedirs(log_dir, exist_ok=True)
     B.say(f"relay: warren in Chromium through {', '.join(RELAYS)}; N = {B.N:,}, {B.ROUNDS} round(s)")
+    load0 = open("/proc/loadavg").read().split()[0]
     res = measure_traffic(B, log_dir)
+    res["loadavg"] = [load0, open("/proc/loadavg").read().split()[0]]
     res["idle"] = {}
     # websockify forks a process per connection: 1,000 of them would measure the fork, not a relay
-    for name in ("warren-relay", "ws"):
+    for name in ("warren-relay", "ws") if IDLE_CONNECTIONS > 0 else ():
         B.say(f"relay: {IDLE_CONNECTIONS:,} idle connections through {name}")
         try:
             res["idle"][name] = measure_idle(B, name, log_dir)
@@ -268,7 +279,7 @@ def measure(B):
             res["errors"].append(f"idle {name}: {e}")
             B.say(f"FAILED idle {name}: {e}")
     res["versions"] = {
-        "warren-relay": B.try_run([relay_cmd(B, "warren-relay", 0, 0)[0], "--version"]),
+        "warren-relay": B.try_run([relay_cmd(B, "warren-relay", 0, 0)[0], "--version"]).replace("warren-relay ", ""),
         "websockify": B.try_run(["dpkg-query", "-W", "-f=${Version}", "websockify"]),
         "ws": B.npm_version(os.path.join(B.BROWSER, "node_modules", "ws")),
         "node": B.try_run(["node", "--version"]),
@@ -284,7 +295,7 @@ def goals(B, res):
     r = B.paired_ratios(s["rpc"]["warren-relay"], s["rpc"]["websockify"])  # warren-relay p50 / websockify p50
     if r:
         v = statistics.median(r)
-        out.append(f"| relay: RPC p50 through warren-relay | ≤ 0.80× websockify's | {B.fmt_x(v)} | {'meets' if v <= 0.8 else 'above'} |")
+        out.append(f"| relay: RPC p50 through warren-relay | ≤ 0.80× websockify's (lower is better) | {B.fmt_x(v)} | {'meets' if v <= 0.8 else 'above'} |")
     for w in ("publish", "consume_ack"):
         r = B.paired_ratios(s[w]["warren-relay"], s[w]["websockify"])
         if r:
@@ -320,7 +331,13 @@ def report(B, res):
         f"{st.get('rounds', B.ROUNDS)} round(s) with the relay order rotated per round, RPC {st.get('rpc_pairs', B.RPC_PAIRS):,} pairs. "
         "Ratios are oriented so that > 1 means warren-relay is better. warren-relay runs with `scripts/relay.toml` "
         "(release profile `relay`), websockify as Debian ships it, the Node relay is `bench/browser/ws-relay.mjs`. "
-        "Relay CPU is the relay's own user + system time during the page load (websockify: its forked children too).\n")
+        "Relay CPU is the relay's own user + system time during the page load (websockify: its forked children too)."
+        + (f" Load average (1 min) at the start and end of these page loads: {res['loadavg'][0]} and {res['loadavg'][1]} "
+           f"on {os.cpu_count()} cores: compare ratios within this run only, and expect wide min–max ranges on a busy machine."
+           if res.get("loadavg") else "") + "\n")
+    g = goals(B, res)
+    if g:
+        md.append("| goal | target | this run (median of paired ratios) | |\n|---|---|---:|---|\n" + "\n".join(g) + "\n")
     idle = res.get("idle", {})
     if idle:
         rows = ["| relay | connections | RSS before | RSS with them open | per connection | CPU while idle |", "|---|---:|---:|---:|---:|---:|"]
