@@ -73,6 +73,12 @@ async function shot(page, name) {
   log(`screenshot ${path}`);
 }
 
+/** What the status in the header says (state and detail). */
+async function statusText(page) {
+  return page.evaluate(() =>
+    `${document.getElementById("status-text").textContent} · ${document.getElementById("status-detail").textContent}`);
+}
+
 /** Counters of the selected watch, as numbers. */
 async function received(page) {
   const t = await page.locator(".c-received b").textContent({ timeout: 5000 });
@@ -122,14 +128,14 @@ async function main() {
   await page.fill("#conn-name", "dashboard test");
   await page.click("#connect");
   await page.waitForSelector('#status[data-state="failed"]', { timeout: 30000 });
-  pass(`wrong password: "${(await page.textContent("#status")).trim().replace(/\s+/g, " ").slice(0, 120)}"`);
+  pass(`wrong password: "${(await statusText(page)).slice(0, 120)}"`);
   await page.fill("#conn-password", "guest");
   await page.fill("#conn-name", "dashboard test");
   await page.click("#connect");
   await page.waitForSelector('#status[data-state="connected"]', { timeout: 30000 });
-  const statusText = await page.textContent("#status");
-  if (!/heartbeat \d+ s/.test(statusText)) throw new Error(`status shows no heartbeat: ${statusText}`);
-  pass(`connected: "${statusText.trim().replace(/\s+/g, " ")}"`);
+  const connectedText = await statusText(page);
+  if (!/heartbeat \d+ s/.test(connectedText)) throw new Error(`status shows no heartbeat: ${connectedText}`);
+  pass(`connected: "${connectedText}"`);
   const saved = await page.evaluate(() => localStorage.getItem("warren.dashboard.connection"));
   if (!saved || saved.includes("guest\",\"password") || JSON.parse(saved).password !== undefined) {
     throw new Error(`connection form not remembered as it should be: ${saved}`);
@@ -283,7 +289,7 @@ async function main() {
   try {
     await page.click("#publish");
     await page.waitForSelector('#status[data-state="blocked"]', { timeout: 20000 });
-    const blockedText = (await page.textContent("#status")).trim().replace(/\s+/g, " ");
+    const blockedText = await statusText(page);
     await shot(page, "blocked");
     broker(["set_vm_memory_high_watermark", "0.4"]);
     await page.waitForSelector('#status[data-state="connected"]', { timeout: 20000 });
@@ -299,7 +305,7 @@ async function main() {
   const before = await received(page);
   log(`cut: ${await control("/cut")}`);
   await page.waitForSelector('#status[data-state="reconnecting"]', { timeout: 15000 });
-  const during = (await page.textContent("#status")).trim().replace(/\s+/g, " ");
+  const during = await statusText(page);
   await shot(page, "reconnecting");
   const cutAt = Date.now();
   await page.waitForSelector('#status[data-state="connected"]', { timeout: 60000 });
@@ -317,7 +323,7 @@ async function main() {
       null, { timeout: 30000 });
     await page.waitForFunction(() => /next retry in ≈[1-9]\d* s/.test(document.getElementById("status").textContent),
       null, { timeout: 30000 });
-    const waiting = (await page.textContent("#status")).trim().replace(/\s+/g, " ");
+    const waiting = await statusText(page);
     await shot(page, "outage");
     await control("/refuse?on=0");
     const retryAt = Date.now();
