@@ -21,8 +21,16 @@ export function amqpType(v) {
   if (v instanceof Date) return "timestamp";
   if (v instanceof Uint8Array) return "byte array";
   if (Array.isArray(v)) return "array";
+  if (isDecimal(v)) return "decimal";
   if (typeof v === "object") return "table";
   return typeof v;
+}
+
+/** warren hands a decimal to JS as { scale, value } (value × 10^-scale). */
+function isDecimal(v) {
+  const keys = Object.keys(v);
+  return keys.length === 2 && Number.isInteger(v.scale) && Number.isInteger(v.value) &&
+    keys.includes("scale") && keys.includes("value");
 }
 
 /** The AMQP type of each basic property (fixed by the protocol). */
@@ -51,6 +59,7 @@ export function showValue(v) {
   if (v instanceof Date) return isNaN(v) ? "Invalid Date" : v.toISOString();
   if (v instanceof Uint8Array) return `<${v.length} bytes> ${hexBytes(v, 32)}`;
   if (Array.isArray(v)) return `[${v.map(showValue).join(", ")}]`;
+  if (isDecimal(v)) return `${(v.value / 10 ** v.scale).toFixed(v.scale)} (scale ${v.scale})`;
   if (typeof v === "object") return `{${Object.keys(v).length} fields}`;
   return String(v);
 }
