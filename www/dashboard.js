@@ -152,6 +152,7 @@ function renderStatus() {
   }
   $("status-text").textContent = text;
   $("status-detail").textContent = detail;
+  $("status-detail").title = detail;
   $("retry-now").hidden = state !== "reconnecting";
   const live = app.session && state !== "failed";
   $("add-watch").disabled = !live;

@@ -33,6 +33,7 @@ export class RateSeries {
 
   /** The last complete second's rate. */
   current() {
+    this.advance(Math.floor(Date.now() / 1000));
     return this.at(1);
   }
 
