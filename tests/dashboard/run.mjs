@@ -267,6 +267,21 @@ async function main() {
     null, { timeout: 15000 });
   pass("a mandatory publish without a route is shown as returned (312 NO_ROUTE)");
 
+  // a queue that refuses: the broker nacks, the page says so (the queue is test setup, made
+  // through the page's own session; the publish goes through the form)
+  const full = `dashboard-full-${Date.now()}`;
+  await page.evaluate((name) => window.__dashboard.session.queue(name, {
+    durable: false, autoDelete: false, exclusive: true,
+    arguments: { "x-max-length": 0, "x-overflow": "reject-publish" },
+  }), full);
+  await page.fill("#pub-exchange", "");
+  await page.fill("#pub-key", full);
+  await page.check("#pub-confirm");
+  await page.click("#publish");
+  await page.waitForFunction(() => /nacked/.test(document.querySelector("#pub-log li")?.textContent || ""), null,
+    { timeout: 15000 });
+  pass(`a publish the broker refuses is shown as nacked: "${(await page.textContent("#pub-log li")).slice(13, 110)}"`);
+
   // --- RPC -----------------------------------------------------------------------------------
   await page.click('.tabs button[data-tab="rpc"]');
   await page.fill("#rpc-queue", "demo.rpc");
