@@ -150,8 +150,9 @@ function renderStatus() {
     }
     case "failed": text = "failed"; detail = app.error; break;
   }
-  $("status-text").textContent = text;
-  $("status-detail").textContent = detail;
+  // only changes are written (the status is aria-live; a rewrite would be announced again)
+  setText($("status-text"), text);
+  setText($("status-detail"), detail);
   $("status-detail").title = detail;
   $("retry-now").hidden = state !== "reconnecting";
   const live = app.session && state !== "failed";
@@ -198,6 +199,10 @@ function renderFacts() {
   const html = rows.map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("");
   if (dl.innerHTML !== html) dl.innerHTML = html;
   dl.hidden = false;
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
 }
 
 function esc(s) {
@@ -301,7 +306,11 @@ async function connect(e) {
     app.connectedAt = Date.now();
     setState("connected");
 
-    for (const w of app.watches) startWatch(w);
+    if (app.watches.length) for (const w of app.watches) startWatch(w);
+    else if (!app.restored) {
+      app.restored = true;
+      restoreWatches();
+    }
   } catch (err) {
     if (gen !== app.generation) return;
     app.error = errText(err);
@@ -334,6 +343,7 @@ let watchIds = 0;
 class Watch {
   constructor(spec) {
     this.id = ++watchIds;
+    this.spec = { ...spec };
     Object.assign(this, spec);
     this.label = spec.kind === "exchange" ? `${spec.exchange || "(default)"} ▸ ${spec.pattern}` : `queue ${spec.queue}`;
     this.log = new Log(RETAIN);
@@ -432,6 +442,38 @@ function flatText(v, out) {
   return out;
 }
 
+const WATCHES_KEY = "warren.dashboard.watches";
+
+/** The watches' specs, remembered so a reload (or a later visit) brings them back. */
+function saveWatches() {
+  const specs = app.watches.map((w) => w.spec);
+  try {
+    localStorage.setItem(WATCHES_KEY, JSON.stringify(specs));
+  } catch {
+    /* nothing remembered */
+  }
+}
+
+function savedWatches() {
+  try {
+    const v = JSON.parse(localStorage.getItem(WATCHES_KEY) || "[]");
+    return Array.isArray(v) ? v.filter((x) => x && (x.kind === "exchange" || x.kind === "queue")) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** After the first connect of a visit: the watches of the last one. */
+async function restoreWatches() {
+  const specs = savedWatches();
+  for (const spec of specs) {
+    const w = new Watch(spec);
+    app.watches.push(w);
+    await startWatch(w);
+  }
+  if (specs.length && !app.selected) select(app.watches[0]);
+}
+
 async function addWatch(e) {
   e.preventDefault();
   const form = $("watch-form");
@@ -452,6 +494,7 @@ async function addWatch(e) {
   try {
     await startWatch(w, true);
     app.watches.push(w);
+    saveWatches();
     select(w);
   } catch (err) {
     showWatchError(`${w.label}: ${errText(err)}`);
@@ -518,6 +561,7 @@ async function pauseWatch(w) {
 
 async function removeWatch(w) {
   app.watches = app.watches.filter((x) => x !== w);
+  saveWatches();
   if (app.selected === w) select(app.watches[app.watches.length - 1] || null);
   renderWatchList(true);
   const { sub, q } = w;
@@ -615,7 +659,7 @@ function renderChart(now) {
   const w = app.selected;
   if (!w || now - lastChart < 500) return;
   lastChart = now;
-  drawRateChart($("rate-chart"), w.series, { paused: w.paused });
+  drawRateChart($("rate-chart"), w.series, { paused: w.paused, hoverX: app.chartHover ?? null });
 }
 
 // ----- the frame loop --------------------------------------------------------------------------
@@ -905,6 +949,15 @@ function wire() {
   $("publish-form").addEventListener("submit", publish);
   $("rpc-form").addEventListener("submit", rpcCall);
   for (const b of document.querySelectorAll(".tabs button")) b.addEventListener("click", () => showTab(b.dataset.tab));
+  const chart = $("rate-chart");
+  chart.addEventListener("mousemove", (e) => {
+    app.chartHover = e.clientX - chart.getBoundingClientRect().left;
+    lastChart = -Infinity;
+  });
+  chart.addEventListener("mouseleave", () => {
+    app.chartHover = null;
+    lastChart = -Infinity;
+  });
   window.addEventListener("resize", () => {
     list.dirty = true;
     lastChart = 0;

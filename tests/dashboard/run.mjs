@@ -412,6 +412,24 @@ async function main() {
   await selectWatch(page, "demo.telemetry ▸ #");
   await page.click('.tabs button[data-tab="inspector"]');
   await shot(page, "overview");
+
+  // --- a reload: the form (without the password) and the watches come back --------------------
+  const watchNames = await page.$$eval("#watch-list li .name", (els) => els.map((e) => e.textContent));
+  await page.reload({ timeout: 30000 });
+  if (await page.inputValue("#conn-url") !== WS_URL) throw new Error("the relay URL was not remembered");
+  if (await page.inputValue("#conn-name") !== "dashboard test") throw new Error("the connection name was not remembered");
+  await page.fill("#conn-password", "guest");
+  await page.click("#connect");
+  await page.waitForSelector('#status[data-state="connected"]', { timeout: 30000 });
+  await page.waitForFunction((n) => document.querySelectorAll("#watch-list li").length === n &&
+    [...document.querySelectorAll("#watch-list li .sub")].every((e) => e.textContent.startsWith("live")), watchNames.length,
+    { timeout: 30000 });
+  const after = await page.$$eval("#watch-list li .name", (els) => els.map((e) => e.textContent));
+  if (JSON.stringify(after) !== JSON.stringify(watchNames)) {
+    throw new Error(`watches after a reload: ${after} (were ${watchNames})`);
+  }
+  await page.waitForFunction(() => window.__dashboard.watches.every((w) => w.total > 0), null, { timeout: 30000 });
+  pass(`reload: form and ${after.length} watches restored, all receiving`);
 }
 
 const deadline = setTimeout(() => {

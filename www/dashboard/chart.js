@@ -61,7 +61,7 @@ function shortNum(v) {
  * Draws `series` into `canvas` (sized to its CSS box at the device pixel ratio). The second in
  * progress is left out so the right edge does not dip.
  */
-export function drawRateChart(canvas, series, { paused = false } = {}) {
+export function drawRateChart(canvas, series, { paused = false, hoverX = null } = {}) {
   const dpr = window.devicePixelRatio || 1;
   const cssW = canvas.clientWidth || 600;
   const cssH = canvas.clientHeight || 150;
@@ -130,6 +130,33 @@ export function drawRateChart(canvas, series, { paused = false } = {}) {
   g.strokeStyle = paused ? "#b54708" : "#2563eb";
   g.lineWidth = 1.5;
   g.stroke();
+
+  // the pointer: the second under it and its count
+  if (hoverX !== null && hoverX >= left && hoverX <= left + w) {
+    const ago = Math.max(1, Math.min(n, Math.round(1 + (1 - (hoverX - left) / w) * (n - 1))));
+    const v = series.at(ago);
+    const px = Math.round(x(ago)) + 0.5;
+    g.strokeStyle = "#98a2b3";
+    g.lineWidth = 1;
+    g.beginPath();
+    g.moveTo(px, topPad);
+    g.lineTo(px, topPad + h);
+    g.stroke();
+    g.fillStyle = "#2563eb";
+    g.beginPath();
+    g.arc(px, y(v), 3, 0, Math.PI * 2);
+    g.fill();
+    const label = `${Math.floor(ago / 60)}m${String(ago % 60).padStart(2, "0")}s ago: ${shortNum(v)} msg/s`;
+    g.font = "11px ui-monospace, Menlo, Consolas, monospace";
+    const tw = g.measureText(label).width + 10;
+    const bx = Math.min(Math.max(px - tw / 2, left), left + w - tw);
+    g.fillStyle = "rgba(16, 24, 40, 0.88)";
+    g.fillRect(bx, topPad + h - 20, tw, 17);
+    g.fillStyle = "#fff";
+    g.textAlign = "left";
+    g.textBaseline = "middle";
+    g.fillText(label, bx + 5, topPad + h - 11.5);
+  }
 
   g.textAlign = "left";
   g.textBaseline = "top";
