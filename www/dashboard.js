@@ -190,7 +190,8 @@ function renderFacts() {
     ["user", app.config.user],
     ["name", app.config.name || "—"],
     ["heartbeat", c ? `${c.heartbeat} s (negotiated)` : `${REQUESTED_HEARTBEAT} s (requested)`],
-    ["frame max", c ? `${formatCount(c.frameMax)} B` : "—"],
+    // (read off subscription.channel.connection, which this package version may not have yet)
+    ["frame max", c ? `${formatCount(c.frameMax)} B` : "not exposed by this package version"],
     ["up since", app.connectedAt ? clockTime(app.connectedAt) : "—"],
     ["reconnects", String(app.reconnects)],
     ["pending publishes", app.session ? String(app.session.pendingPublishes ?? 0) : "—"],
