@@ -88,7 +88,8 @@ export interface AMQPSessionOptions<
   backoffMultiplier?: number;
   /** Attempts before giving up; 0 = never (default). */
   maxRetries?: number;
-  /** `null` silences the session; default: console. */
+  /** Where the session logs; `null` silences it. Default: warnings (a message that cannot be
+   *  decoded, a callback that threw) go to the console. */
   logger?: Logger | null;
   parsers?: ParserRegistry<P>;
   coders?: CoderRegistry<C>;
@@ -126,6 +127,9 @@ export interface AMQPSessionOptions<
   connectionTimeout?: number;
   /** Aborts connect(). */
   signal?: AbortSignal;
+  /** Let the first connect retry like a reconnect (default false: like amqp-client, it tries
+   *  each URL once and rejects). */
+  retryFirstConnect?: boolean;
 }
 
 type WithSignal = { signal?: AbortSignal };

@@ -248,7 +248,9 @@ struct SessionState {
 
 impl SessionState {
     fn log(&self, level: &str, text: &str, detail: &JsValue) {
-        let logger = if self.logger.is_undefined() {
+        // no logger given: warnings and errors (a message that cannot be decoded, a callback
+        // that threw) still reach the console; `null` silences everything
+        let logger = if self.logger.is_undefined() && (level == "warn" || level == "error") {
             get_field(&js_sys::global(), "console")
         } else {
             self.logger.clone()
@@ -440,7 +442,12 @@ impl JsSession {
         let o = opts(&options);
         let prepared = (|| {
             let urls = urls(&url, &o)?;
-            let session_opts = session_options(&o)?;
+            let mut session_opts = session_options(&o)?;
+            // as amqp-client: the first connect tries (each URL) once and rejects, unless
+            // `retryFirstConnect` (warren) makes it retry like a reconnect
+            if !opt_bool(&o, "retryFirstConnect", false).map_err(to_js)? {
+                session_opts.first_connect_attempts = Some(urls.len() as u32);
+            }
             let codec = get_field(&o, "__codec");
             let callbacks = Callbacks {
                 onconnect: fun(&o, "onconnect")?,
@@ -708,13 +715,13 @@ fn watch(st: &Rc<SessionState>) {
             match ev {
                 SessionEvent::Recovered => st.call(&c.onconnect, &[st.this()]),
                 SessionEvent::Disconnected { error } => {
-                    st.log("warn", "connection lost", &error.to_string().into());
+                    st.log("info", "connection lost", &error.to_string().into());
                     st.call(&c.ondisconnect, &[to_js(error)]);
                 }
                 SessionEvent::Failed { error } => st.call(&c.onfailed, &[to_js(error)]),
                 SessionEvent::RecoveryFailed { object, error } => {
                     st.log(
-                        "warn",
+                        "info",
                         &format!("could not restore {object}"),
                         &error.to_string().into(),
                     );
@@ -1183,6 +1190,7 @@ impl JsQueue {
             };
             o.consume.no_ack = opt_bool(&params, "noAck", false)?;
             o.consume.exclusive = opt_bool(&params, "exclusive", false)?;
+            o.consume.no_local = opt_bool(&params, "noLocal", false)?;
             o.consume.tag = opt_str(&params, "tag")?.unwrap_or_default();
             let settle = if opt_bool(&params, "manualAck", false)? {
                 Settle::Manual

@@ -753,10 +753,11 @@ impl Session {
         }
     }
 
-    /// Subscribes and hands every delivery to `handler` on a task of its own, one at a time:
-    /// with [`Settle::Auto`] a delivery is acked when the handler succeeds and nacked when it
-    /// fails (it is told why, for the log). Runs until the subscription is cancelled (drop or
-    /// [`Subscription::cancel`] of the returned handle's record, see [`HandledSubscription`]).
+    /// Subscribes and hands every delivery to `handler`, each on a task of its own (as many at
+    /// once as the broker delivers: `prefetch` bounds them), in delivery order. With
+    /// [`Settle::Auto`] a delivery is acked when its handler succeeds and nacked when it fails
+    /// (an unusable message is never requeued). Runs until the subscription is cancelled
+    /// ([`HandledSubscription::cancel`], the broker, or `stop`).
     pub async fn subscribe_with(
         &self,
         queue: impl Into<QueueRef>,
@@ -777,31 +778,13 @@ impl Session {
                     break; // the broker refused or cancelled it: the subscription ended
                 };
                 let settler = m.settler();
-                let outcome = handler(m).await;
-                let settled = match (settle, outcome) {
-                    (_, Ok(())) if no_ack => Ok(()),
-                    (Settle::Auto { .. }, Ok(())) => settler.ack(),
-                    (_, Err(e)) if no_ack => {
-                        log::warn!("warren session: message handler failed: {e:?}");
-                        Ok(())
+                let handled = handler(m);
+                spawn(async move {
+                    let outcome = handled.await;
+                    if let Err(e) = settle_outcome(settle, no_ack, &settler, outcome) {
+                        log::warn!("warren session: could not settle a delivery: {e}");
                     }
-                    (_, Err(HandlerError::Unusable(why))) => {
-                        log::warn!("warren session: unusable message, nacked: {why}");
-                        settler.nack(false)
-                    }
-                    (Settle::Auto { requeue_on_nack }, Err(HandlerError::Failed(why))) => {
-                        log::warn!("warren session: message handler failed: {why}");
-                        settler.nack(requeue_on_nack)
-                    }
-                    (Settle::Manual, Err(HandlerError::Failed(why))) => {
-                        log::warn!("warren session: message handler failed: {why}");
-                        Ok(())
-                    }
-                    (Settle::Manual, Ok(())) => Ok(()),
-                };
-                if let Err(e) = settled {
-                    log::warn!("warren session: could not settle a delivery: {e}");
-                }
+                });
             }
         });
         Ok(handle)
@@ -864,6 +847,36 @@ impl Subscription {
     /// The channel it consumes on now, and its connection.
     pub fn channel(&self) -> Option<(Channel, Connection)> {
         self.record.current()
+    }
+}
+
+/// Acks or nacks a delivery by what its handler returned (see [`Session::subscribe_with`]).
+fn settle_outcome(
+    settle: Settle,
+    no_ack: bool,
+    settler: &Settler,
+    outcome: HandlerResult,
+) -> Result<(), Error> {
+    match (settle, outcome) {
+        (_, Ok(())) if no_ack => Ok(()),
+        (Settle::Auto { .. }, Ok(())) => settler.ack(),
+        (Settle::Manual, Ok(())) => Ok(()),
+        (_, Err(e)) if no_ack => {
+            log::warn!("warren session: message handler failed: {e:?}");
+            Ok(())
+        }
+        (_, Err(HandlerError::Unusable(why))) => {
+            log::warn!("warren session: unusable message, nacked: {why}");
+            settler.nack(false)
+        }
+        (Settle::Auto { requeue_on_nack }, Err(HandlerError::Failed(why))) => {
+            log::warn!("warren session: message handler failed: {why}");
+            settler.nack(requeue_on_nack)
+        }
+        (Settle::Manual, Err(HandlerError::Failed(why))) => {
+            log::warn!("warren session: message handler failed: {why}");
+            Ok(())
+        }
     }
 }
 

@@ -42,6 +42,10 @@ pub struct SessionOptions {
     /// Bound on one publish (or declaration) from call to confirm, across reconnects.
     pub operation_timeout_ms: u64,
     pub before_connect: Option<BeforeConnect>,
+    /// Bound on the attempts of the first connect (`Session::connect` fails after them);
+    /// `None`: the first connect retries like any reconnect (bounded by the backoff's
+    /// `max_attempts`). amqp-client's session makes one attempt.
+    pub first_connect_attempts: Option<u32>,
 }
 
 impl Default for SessionOptions {
@@ -55,6 +59,7 @@ impl Default for SessionOptions {
             outbox_max_bytes: 16 << 20,
             operation_timeout_ms: 30_000,
             before_connect: None,
+            first_connect_attempts: None,
         }
     }
 }
@@ -70,6 +75,7 @@ impl std::fmt::Debug for SessionOptions {
             .field("outbox_max_bytes", &self.outbox_max_bytes)
             .field("operation_timeout_ms", &self.operation_timeout_ms)
             .field("before_connect", &self.before_connect.is_some())
+            .field("first_connect_attempts", &self.first_connect_attempts)
             .finish()
     }
 }

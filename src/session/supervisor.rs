@@ -102,7 +102,13 @@ pub(crate) async fn run(
             Err(e) => {
                 failures += 1;
                 let fatal = is_fatal(&e) && !inner.options.retry_fatal;
-                if fatal || !inner.options.backoff.allows(failures) {
+                // the first connect may be held to fewer attempts than reconnects
+                let first_done = first.is_some()
+                    && inner
+                        .options
+                        .first_connect_attempts
+                        .is_some_and(|n| failures >= n.max(1));
+                if fatal || first_done || !inner.options.backoff.allows(failures) {
                     log::error!("warren session: giving up after {failures} attempt(s): {e}");
                     give_up(&inner, e.clone());
                     if let Some(tx) = first.take() {

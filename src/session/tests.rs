@@ -697,3 +697,95 @@ async fn declaring_again_keeps_the_replay_order_and_shares_the_queue_handle() {
     assert_eq!(left, vec!["exchange \"x\"".to_owned()]);
     session.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_first_connect_can_be_held_to_fewer_attempts_than_reconnects() {
+    let server = FakeServer::new();
+    server.refuse_next(1);
+    let held = SessionOptions {
+        first_connect_attempts: Some(1),
+        ..options()
+    };
+    let e = connect(&server, held).await.unwrap_err();
+    assert!(
+        matches!(e, Error::ConnectionLost { .. }),
+        "the refusal itself: {e:?}"
+    );
+    assert_eq!(server.connections(), 0, "one attempt, refused");
+    server.refuse_next(1);
+    let retrying = connect(&server, options()).await.unwrap();
+    assert_eq!(server.connections(), 1, "refused once, then connected");
+    retrying.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn handlers_run_concurrently_up_to_the_prefetch() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let q = session
+        .queue_declare("conc", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let (release_tx, release_rx) = futures::channel::oneshot::channel::<()>();
+    let release = Arc::new(Mutex::new(Some(release_rx)));
+    let done: Arc<Mutex<Vec<Vec<u8>>>> = Arc::default();
+    let done2 = done.clone();
+    let handler: Handler<HandlerResult> = Arc::new(move |m: SessionMessage| {
+        let (done, release) = (done2.clone(), release.clone());
+        Box::pin(async move {
+            if &m.body[..] == b"slow" {
+                let rx = lock(&release).take();
+                if let Some(rx) = rx {
+                    let _ = rx.await;
+                }
+            }
+            lock(&done).push(m.body.to_vec());
+            Ok(())
+        })
+    });
+    let options = SubscribeOptions {
+        prefetch: 2,
+        ..SubscribeOptions::default()
+    };
+    let settle = Settle::Auto {
+        requeue_on_nack: true,
+    };
+    let sub = session
+        .subscribe_with(&q, options, FieldTable::new(), settle, handler)
+        .await
+        .unwrap();
+    for body in [&b"slow"[..], b"fast"] {
+        session
+            .publish(
+                "",
+                "conc",
+                body,
+                &BasicProperties::default(),
+                PublishOptions::default(),
+            )
+            .await
+            .unwrap();
+    }
+    for _ in 0..1_000 {
+        if !lock(&done).is_empty() {
+            break;
+        }
+        rt::sleep_ms(10).await;
+    }
+    assert_eq!(
+        *lock(&done),
+        vec![b"fast".to_vec()],
+        "fast finished while slow waits"
+    );
+    release_tx.send(()).unwrap();
+    for _ in 0..1_000 {
+        if server.messages_in("conc") == 0 {
+            break;
+        }
+        rt::sleep_ms(10).await;
+    }
+    assert_eq!(*lock(&done), vec![b"fast".to_vec(), b"slow".to_vec()]);
+    assert_eq!(server.messages_in("conc"), 0, "both acked");
+    sub.cancel();
+    session.stop().await;
+}

@@ -86,6 +86,15 @@ async function control(env, path) {
 /** A queue that stays across connections (a broker restart drops non-durable queues). */
 const plainQueue = { durable: false, autoDelete: false, exclusive: false };
 
+/** Waits (bounded, polling) until `cond()` holds. */
+async function until(cond, what, ms = 5_000) {
+  const t0 = Date.now();
+  while (!cond()) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** The next message of a queue, polling (bounded) while one may still be on its way back
  *  (a cancelled consumer's unacked deliveries return when its channel has closed). */
 async function getSoon(q, ms = 5_000) {
@@ -305,6 +314,20 @@ export const tests = [
     await q.delete();
   },
 
+  async function channel_errors_reject_and_the_session_carries_on(lib, env) {
+    const s = await open(lib, env.url);
+    const missing = await s.queue(unique("missing"), { exclusive: true });
+    await missing.delete();
+    await rejects(missing.get(), "get from a deleted queue", (e) => e.name === "AMQPError" && e.code === 404);
+    await rejects(missing.purge(), "purge of a deleted queue", (e) => e.code === 404);
+    await rejects(s.queue(unique("nope"), { passive: true }), "passive declaration of a missing queue", (e) => e.code === 404);
+    await rejects(missing.subscribe(() => {}), "subscribe to a deleted queue", (e) => e.code === 404);
+    const q = await within(s.queue(unique("fine"), { exclusive: true }), "declare after the errors");
+    await within(q.publish("still works"), "publish after the errors");
+    eq((await within(q.get(), "get")).bodyString(), "still works", "the session carries on");
+    await rejects(Promise.resolve().then(() => q.publish({ not: "bytes" })), "an object body without parsers", (e) => e instanceof TypeError);
+  },
+
   async function codecs_json_text_gzip_deflate(lib, env) {
     const warnings = [];
     const logger = { debug() {}, info() {}, warn: (...a) => warnings.push(a.join(" ")), error: (...a) => warnings.push(a.join(" ")) };
@@ -363,13 +386,17 @@ export const tests = [
     });
     assert(before >= 2, `beforeConnect before every attempt (${before})`);
     assert(connected === s, "onconnect gets the session itself");
-    // a session that cannot connect gives up after maxRetries and rejects
+    // as amqp-client: a first connect that fails rejects at once
+    const t0 = Date.now();
+    await rejects(lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 5_000 }), "a first connect that fails");
+    assert(Date.now() - t0 < 4_000, "no backoff before rejecting the first connect");
+    // with retryFirstConnect it retries, and gives up after maxRetries
     const failed = collector();
-    await rejects(lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 10, maxRetries: 2, onfailed: (e) => failed.push(e) }), "connect that gives up");
+    await rejects(lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 10, maxRetries: 2, retryFirstConnect: true, onfailed: (e) => failed.push(e) }), "connect that gives up");
     await failed.until(1, "onfailed");
     // AbortSignal on connect
     const ac = new AbortController();
-    const p = lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 50, signal: ac.signal });
+    const p = lib.AMQPSession.connect("ws://127.0.0.1:1", { reconnectInterval: 50, retryFirstConnect: true, signal: ac.signal });
     setTimeout(() => ac.abort(), 100);
     await rejects(p, "aborted connect", (e) => e.name === "AbortError");
     await rejects(Promise.resolve().then(() => lib.AMQPSession.connect(42)), "bad url", (e) => e instanceof TypeError);
@@ -388,7 +415,7 @@ export const tests = [
       const p1 = q.publish("1");
       const p2 = q.publish("2");
       await rejects(q.publish("3"), "third publish past the outbox bound", (e) => /outbox/i.test(e.message));
-      eq(s.pendingPublishes, 2, "two waiting");
+      await until(() => s.pendingPublishes === 2, "two waiting");
       await sleep(300); // asserting absence: nothing resolves while down
       let settled = false;
       p1.then(() => { settled = true; }, () => { settled = true; });
@@ -406,6 +433,53 @@ export const tests = [
     eq(bodies.sort(), ["1", "2"], "both queued publishes arrived");
     await q.delete();
     await s2.stop();
+  },
+
+  async function publish_abort_signal_while_down(lib, env) {
+    const down = collector();
+    const up = collector();
+    const s = await open(lib, env.faultUrl, { ondisconnect: () => down.push(1), onconnect: () => up.push(1) });
+    const q = await s.queue(unique("abortpub"), plainQueue);
+    const ac = new AbortController();
+    await rejects(q.publish("never", { signal: AbortSignal.abort() }), "publish with an aborted signal", (e) => e.name === "AbortError");
+    await control(env, "/refuse?on=1");
+    try {
+      await control(env, "/cut");
+      await down.until(1, "disconnect");
+      const p = q.publish("aborted", { signal: ac.signal });
+      const kept = q.publish("kept");
+      await until(() => s.pendingPublishes === 2, "both wait in the outbox");
+      ac.abort();
+      await rejects(p, "publish aborted while waiting", (e) => e.name === "AbortError");
+      await until(() => s.pendingPublishes === 1, "the aborted one left the outbox");
+      await control(env, "/refuse?on=0");
+      await within(kept, "the other one goes after recovery", 15_000);
+    } finally {
+      await control(env, "/reset");
+    }
+    eq((await within(q.get(), "get")).bodyString(), "kept", "only the kept one was sent");
+    eq(await q.get(), null, "the aborted one never was");
+    await q.delete();
+  },
+
+  async function onrecoverfailed_names_what_could_not_be_restored(lib, env) {
+    const other = await open(lib, env.url);
+    const name = unique("vanishing");
+    const owned = await other.queue(name, plainQueue);
+    const failures = collector();
+    const up = collector();
+    const s = await open(lib, env.faultUrl, {
+      onrecoverfailed: (object, error) => failures.push({ object, error }),
+      onconnect: () => up.push(1),
+    });
+    await within(s.queue(name, { passive: true }), "passive declaration (recorded)");
+    await owned.delete(); // gone behind the session's back
+    await control(env, "/cut");
+    const [f] = await failures.until(1, "onrecoverfailed", 15_000);
+    assert(f.object.includes(name), `names the queue (${f.object})`);
+    assert(f.error?.code === 404, `with the broker's error (${f.error?.code} ${f.error?.message})`);
+    await up.until(2, "recovered anyway");
+    await within(s.queue(unique("after"), { exclusive: true }), "the session works on");
   },
 
   async function recovery_after_a_relay_cut(lib, env) {
