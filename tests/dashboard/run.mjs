@@ -411,6 +411,8 @@ async function main() {
   await page.locator("#list .msg:not([hidden])").nth(1).click();
   await selectWatch(page, "demo.telemetry ▸ #");
   await page.click('.tabs button[data-tab="inspector"]');
+  // (for the picture: once the page has settled after the load; not a check)
+  await page.waitForFunction(() => window.__dashboard.fps >= 50, null, { timeout: 15000, polling: 250 }).catch(() => {});
   await shot(page, "overview");
 
   // --- a reload: the form (without the password) and the watches come back --------------------
