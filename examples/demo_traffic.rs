@@ -536,6 +536,12 @@ async fn main() {
     let c = config();
     if let Err(e) = run(c).await {
         eprintln!("demo_traffic: {e}");
+        if e.contains("inequivalent arg") {
+            eprintln!(
+                "demo_traffic: a queue or exchange of that name exists with other settings \
+                 (left by an older version?); delete it, e.g. `scripts/broker ctl delete_queue NAME`"
+            );
+        }
         std::process::exit(1);
     }
 }
