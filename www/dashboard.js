@@ -858,7 +858,7 @@ async function publish(e) {
     const ms = (performance.now() - t0).toFixed(1);
     logLine($("pub-log"), "ok", `${what}: ${confirm ? `confirmed in ${ms} ms` : `sent (${ms} ms)`} · ${options.messageId}`);
   } catch (x) {
-    logLine($("pub-log"), "bad", `${what}: ${/nack/i.test(x.message) ? "nacked" : "failed"}: ${errText(x)}`);
+    logLine($("pub-log"), "bad", `${what}: ${x?.scope === "publish" || /nack|rejected/i.test(x?.message) ? "nacked" : "failed"}: ${errText(x)}`);
   }
 }
 

@@ -32,7 +32,6 @@ use crate::client::{
     PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::engine::{Error, TransportError};
-use crate::transport::Scheme;
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::session::HandlerError;
 use crate::session::{
@@ -40,6 +39,7 @@ use crate::session::{
     QueueRef, RpcClient, RpcHandler, RpcReply, RpcServer, Session, SessionEvent, SessionMessage,
     SessionOptions, Settle, SubscribeOptions, Subscription,
 };
+use crate::transport::Scheme;
 use futures::channel::oneshot;
 use futures::future::{select, Either};
 use futures::StreamExt;
