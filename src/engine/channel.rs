@@ -22,6 +22,20 @@ pub struct Pending {
     pub kind: PendingKind,
     /// The reply methods that complete this call (generated from the spec).
     pub expect: &'static [MethodId],
+    /// When the call times out (`Config::operation_timeout`); `None` until the next
+    /// operation check stamps it with the time it runs at (commands are not given the time).
+    pub deadline: Option<u64>,
+}
+
+impl Pending {
+    pub fn new(req: ReqId, kind: PendingKind, expect: &'static [MethodId]) -> Self {
+        Pending {
+            req,
+            kind,
+            expect,
+            deadline: None,
+        }
+    }
 }
 
 #[derive(Debug)]

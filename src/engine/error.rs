@@ -114,6 +114,7 @@ impl Error {
             DecodeError::UnknownMethod(..) => ReplyCode::COMMAND_INVALID,
             DecodeError::UnknownFrameType(_)
             | DecodeError::BadFrameEnd(_)
+            | DecodeError::HeartbeatOnChannel(_)
             | DecodeError::FrameTooLarge(_) => ReplyCode::FRAME_ERROR,
             _ => ReplyCode::SYNTAX_ERROR,
         };

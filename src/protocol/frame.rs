@@ -106,6 +106,7 @@ fn decode_payload(kind: u8, channel: u16, payload: Bytes) -> Result<Frame, Decod
         FRAME_METHOD => Frame::Method(channel, Method::decode(payload)?),
         FRAME_HEADER => Frame::Header(channel, ContentHeader::decode(&mut Reader::new(payload))?),
         FRAME_BODY => Frame::Body(channel, payload),
+        _ if channel != 0 => return Err(DecodeError::HeartbeatOnChannel(channel)),
         _ => Frame::Heartbeat,
     })
 }

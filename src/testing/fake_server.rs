@@ -1003,6 +1003,7 @@ impl Broker {
             DecodeError::UnknownMethod(..) => ReplyCode::COMMAND_INVALID,
             DecodeError::UnknownFrameType(_)
             | DecodeError::BadFrameEnd(_)
+            | DecodeError::HeartbeatOnChannel(_)
             | DecodeError::FrameTooLarge(_) => ReplyCode::FRAME_ERROR,
             _ => ReplyCode::SYNTAX_ERROR,
         };
