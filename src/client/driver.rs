@@ -5,6 +5,7 @@
 
 use super::shared::Shared;
 use crate::engine::{Engine, Millis};
+use crate::protocol::{BasicReject, Method};
 use crate::rt::{self, Sleep};
 use crate::transport::{Transport, TransportError};
 use std::future::Future;
@@ -22,6 +23,8 @@ pub(crate) struct Driver<T> {
     timer: Option<(Millis, Pin<Box<Sleep>>)>,
     /// Last write-blocked state told to publishers (the driver is its only writer).
     write_blocked: bool,
+    /// Bytes handed to the transport since it last flushed everything.
+    unflushed: usize,
 }
 
 /// What one pass over the engine produced.
@@ -38,6 +41,7 @@ impl<T: Transport> Driver<T> {
             transport,
             timer: None,
             write_blocked: false,
+            unflushed: 0,
         }
     }
 
@@ -88,6 +92,14 @@ impl<T: Transport> Driver<T> {
         while let Some(ev) = state.engine.poll_event() {
             state.router.route(ev, budget);
         }
+        // Deliveries for no live consumer go back to the broker (basic.reject, requeue).
+        for (channel, delivery_tag) in state.router.take_rejects() {
+            let reject = Method::BasicReject(BasicReject {
+                delivery_tag,
+                requeue: true,
+            });
+            let _ = state.engine.send(channel, &reject);
+        }
         Tick {
             fired,
             output: state.engine.poll_transmit(),
@@ -98,7 +110,9 @@ impl<T: Transport> Driver<T> {
     /// Hands the output to the transport and pushes it out; tells publishers when the transport
     /// is congested. True when the transport failed (the engine then has news).
     fn drive_write(&mut self, cx: &mut Context<'_>, output: Option<Vec<u8>>) -> bool {
+        let before = self.unflushed;
         if let Some(buf) = output {
+            self.unflushed += buf.len();
             if let Err(cause) = self.transport.send(buf) {
                 self.lost(cause);
                 return true;
@@ -111,6 +125,12 @@ impl<T: Transport> Driver<T> {
             }
             flushed => {
                 let blocked = flushed.is_pending();
+                if !blocked {
+                    self.unflushed = 0;
+                }
+                if self.unflushed != before {
+                    self.shared.set_unflushed(self.unflushed);
+                }
                 if blocked != self.write_blocked {
                     self.write_blocked = blocked;
                     self.shared.lock().write.set_blocked(blocked);

@@ -4,7 +4,8 @@
 //! [`Millis`] value from any monotonic clock the driver likes. Its methods fall into four groups:
 //!
 //! - **getters**: [`Engine::is_open`], [`Engine::is_closed`], [`Engine::frame_max`],
-//!   [`Engine::channel_max`], [`Engine::heartbeat`], [`Engine::channel_is_open`];
+//!   [`Engine::channel_max`], [`Engine::heartbeat`], [`Engine::channel_is_open`],
+//!   [`Engine::pending_output`];
 //! - **inputs** (`handle_*`): bytes from the transport ([`Engine::handle_bytes`]), the passing of
 //!   time ([`Engine::handle_timeout`]: heartbeats, the handshake deadline, the close-ok deadline,
 //!   the operation deadline of calls awaiting replies)
@@ -151,6 +152,11 @@ impl Engine {
     /// Whether a channel exists and is open.
     pub fn channel_is_open(&self, id: u16) -> bool {
         self.channels.get(&id).is_some_and(|c| c.state.is_open())
+    }
+
+    /// Bytes queued for the peer and not yet taken by [`Engine::poll_transmit`].
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
     }
 
     // ----- outputs -----
