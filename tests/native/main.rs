@@ -11,6 +11,7 @@ mod confirms;
 mod connect;
 mod consume;
 mod faults;
+mod hostile;
 mod interop;
 mod lifecycle;
 mod publish;
