@@ -12,6 +12,7 @@ mod connect;
 mod consume;
 mod faults;
 mod hostile;
+mod hostile_corpus;
 mod interop;
 mod lifecycle;
 mod publish;
