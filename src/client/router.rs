@@ -230,18 +230,20 @@ impl Router {
     }
 
     fn deliver(&mut self, d: Box<Delivery>, budget: &ReadBudget) {
-        let (channel, tag, delivery_tag) = (d.channel, d.consumer_tag.clone(), d.delivery_tag);
-        match self.consumers.position(channel, &tag) {
+        let (channel, delivery_tag) = (d.channel, d.delivery_tag);
+        let tag = match self.consumers.position(channel, &d.consumer_tag) {
             Some(i) => {
                 if inbox::send(&self.consumers.live[i].2, Ok(d), budget) {
                     return;
                 }
                 // The consumer's reader is gone (dropped mid-dispatch): forget it, and give
                 // the message back like any other delivery nobody will read.
+                let tag = self.consumers.live[i].1.clone();
                 drop(self.consumers.remove_at(i));
+                tag
             }
-            None => {}
-        }
+            None => d.consumer_tag,
+        };
         match self.consumers.gone_no_ack(channel, &tag) {
             // Settled by the broker on sending: nothing to give back.
             Some(true) => log::debug!(
