@@ -195,7 +195,10 @@ impl Watch {
                     assert!(self.replies.insert(req), "second reply for request {req}")
                 }
                 Event::Confirm { channel, seq, .. } => {
-                    assert!(self.confirms.insert((channel, seq)), "second confirm {channel}/{seq}")
+                    assert!(
+                        self.confirms.insert((channel, seq)),
+                        "second confirm {channel}/{seq}"
+                    )
                 }
                 Event::ChannelClosed { channel, .. } => {
                     // A reopened channel numbers its publishes from 1 again.
@@ -259,7 +262,10 @@ fn handshaken(w: &mut Watch) -> (Engine, u64) {
         heartbeat: 10,
     };
     eng.handle_bytes(&frame(0, &Method::ConnectionTune(tune)));
-    eng.handle_bytes(&frame(0, &Method::ConnectionOpenOk(ConnectionOpenOk::default())));
+    eng.handle_bytes(&frame(
+        0,
+        &Method::ConnectionOpenOk(ConnectionOpenOk::default()),
+    ));
     w.drain(&mut eng);
     assert!(eng.is_open(), "handshake");
     let (ch, _) = eng.open_channel(Some(1)).expect("open channel");
@@ -268,13 +274,15 @@ fn handshaken(w: &mut Watch) -> (Engine, u64) {
         .expect("confirm.select");
     for _ in 0..2 {
         let props = BasicProperties::default();
-        eng.publish(ch, "", "q", false, false, &props, b"hello").expect("publish");
+        eng.publish(ch, "", "q", false, false, &props, b"hello")
+            .expect("publish");
     }
     let declare = QueueDeclare {
         queue: "q".into(),
         ..Default::default()
     };
-    eng.call(ch, Method::QueueDeclare(declare)).expect("declare");
+    eng.call(ch, Method::QueueDeclare(declare))
+        .expect("declare");
     now += 1;
     eng.handle_timeout(now);
     w.drain(&mut eng);
@@ -360,7 +368,10 @@ pub fn engine_ops(data: &[u8]) {
                     expected_confirms.extend(settled.iter().map(|&s| (ch, s)));
                 }
                 let m = if op % 16 == 2 {
-                    Method::BasicAck(BasicAck { delivery_tag: tag, multiple })
+                    Method::BasicAck(BasicAck {
+                        delivery_tag: tag,
+                        multiple,
+                    })
                 } else {
                     Method::BasicNack(BasicNack {
                         delivery_tag: tag,
@@ -397,7 +408,8 @@ pub fn engine_ops(data: &[u8]) {
             }
             7 => eng.handle_bytes(&frame(ch, &Method::ChannelOpenOk(ChannelOpenOk::default()))),
             8 => {
-                if let Ok(req) = eng.call(ch, Method::ConfirmSelect(ConfirmSelect { nowait: false }))
+                if let Ok(req) =
+                    eng.call(ch, Method::ConfirmSelect(ConfirmSelect { nowait: false }))
                 {
                     calls.insert(req);
                 }
@@ -475,7 +487,10 @@ pub fn engine_ops(data: &[u8]) {
         }
         if !eng.is_closed() {
             for c in &expected_confirms {
-                assert!(w.confirms.contains(c), "the broker settled {c:?}; no confirm was reported");
+                assert!(
+                    w.confirms.contains(c),
+                    "the broker settled {c:?}; no confirm was reported"
+                );
             }
         }
     }
