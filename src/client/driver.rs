@@ -5,7 +5,7 @@
 
 use super::shared::Shared;
 use crate::engine::{Engine, Millis};
-use crate::protocol::{BasicReject, Method};
+use crate::protocol::{BasicCancel, BasicReject, Method};
 use crate::rt::{self, Sleep};
 use crate::transport::{Transport, TransportError};
 use std::future::Future;
@@ -92,13 +92,22 @@ impl<T: Transport> Driver<T> {
         while let Some(ev) = state.engine.poll_event() {
             state.router.route(ev, budget);
         }
-        // Deliveries for no live consumer go back to the broker (basic.reject, requeue).
-        for (channel, delivery_tag) in state.router.take_rejects() {
+        // Deliveries for no live consumer go back to the broker (basic.reject, requeue), and
+        // a consumer nobody reads is cancelled so the broker does not hand them straight back.
+        let owed = state.router.take_owed();
+        for (channel, delivery_tag) in owed.rejects {
             let reject = Method::BasicReject(BasicReject {
                 delivery_tag,
                 requeue: true,
             });
             let _ = state.engine.send(channel, &reject);
+        }
+        for (channel, consumer_tag) in owed.cancels {
+            let cancel = Method::BasicCancel(BasicCancel {
+                consumer_tag,
+                nowait: true,
+            });
+            let _ = state.engine.call(channel, cancel);
         }
         Tick {
             fired,
@@ -191,9 +200,20 @@ impl<T: Transport> Future for Driver<T> {
                 return this.finish(cx);
             }
             if !(read || tick.fired || failed) {
-                if let Some((_, sleep)) = this.timer.as_mut() {
+                if let Some((at, sleep)) = this.timer.as_mut() {
                     if sleep.as_mut().poll(cx).is_ready() {
-                        cx.waker().wake_by_ref();
+                        let now = rt::now_ms();
+                        if now >= *at {
+                            cx.waker().wake_by_ref();
+                        } else {
+                            // The sleep ended a fraction of a millisecond before the clock
+                            // reads the deadline (the clock counts whole milliseconds from
+                            // an origin the timer does not share): sleep for the rest rather
+                            // than wake at once, which would spin (and, on a paused test
+                            // clock, keep time from ever moving).
+                            *sleep = rt::sleep_ms((*at - now).max(1));
+                            let _ = sleep.as_mut().poll(cx);
+                        }
                     }
                 }
                 return Poll::Pending;

@@ -85,6 +85,14 @@ impl Consumers {
         tx
     }
 
+    /// Remembers a tag we never had as gone (ack mode), so it is cancelled only once.
+    fn forget(&mut self, channel: u16, tag: String) {
+        if self.gone.len() == GONE_REMEMBERED {
+            self.gone.pop_front();
+        }
+        self.gone.push_back((channel, tag, false));
+    }
+
     /// Whether a removed consumer with this tag was no-ack (`None`: not known at all).
     fn gone_no_ack(&self, channel: u16, tag: &str) -> Option<bool> {
         self.gone
@@ -113,14 +121,22 @@ impl Consumers {
     }
 }
 
+/// Answers owed to the broker for deliveries nobody reads.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Owed {
+    /// (channel, delivery tag) to reject with requeue, so the broker redelivers them.
+    pub rejects: Vec<(u16, u64)>,
+    /// (channel, consumer tag) to cancel (nowait), so the broker stops sending to them.
+    pub cancels: Vec<(u16, String)>,
+}
+
 pub(crate) struct Router {
     pub waiters: HashMap<ReqId, ReplyTx>,
     /// Consumers whose consume-ok has not arrived yet, keyed by the consume request.
     /// (channel, no_ack, queue) of each consumer whose consume-ok has not arrived yet.
     pub pending_consumers: HashMap<ReqId, (u16, bool, ConsumerTx)>,
-    /// Deliveries for no live consumer that were not no-ack: (channel, delivery tag) to answer
-    /// with basic.reject (requeue) so the broker redelivers them; the driver sends them.
-    pub rejects: Vec<(u16, u64)>,
+    /// What is owed to the broker for deliveries nobody reads; the driver sends it.
+    pub owed: Owed,
     pub consumers: Consumers,
     pub confirms: HashMap<(u16, u64), ConfirmTx>,
     pub returns: HashMap<u16, mpsc::UnboundedSender<Returned>>,
@@ -140,7 +156,7 @@ impl Router {
         Router {
             waiters: HashMap::new(),
             pending_consumers: HashMap::new(),
-            rejects: Vec::new(),
+            owed: Owed::default(),
             consumers: Consumers::default(),
             confirms: HashMap::new(),
             returns: HashMap::new(),
@@ -236,10 +252,12 @@ impl Router {
                 if inbox::send(&self.consumers.live[i].2, Ok(d), budget) {
                     return;
                 }
-                // The consumer's reader is gone (dropped mid-dispatch): forget it, and give
-                // the message back like any other delivery nobody will read.
+                // The consumer's reader is gone (its handle dropped before consume-ok was
+                // routed, so nobody cancelled it): forget it, cancel it on the broker so it
+                // stops sending, and give the message back.
                 let tag = self.consumers.live[i].1.clone();
                 drop(self.consumers.remove_at(i));
+                self.owed.cancels.push((channel, tag.clone()));
                 tag
             }
             None => d.consumer_tag,
@@ -254,14 +272,21 @@ impl Router {
                     "warren: delivery {delivery_tag} on channel {channel} for {} consumer tag {tag:?}: rejected with requeue",
                     if known.is_some() { "cancelled" } else { "unknown" }
                 );
-                self.rejects.push((channel, delivery_tag));
+                self.owed.rejects.push((channel, delivery_tag));
+                if known.is_none() {
+                    // A consumer we never had: cancel it once, or the broker would hand the
+                    // requeued message straight back to it, for ever.
+                    self.consumers.forget(channel, tag.clone());
+                    self.owed.cancels.push((channel, tag));
+                }
             }
         }
     }
 
-    /// The basic.reject (requeue) answers owed for deliveries nobody reads.
-    pub fn take_rejects(&mut self) -> Vec<(u16, u64)> {
-        std::mem::take(&mut self.rejects)
+    /// The basic.reject (requeue) answers owed for deliveries nobody reads, and the
+    /// basic.cancel (nowait) owed for consumers nobody reads.
+    pub fn take_owed(&mut self) -> Owed {
+        std::mem::take(&mut self.owed)
     }
 
     fn channel_closed(&mut self, channel: u16, error: Option<Error>) {
@@ -387,25 +412,34 @@ mod tests {
         assert_eq!(budget.used(), crate::client::budget::cost(5));
     }
 
+    fn owed(rejects: Vec<(u16, u64)>, cancels: Vec<(u16, String)>) -> Owed {
+        Owed { rejects, cancels }
+    }
+
     #[test]
     fn deliveries_nobody_reads_are_rejected_for_redelivery_unless_no_ack() {
         let (mut r, _) = router();
         let budget = ReadBudget::new(1 << 20);
         // A tag the broker never gave us (a hostile or confused peer): rejected, requeued.
         r.route(delivery(1, "never-seen", b"x"), &budget);
-        assert_eq!(r.take_rejects(), vec![(1, 1)]);
+        let first = owed(vec![(1, 1)], vec![(1, "never-seen".into())]);
+        assert_eq!(r.take_owed(), first);
+        // ... and cancelled once, not at every redelivery.
+        r.route(delivery(1, "never-seen", b"x"), &budget);
+        assert_eq!(r.take_owed(), owed(vec![(1, 1)], vec![]));
         // A cancelled ack-mode consumer: its in-flight deliveries go back too.
         let (tx, _rx) = mpsc::unbounded();
         r.consumers.insert(1, "acked".into(), false, tx);
         r.consumers.remove(1, "acked");
         r.route(delivery(1, "acked", b"x"), &budget);
-        assert_eq!(r.take_rejects(), vec![(1, 1)]);
+        let again = owed(vec![(1, 1)], vec![]);
+        assert_eq!(r.take_owed(), again, "cancelled already");
         // A cancelled no-ack consumer: the broker settled them on sending; nothing to reject.
         let (tx, _rx) = mpsc::unbounded();
         r.consumers.insert(2, "noack".into(), true, tx);
         r.consumers.remove(2, "noack");
         r.route(delivery(2, "noack", b"x"), &budget);
-        assert!(r.take_rejects().is_empty());
+        assert_eq!(r.take_owed(), Owed::default());
         assert_eq!(budget.used(), 0, "nothing charged for any of them");
         // What is remembered stays bounded.
         for i in 0..1000 {

@@ -722,7 +722,7 @@ async fn hostile_delivery_for_an_unknown_consumer_tag_is_rejected_for_redelivery
     let o = run(Script::after_consume(vec![Act::Raw(b)]), QUERY).await;
     o.record(
         "delivery for an unknown consumer tag",
-        "basic.deliver for tag `nobody` (delivery tag 7)",
+        "basic.deliver for tag `nobody` (delivery tag 7); warren also sends basic.cancel `nobody` (nowait)",
     );
     let reject = o.seen.after.iter().find_map(|f| match f {
         Frame::Method(1, Method::BasicReject(r)) => Some(r.clone()),
@@ -730,6 +730,11 @@ async fn hostile_delivery_for_an_unknown_consumer_tag_is_rejected_for_redelivery
     });
     let reject = reject.expect("basic.reject sent");
     assert_eq!((reject.delivery_tag, reject.requeue), (7, true));
+    // And the consumer nobody has is cancelled, or the broker would hand the message back.
+    assert!(o.seen.after.iter().any(|f| matches!(
+        f,
+        Frame::Method(1, Method::BasicCancel(c)) if c.consumer_tag == "nobody"
+    )));
 }
 
 #[tokio::test]
