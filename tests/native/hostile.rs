@@ -316,16 +316,50 @@ impl Outcome {
 
     /// Appends the row for this case when WARREN_ROBUSTNESS_OUT is set.
     fn record(&self, case: &str, broker: &str) {
+        self.record_with(case, broker, None)
+    }
+
+    /// [`Outcome::record`] with what warren sent described by the test.
+    fn record_with(&self, case: &str, broker: &str, sent: Option<String>) {
         let Ok(path) = std::env::var("WARREN_ROBUSTNESS_OUT") else {
             return;
         };
-        let sent = match self.seen.close() {
-            Some(c) => format!("connection.close {} `{}`", c.reply_code, c.reply_text),
-            None if self.seen.eof => "socket closed (no AMQP close: not open yet)".into(),
-            None => "nothing".into(),
-        };
+        let sent = sent.unwrap_or_else(|| {
+            let mut said: Vec<String> = self
+                .seen
+                .after
+                .iter()
+                .filter_map(|f| match f {
+                    Frame::Method(_, Method::ConnectionClose(c)) => Some(format!(
+                        "connection.close {} `{}`",
+                        c.reply_code, c.reply_text
+                    )),
+                    Frame::Method(_, Method::BasicReject(r)) => Some(format!(
+                        "basic.reject {} requeue={}",
+                        r.delivery_tag, r.requeue
+                    )),
+                    Frame::Method(_, Method::BasicCancel(c)) => {
+                        Some(format!("basic.cancel `{}`", c.consumer_tag))
+                    }
+                    Frame::Method(_, m) => Some(m.name().to_string()),
+                    _ => None,
+                })
+                .collect();
+            if self.seen.eof {
+                said.push("socket closed".into());
+            }
+            if said.is_empty() {
+                "nothing".into()
+            } else {
+                said.join(", ")
+            }
+        });
         let error = match &self.error {
-            Some(e) => format!("`{e:?}`").replace('|', "\\|"),
+            Some(e) => {
+                let debug = format!("{e:?}");
+                let variant = debug.split(['(', ' ']).next().unwrap_or("").to_string();
+                format!("`Error::{variant}`: {e}").replace('|', "\\|")
+            }
             None => "none".into(),
         };
         let row = format!("{case}\t{broker}\t{sent}\t{error}\t{}\n", self.millis);
@@ -752,11 +786,12 @@ async fn hostile_broker_proposing_no_heartbeat_gets_one() {
         "connection_timeout=5000",
     )
     .await;
-    o.record(
-        "broker proposes heartbeat 0",
-        "connection.tune heartbeat=0, client sets none",
-    );
     assert_eq!(o.seen.tune_ok.as_ref().unwrap().heartbeat, 60);
+    o.record_with(
+        "broker proposes heartbeat 0",
+        "connection.tune heartbeat=0; the URL sets none (then again with heartbeat=0)",
+        Some("connection.tune-ok heartbeat=60 (and 0 when the URL says heartbeat=0)".into()),
+    );
     // And an explicit heartbeat=0 is honoured.
     let o = run(
         Script::after_consume(vec![Act::Raw(frame(
