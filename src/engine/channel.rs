@@ -16,7 +16,7 @@ pub enum PendingKind {
     Close,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Pending {
     pub req: ReqId,
     pub kind: PendingKind,
@@ -38,7 +38,7 @@ impl Pending {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Channel {
     pub state: ChannelState,
     pub pending: VecDeque<Pending>,

@@ -8,14 +8,14 @@ use crate::protocol::*;
 use bytes::{Bytes, BytesMut};
 
 /// A content-bearing method waiting for its header and body frames.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ContentStart {
     Deliver(Delivery),
     Get(Delivery),
     Return(Returned),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Assembly {
     pub start: ContentStart,
     pub header: Option<(u64, BasicProperties)>,

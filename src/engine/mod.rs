@@ -50,6 +50,8 @@ use state::ConnState;
 use std::collections::{HashMap, VecDeque};
 use timer::{Timer, TimerTable};
 
+/// Cloneable so a test or fuzz target can set one up once and start every case from a copy.
+#[derive(Clone)]
 pub struct Engine {
     config: Config,
     state: ConnState,

@@ -31,7 +31,7 @@ pub enum Frame {
 }
 
 /// Reassembles frames from a byte stream.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FrameDecoder {
     buf: BytesMut,
     /// Largest accepted frame including overhead; 0 = no limit (before tuning).
