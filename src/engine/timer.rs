@@ -160,7 +160,6 @@ impl super::Engine {
             "no {reply} on channel {channel} within operation_timeout ({} ms)",
             self.config.operation_timeout
         );
-        log::warn!("warren: {text}; closing the connection");
         let close = ConnectionClose {
             reply_code: 200,
             reply_text: text,
