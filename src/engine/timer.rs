@@ -113,7 +113,8 @@ impl super::Engine {
     /// the earliest deadline left.
     pub(super) fn operation_check(&mut self, now: Millis) {
         let limit = self.config.operation_timeout;
-        if limit == 0 {
+        // Once we sent connection.close, its own deadline (close-ok) bounds what is left.
+        if limit == 0 || self.state == super::state::ConnState::Closing {
             return;
         }
         let blocked = self.blocked;

@@ -170,3 +170,22 @@ fn the_default_is_a_minute() {
     assert_eq!(Config::default().operation_timeout, 60_000);
     assert_eq!(DEFAULT_OPERATION_TIMEOUT, 60_000);
 }
+
+#[test]
+fn after_our_close_only_the_close_ok_deadline_counts() {
+    let (mut eng, mut b, ch) = with_timeout(1_000);
+    eng.call(ch, queue_declare("q")).unwrap();
+    b.advance_to_next_deadline(&mut eng);
+    b.expect_method(&mut eng);
+    eng.close(ReplyCode::SUCCESS, "bye", b.now).unwrap();
+    assert_eq!(b.expect_connection_close(&mut eng).reply_code, 200);
+    // The pending call's deadline passes: no second connection.close, no early end.
+    let events = b.drive(&mut eng, T + 60_000);
+    assert_eq!(
+        b.now,
+        T + 30_000,
+        "the close-ok deadline (close_timeout 30 s)"
+    );
+    assert_eq!(closed_error(&events), Some(Error::Timeout));
+    b.expect_nothing(&mut eng);
+}
