@@ -188,6 +188,8 @@ struct Watch {
     closed: bool,
     replies: HashSet<ReqId>,
     confirms: HashSet<(u16, u64)>,
+    /// Confirms reported since the last look, in order.
+    fresh: Vec<(u16, u64)>,
     channels_closed: Vec<u16>,
 }
 
@@ -205,7 +207,8 @@ impl Watch {
                     assert!(
                         self.confirms.insert((channel, seq)),
                         "second confirm {channel}/{seq}"
-                    )
+                    );
+                    self.fresh.push((channel, seq));
                 }
                 Event::ChannelClosed { channel, .. } => {
                     // A reopened channel numbers its publishes from 1 again.
@@ -360,6 +363,7 @@ pub fn engine_ops(data: &[u8]) {
             break;
         }
         let arg = data.get(i + 1).copied().unwrap_or(0);
+        let mut settled_now: Vec<(u16, u64)> = Vec::new();
         let ch: u16 = 1 + (arg % 3) as u16;
         match op % 16 {
             0 | 1 => {
@@ -386,7 +390,7 @@ pub fn engine_ops(data: &[u8]) {
                         list.iter().copied().filter(|&s| s == tag).collect()
                     };
                     list.retain(|s| !settled.contains(s));
-                    expected_confirms.extend(settled.iter().map(|&s| (ch, s)));
+                    settled_now.extend(settled.iter().map(|&s| (ch, s)));
                 }
                 let m = if op % 16 == 2 {
                     Method::BasicAck(BasicAck {
@@ -494,25 +498,28 @@ pub fn engine_ops(data: &[u8]) {
         w.drain(&mut eng);
         // Channels that ended take their outstanding publishes with them (the router fails
         // their waiters on ChannelClosed; the engine forgets them).
-        for id in w.channels_closed.drain(..) {
-            known.remove(&id);
-            outstanding.remove(&id);
-            next_seq.remove(&id);
-            expected_confirms.retain(|c| c.0 != id);
-        }
-        for c in &w.confirms {
+        // Checked per step, against what this step did (linear in the input).
+        expected_confirms.extend(settled_now.iter().copied());
+        let fresh: HashSet<(u16, u64)> = w.fresh.drain(..).collect();
+        for c in &fresh {
             assert!(
                 expected_confirms.contains(c),
                 "confirm {c:?} for a publish the broker did not settle"
             );
         }
         if !eng.is_closed() {
-            for c in &expected_confirms {
+            for c in &settled_now {
                 assert!(
-                    w.confirms.contains(c),
+                    fresh.contains(c),
                     "the broker settled {c:?}; no confirm was reported"
                 );
             }
+        }
+        for id in w.channels_closed.drain(..) {
+            known.remove(&id);
+            outstanding.remove(&id);
+            next_seq.remove(&id);
+            expected_confirms.retain(|c| c.0 != id);
         }
     }
     eng.handle_transport_closed(warren::engine::TransportError::ClosedByPeer);
