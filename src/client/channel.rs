@@ -7,7 +7,7 @@ use super::message::Message;
 use super::options::*;
 use super::registry::ChannelKey;
 use super::reply::{Reply, ReplyRx};
-use super::shared::{ConnectionState, Shared};
+use super::shared::{ConnectionState, Shared, WRITE_BUFFER_LIMIT};
 use crate::engine::{Error, Response, Returned};
 use crate::protocol::*;
 use futures::channel::{mpsc, oneshot};
@@ -70,6 +70,20 @@ fn method(r: Response) -> Result<Method, Error> {
         Response::Method(m) => Ok(m),
         Response::Get(_) => Err(Error::InvalidArgument("unexpected basic.get reply".into())),
     }
+}
+
+/// Lets other tasks (the driver) run once.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            return std::task::Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 fn done(r: Response) -> Result<(), Error> {
@@ -289,7 +303,21 @@ impl Channel {
         properties: &BasicProperties,
         o: PublishOptions,
     ) -> Result<(), Error> {
-        match self.publish_now(exchange, routing_key, body, properties, o)? {
+        let wait = loop {
+            match self.publish_now(exchange, routing_key, body, properties, o) {
+                // Too much unsent: wait for the transport to drain (or the driver to run), then
+                // try again, instead of failing an awaited publish.
+                Err(Error::WriteBufferFull { .. }) => {
+                    let drained = self.shared.lock().write.drained();
+                    match drained {
+                        Some(rx) => drop(rx.await),
+                        None => yield_now().await,
+                    }
+                }
+                other => break other?,
+            }
+        };
+        match wait {
             PublishWait::Sent => Ok(()),
             // A closed connection drops the sender: the publish itself was handed over.
             PublishWait::Drain(rx) => {
@@ -312,6 +340,13 @@ impl Channel {
     ) -> Result<PublishWait, Error> {
         let mut state = self.shared.lock();
         state.ensure_current(self.key)?;
+        let queued = state.engine.pending_output() + self.shared.unflushed();
+        if queued >= WRITE_BUFFER_LIMIT {
+            state.wake_driver();
+            return Err(Error::WriteBufferFull {
+                limit: WRITE_BUFFER_LIMIT,
+            });
+        }
         let seq = state.engine.publish(
             self.id,
             exchange,
@@ -343,6 +378,7 @@ impl Channel {
         arguments: FieldTable,
     ) -> Reply<Consumer> {
         let (tx, rx) = mpsc::unbounded();
+        let no_ack = o.no_ack;
         let m = BasicConsume {
             ticket: 0,
             queue: queue.into(),
@@ -358,7 +394,10 @@ impl Channel {
         // Unread deliveries are released from the read budget even if this reply is dropped.
         let inbox = Inbox::new(rx, shared);
         let sent = self.request_then(Method::BasicConsume(m), |state, req| {
-            state.router.pending_consumers.insert(req, (key.id, tx));
+            state
+                .router
+                .pending_consumers
+                .insert(req, (key.id, no_ack, tx));
         });
         Reply::new(sent, move |r| match method(r)? {
             Method::BasicConsumeOk(ok) => Ok(Consumer::new(key, ok.consumer_tag, inbox)),

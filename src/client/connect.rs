@@ -15,13 +15,15 @@ impl Connection {
     }
 
     /// One deadline (`connection_timeout`) covers the TCP or WebSocket connect, TLS and the AMQP
-    /// handshake; the same bound applies to waiting for close-ok.
+    /// handshake; the same bound applies to waiting for close-ok. A `connection_timeout` of 0
+    /// means no deadline (close-ok is then awaited for the engine's default close timeout).
     pub async fn connect_with(url: &ConnectionUrl) -> Result<Connection, Error> {
         let start = rt::now_ms();
-        let (transport, platform) =
-            rt::timeout(url.connection_timeout_ms, transport::dial(url.endpoint()))
-                .await
-                .map_err(|_| Error::Timeout)??;
+        let dial = transport::dial(url.endpoint());
+        let (transport, platform) = match url.connection_timeout_ms {
+            0 => dial.await?,
+            ms => rt::timeout(ms, dial).await.map_err(|_| Error::Timeout)??,
+        };
         Self::open_url(transport, &platform, url, start).await
     }
 
@@ -38,9 +40,13 @@ impl Connection {
         if !platform.is_empty() {
             config.platform = platform.to_owned();
         }
-        let spent = rt::now_ms().saturating_sub(start);
-        config.handshake_timeout = limit.saturating_sub(spent).max(1);
-        config.close_timeout = limit.max(1);
+        if limit != 0 {
+            let spent = rt::now_ms().saturating_sub(start);
+            config.handshake_timeout = limit.saturating_sub(spent).max(1);
+            config.close_timeout = limit;
+        } else {
+            config.handshake_timeout = 0; // no deadline; close keeps the config's bound
+        }
         Connection::open_with(transport, config, url.read_budget).await
     }
 }

@@ -5,6 +5,7 @@
 
 use super::shared::Shared;
 use crate::engine::{Engine, Millis};
+use crate::protocol::{BasicCancel, BasicReject, Method};
 use crate::rt::{self, Sleep};
 use crate::transport::{Transport, TransportError};
 use std::future::Future;
@@ -22,6 +23,8 @@ pub(crate) struct Driver<T> {
     timer: Option<(Millis, Pin<Box<Sleep>>)>,
     /// Last write-blocked state told to publishers (the driver is its only writer).
     write_blocked: bool,
+    /// Bytes handed to the transport since it last flushed everything.
+    unflushed: usize,
 }
 
 /// What one pass over the engine produced.
@@ -38,6 +41,7 @@ impl<T: Transport> Driver<T> {
             transport,
             timer: None,
             write_blocked: false,
+            unflushed: 0,
         }
     }
 
@@ -88,6 +92,23 @@ impl<T: Transport> Driver<T> {
         while let Some(ev) = state.engine.poll_event() {
             state.router.route(ev, budget);
         }
+        // Deliveries for no live consumer go back to the broker (basic.reject, requeue), and
+        // a consumer nobody reads is cancelled so the broker does not hand them straight back.
+        let owed = state.router.take_owed();
+        for (channel, delivery_tag) in owed.rejects {
+            let reject = Method::BasicReject(BasicReject {
+                delivery_tag,
+                requeue: true,
+            });
+            let _ = state.engine.send(channel, &reject);
+        }
+        for (channel, consumer_tag) in owed.cancels {
+            let cancel = Method::BasicCancel(BasicCancel {
+                consumer_tag,
+                nowait: true,
+            });
+            let _ = state.engine.call(channel, cancel);
+        }
         Tick {
             fired,
             output: state.engine.poll_transmit(),
@@ -98,7 +119,9 @@ impl<T: Transport> Driver<T> {
     /// Hands the output to the transport and pushes it out; tells publishers when the transport
     /// is congested. True when the transport failed (the engine then has news).
     fn drive_write(&mut self, cx: &mut Context<'_>, output: Option<Vec<u8>>) -> bool {
+        let before = self.unflushed;
         if let Some(buf) = output {
+            self.unflushed += buf.len();
             if let Err(cause) = self.transport.send(buf) {
                 self.lost(cause);
                 return true;
@@ -111,6 +134,12 @@ impl<T: Transport> Driver<T> {
             }
             flushed => {
                 let blocked = flushed.is_pending();
+                if !blocked {
+                    self.unflushed = 0;
+                }
+                if self.unflushed != before {
+                    self.shared.set_unflushed(self.unflushed);
+                }
                 if blocked != self.write_blocked {
                     self.write_blocked = blocked;
                     self.shared.lock().write.set_blocked(blocked);
@@ -171,9 +200,20 @@ impl<T: Transport> Future for Driver<T> {
                 return this.finish(cx);
             }
             if !(read || tick.fired || failed) {
-                if let Some((_, sleep)) = this.timer.as_mut() {
+                if let Some((at, sleep)) = this.timer.as_mut() {
                     if sleep.as_mut().poll(cx).is_ready() {
-                        cx.waker().wake_by_ref();
+                        let now = rt::now_ms();
+                        if now >= *at {
+                            cx.waker().wake_by_ref();
+                        } else {
+                            // The sleep ended a fraction of a millisecond before the clock
+                            // reads the deadline (the clock counts whole milliseconds from
+                            // an origin the timer does not share): sleep for the rest rather
+                            // than wake at once, which would spin (and, on a paused test
+                            // clock, keep time from ever moving).
+                            *sleep = rt::sleep_ms((*at - now).max(1));
+                            let _ = sleep.as_mut().poll(cx);
+                        }
                     }
                 }
                 return Poll::Pending;

@@ -46,32 +46,78 @@ impl Ended {
 /// The live consumers of a connection. A handful at most, so a vector searched by (channel, tag)
 /// beats a map: no key allocation per delivery, less code in the wasm.
 #[derive(Default)]
-pub(crate) struct Consumers(Vec<(u16, String, ConsumerTx)>);
+pub(crate) struct Consumers {
+    live: Vec<(u16, String, ConsumerTx)>,
+    /// Tags recently removed (cancelled, dropped, reader gone) and whether they were no-ack:
+    /// deliveries already in flight for them still arrive. Bounded by [`GONE_REMEMBERED`].
+    gone: std::collections::VecDeque<(u16, String, bool)>,
+    /// no-ack flags of the live consumers, parallel to `live`.
+    no_ack: Vec<bool>,
+}
+
+/// How many removed consumer tags are remembered for their in-flight deliveries.
+const GONE_REMEMBERED: usize = 64;
 
 impl Consumers {
-    pub fn insert(&mut self, channel: u16, tag: String, tx: ConsumerTx) {
+    pub fn insert(&mut self, channel: u16, tag: String, no_ack: bool, tx: ConsumerTx) {
         self.remove(channel, &tag);
-        self.0.push((channel, tag, tx));
+        self.gone.retain(|g| !(g.0 == channel && g.1 == tag));
+        self.live.push((channel, tag, tx));
+        self.no_ack.push(no_ack);
     }
 
     fn position(&self, channel: u16, tag: &str) -> Option<usize> {
-        self.0.iter().position(|c| c.0 == channel && c.1 == tag)
+        self.live.iter().position(|c| c.0 == channel && c.1 == tag)
     }
 
     pub fn remove(&mut self, channel: u16, tag: &str) -> Option<ConsumerTx> {
         let i = self.position(channel, tag)?;
-        Some(self.0.swap_remove(i).2)
+        Some(self.remove_at(i))
+    }
+
+    fn remove_at(&mut self, i: usize) -> ConsumerTx {
+        let (channel, tag, tx) = self.live.swap_remove(i);
+        let no_ack = self.no_ack.swap_remove(i);
+        if self.gone.len() == GONE_REMEMBERED {
+            self.gone.pop_front();
+        }
+        self.gone.push_back((channel, tag, no_ack));
+        tx
+    }
+
+    /// Remembers a tag we never had as gone (ack mode), so it is cancelled only once.
+    fn forget(&mut self, channel: u16, tag: String) {
+        if self.gone.len() == GONE_REMEMBERED {
+            self.gone.pop_front();
+        }
+        self.gone.push_back((channel, tag, false));
+    }
+
+    /// Whether a removed consumer with this tag was no-ack (`None`: not known at all).
+    fn gone_no_ack(&self, channel: u16, tag: &str) -> Option<bool> {
+        self.gone
+            .iter()
+            .rev()
+            .find(|g| g.0 == channel && g.1 == tag)
+            .map(|g| g.2)
     }
 
     /// Removes and returns the consumers of one channel, or of all channels.
     fn take(&mut self, channel: Option<u16>) -> Vec<ConsumerTx> {
-        let (gone, kept) = std::mem::take(&mut self.0)
-            .into_iter()
-            .partition(|c| channel.is_none_or(|ch| c.0 == ch));
-        self.0 = kept;
-        gone.into_iter()
-            .map(|c: (u16, String, ConsumerTx)| c.2)
-            .collect()
+        let on = |ch: u16| channel.is_none_or(|c| c == ch);
+        self.gone.retain(|g| !on(g.0));
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.live.len() {
+            if on(self.live[i].0) {
+                let (_, _, tx) = self.live.swap_remove(i);
+                self.no_ack.swap_remove(i);
+                out.push(tx);
+            } else {
+                i += 1;
+            }
+        }
+        out
     }
 }
 
@@ -82,10 +128,21 @@ fn extract<T>(v: &mut Vec<T>, f: impl Fn(&T) -> bool) -> Vec<T> {
     gone
 }
 
+/// Answers owed to the broker for deliveries nobody reads.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Owed {
+    /// (channel, delivery tag) to reject with requeue, so the broker redelivers them.
+    pub rejects: Vec<(u16, u64)>,
+    /// (channel, consumer tag) to cancel (nowait), so the broker stops sending to them.
+    pub cancels: Vec<(u16, String)>,
+}
+
 pub(crate) struct Router {
     pub waiters: HashMap<ReqId, ReplyTx>,
-    /// Consumers whose consume-ok has not arrived yet, keyed by the consume request.
-    pub pending_consumers: HashMap<ReqId, (u16, ConsumerTx)>,
+    /// (channel, no_ack, queue) of each consumer whose consume-ok has not arrived yet.
+    pub pending_consumers: HashMap<ReqId, (u16, bool, ConsumerTx)>,
+    /// What is owed to the broker for deliveries nobody reads; the driver sends it.
+    pub owed: Owed,
     pub consumers: Consumers,
     pub confirms: HashMap<(u16, u64), ConfirmTx>,
     pub returns: HashMap<u16, mpsc::UnboundedSender<Returned>>,
@@ -107,6 +164,7 @@ impl Router {
         Router {
             waiters: HashMap::new(),
             pending_consumers: HashMap::new(),
+            owed: Owed::default(),
             consumers: Consumers::default(),
             confirms: HashMap::new(),
             returns: HashMap::new(),
@@ -155,9 +213,10 @@ impl Router {
                 }
             }
             Event::Reply { req, result } => {
-                if let Some((ch, tx)) = self.pending_consumers.remove(&req) {
+                if let Some((ch, no_ack, tx)) = self.pending_consumers.remove(&req) {
                     if let Ok(Response::Method(Method::BasicConsumeOk(ok))) = &result {
-                        self.consumers.insert(ch, ok.consumer_tag.clone(), tx);
+                        self.consumers
+                            .insert(ch, ok.consumer_tag.clone(), no_ack, tx);
                     }
                 }
                 if let Some(tx) = self.waiters.remove(&req) {
@@ -196,13 +255,47 @@ impl Router {
     }
 
     fn deliver(&mut self, d: Box<Delivery>, budget: &ReadBudget) {
-        let Some(i) = self.consumers.position(d.channel, &d.consumer_tag) else {
-            return;
+        let (channel, delivery_tag) = (d.channel, d.delivery_tag);
+        let tag = match self.consumers.position(channel, &d.consumer_tag) {
+            Some(i) => {
+                if inbox::send(&self.consumers.live[i].2, Ok(d), budget) {
+                    return;
+                }
+                // The consumer's reader is gone (its handle dropped before consume-ok was
+                // routed, so nobody cancelled it): forget it, cancel it on the broker so it
+                // stops sending, and give the message back.
+                let tag = self.consumers.live[i].1.clone();
+                drop(self.consumers.remove_at(i));
+                self.owed.cancels.push((channel, tag.clone()));
+                tag
+            }
+            None => d.consumer_tag,
         };
-        if !inbox::send(&self.consumers.0[i].2, Ok(d), budget) {
-            // The consumer's reader is gone (dropped mid-dispatch): forget it.
-            drop(self.consumers.0.swap_remove(i));
+        match self.consumers.gone_no_ack(channel, &tag) {
+            // Settled by the broker on sending: nothing to give back.
+            Some(true) => log::debug!(
+                "warren: dropped delivery {delivery_tag} on channel {channel} for no-ack consumer {tag:?}, which is gone"
+            ),
+            known => {
+                log::warn!(
+                    "warren: delivery {delivery_tag} on channel {channel} for {} consumer tag {tag:?}: rejected with requeue",
+                    if known.is_some() { "cancelled" } else { "unknown" }
+                );
+                self.owed.rejects.push((channel, delivery_tag));
+                if known.is_none() {
+                    // A consumer we never had: cancel it once, or the broker would hand the
+                    // requeued message straight back to it, for ever.
+                    self.consumers.forget(channel, tag.clone());
+                    self.owed.cancels.push((channel, tag));
+                }
+            }
         }
+    }
+
+    /// The basic.reject (requeue) answers owed for deliveries nobody reads, and the
+    /// basic.cancel (nowait) owed for consumers nobody reads.
+    pub fn take_owed(&mut self) -> Owed {
+        std::mem::take(&mut self.owed)
     }
 
     fn channel_closed(&mut self, channel: u16, error: Option<Error>) {
@@ -321,7 +414,7 @@ mod tests {
         let (mut r, _) = router();
         let budget = ReadBudget::new(1 << 20);
         let (tx, mut rx) = mpsc::unbounded();
-        r.pending_consumers.insert(7, (1, tx));
+        r.pending_consumers.insert(7, (1, false, tx));
         // Before consume-ok the tag is unknown: nothing is queued or charged.
         r.route(delivery(1, "c1", b"early"), &budget);
         assert_eq!(budget.used(), 0);
@@ -334,12 +427,50 @@ mod tests {
         assert_eq!(budget.used(), crate::client::budget::cost(5));
     }
 
+    fn owed(rejects: Vec<(u16, u64)>, cancels: Vec<(u16, String)>) -> Owed {
+        Owed { rejects, cancels }
+    }
+
+    #[test]
+    fn deliveries_nobody_reads_are_rejected_for_redelivery_unless_no_ack() {
+        let (mut r, _) = router();
+        let budget = ReadBudget::new(1 << 20);
+        // A tag the broker never gave us (a hostile or confused peer): rejected, requeued.
+        r.route(delivery(1, "never-seen", b"x"), &budget);
+        let first = owed(vec![(1, 1)], vec![(1, "never-seen".into())]);
+        assert_eq!(r.take_owed(), first);
+        // ... and cancelled once, not at every redelivery.
+        r.route(delivery(1, "never-seen", b"x"), &budget);
+        assert_eq!(r.take_owed(), owed(vec![(1, 1)], vec![]));
+        // A cancelled ack-mode consumer: its in-flight deliveries go back too.
+        let (tx, _rx) = mpsc::unbounded();
+        r.consumers.insert(1, "acked".into(), false, tx);
+        r.consumers.remove(1, "acked");
+        r.route(delivery(1, "acked", b"x"), &budget);
+        let again = owed(vec![(1, 1)], vec![]);
+        assert_eq!(r.take_owed(), again, "cancelled already");
+        // A cancelled no-ack consumer: the broker settled them on sending; nothing to reject.
+        let (tx, _rx) = mpsc::unbounded();
+        r.consumers.insert(2, "noack".into(), true, tx);
+        r.consumers.remove(2, "noack");
+        r.route(delivery(2, "noack", b"x"), &budget);
+        assert_eq!(r.take_owed(), Owed::default());
+        assert_eq!(budget.used(), 0, "nothing charged for any of them");
+        // What is remembered stays bounded.
+        for i in 0..1000 {
+            let (tx, _rx) = mpsc::unbounded();
+            r.consumers.insert(3, format!("c{i}"), true, tx);
+            r.consumers.remove(3, &format!("c{i}"));
+        }
+        assert!(r.consumers.gone.len() <= GONE_REMEMBERED);
+    }
+
     #[test]
     fn a_consumer_whose_reader_is_gone_is_forgotten_and_not_charged() {
         let (mut r, _) = router();
         let budget = ReadBudget::new(1 << 20);
         let (tx, rx) = mpsc::unbounded();
-        r.consumers.insert(1, "c".into(), tx);
+        r.consumers.insert(1, "c".into(), false, tx);
         drop(rx);
         r.route(delivery(1, "c", b"x"), &budget);
         assert_eq!(budget.used(), 0);
@@ -352,8 +483,8 @@ mod tests {
         let budget = ReadBudget::new(1 << 20);
         let (tx1, mut rx1) = mpsc::unbounded();
         let (tx2, mut rx2) = mpsc::unbounded();
-        r.consumers.insert(1, "a".into(), tx1);
-        r.consumers.insert(2, "b".into(), tx2);
+        r.consumers.insert(1, "a".into(), false, tx1);
+        r.consumers.insert(2, "b".into(), false, tx2);
         let (ctx1, mut crx1) = oneshot::channel();
         let (ctx2, mut crx2) = oneshot::channel();
         r.confirms.insert((1, 1), ctx1);

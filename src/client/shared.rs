@@ -7,6 +7,7 @@ use super::reply::ReplyRx;
 use super::router::Router;
 use crate::engine::{Engine, Error, ReqId};
 use futures::channel::oneshot;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Waker;
 
@@ -83,7 +84,15 @@ impl ConnectionState {
 struct Core {
     state: Mutex<ConnectionState>,
     budget: ReadBudget,
+    /// Bytes handed to the transport and not yet flushed (kept by the driver, read by
+    /// publishers without the driver's lock step).
+    unflushed: AtomicUsize,
 }
+
+/// How many bytes may wait to be written (queued in the engine plus handed to a congested
+/// transport) before a publish is refused with `Error::WriteBufferFull` (`basic_publish` waits
+/// instead). One message larger than this still goes when nothing else waits.
+pub(crate) const WRITE_BUFFER_LIMIT: usize = 32 << 20;
 
 #[derive(Clone)]
 pub(crate) struct Shared(Arc<Core>);
@@ -102,6 +111,7 @@ impl Shared {
                 driver: None,
             }),
             budget: ReadBudget::new(read_budget),
+            unflushed: AtomicUsize::new(0),
         }))
     }
 
@@ -112,6 +122,14 @@ impl Shared {
 
     pub fn budget(&self) -> &ReadBudget {
         &self.0.budget
+    }
+
+    pub fn unflushed(&self) -> usize {
+        self.0.unflushed.load(Ordering::Acquire)
+    }
+
+    pub fn set_unflushed(&self, n: usize) {
+        self.0.unflushed.store(n, Ordering::Release);
     }
 
     /// Queues a method that has a reply, on behalf of a channel handle when `on` is given (refused

@@ -1,8 +1,11 @@
 //! Connection URLs: `amqp[s]://user:pass@host:port/vhost?options` and `ws[s]://user:pass@host:port/path?options`.
 //!
 //! Options (both spellings): heartbeat, frame_max/frameMax, channel_max/channelMax,
-//! connection_timeout/connectionTimeout (ms), name/connection_name, auth_mechanism/authMechanism,
-//! and for WebSocket URLs vhost. Everything is validated here, before any IO.
+//! connection_timeout/connectionTimeout (ms; 0 = no deadline), operation_timeout/operationTimeout
+//! (ms a call may wait for its reply, default 60000; 0 = none), max_message_size/maxMessageSize
+//! (largest body accepted from the broker, bytes, default 128 MiB; 0 = no limit),
+//! read_budget/readBudget, name/connection_name, auth_mechanism/authMechanism, and for WebSocket
+//! URLs vhost. Everything is validated here, before any IO.
 //!
 //! TLS options for `amqps://` (the names RabbitMQ's URI spec uses, plus camelCase):
 //! cacertfile/caCertFile (PEM bundle of CAs to trust instead of the built-in web roots),
@@ -23,7 +26,7 @@ pub struct ConnectionUrl {
     /// For WebSocket: the URL to open, without credentials or warren's own query options.
     pub ws_url: String,
     pub config: Config,
-    /// Bound on TCP/WebSocket connect plus the AMQP handshake.
+    /// Bound on TCP/WebSocket connect plus the AMQP handshake; 0 means no deadline.
     pub connection_timeout_ms: u64,
     /// TLS settings; only `amqps://` URLs may carry any.
     pub tls: TlsOptions,
@@ -131,6 +134,10 @@ impl ConnectionUrl {
                 }
                 "channel_max" | "channelMax" => config.channel_max = num(k, &v)?,
                 "connection_timeout" | "connectionTimeout" => connection_timeout_ms = num(k, &v)?,
+                "operation_timeout" | "operationTimeout" => {
+                    config.operation_timeout = num(k, &v)?
+                }
+                "max_message_size" | "maxMessageSize" => config.max_message_size = num(k, &v)?,
                 "read_budget" | "readBudget" => {
                     read_budget = num(k, &v)?;
                     if read_budget == 0 {
@@ -273,6 +280,31 @@ mod tests {
         assert_eq!(u.config.connection_name.as_deref(), Some("x"));
         assert_eq!(u.config.auth_mechanism, AuthMechanism::AmqPlain);
         assert_eq!(u.connection_timeout_ms, 100);
+    }
+
+    #[test]
+    fn limits_and_deadlines() {
+        let u = ConnectionUrl::parse("amqp://h").unwrap();
+        assert_eq!(u.config.max_message_size, 128 << 20);
+        assert_eq!(u.config.operation_timeout, 60_000);
+        assert_eq!(u.connection_timeout_ms, 30_000);
+        let u = ConnectionUrl::parse(
+            "amqp://h?max_message_size=1000&operation_timeout=250&connection_timeout=0",
+        )
+        .unwrap();
+        assert_eq!(u.config.max_message_size, 1000);
+        assert_eq!(u.config.operation_timeout, 250);
+        assert_eq!(u.connection_timeout_ms, 0, "0 = no deadline");
+        let u = ConnectionUrl::parse("ws://h/ws?maxMessageSize=0&operationTimeout=0&x=1").unwrap();
+        assert_eq!(
+            (u.config.max_message_size, u.config.operation_timeout),
+            (0, 0)
+        );
+        assert_eq!(
+            u.ws_url, "ws://h/ws?x=1",
+            "warren's own options are not passed on"
+        );
+        assert!(ConnectionUrl::parse("amqp://h?max_message_size=-1").is_err());
     }
 
     #[test]

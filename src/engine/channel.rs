@@ -16,15 +16,29 @@ pub enum PendingKind {
     Close,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Pending {
     pub req: ReqId,
     pub kind: PendingKind,
     /// The reply methods that complete this call (generated from the spec).
     pub expect: &'static [MethodId],
+    /// When the call times out (`Config::operation_timeout`); `None` until the next
+    /// operation check stamps it with the time it runs at (commands are not given the time).
+    pub deadline: Option<u64>,
 }
 
-#[derive(Debug)]
+impl Pending {
+    pub fn new(req: ReqId, kind: PendingKind, expect: &'static [MethodId]) -> Self {
+        Pending {
+            req,
+            kind,
+            expect,
+            deadline: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct Channel {
     pub state: ChannelState,
     pub pending: VecDeque<Pending>,

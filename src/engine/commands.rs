@@ -45,12 +45,13 @@ impl Engine {
         )?;
         let mut ch = Channel::new();
         let req = self.alloc_req();
-        ch.pending.push_back(Pending {
+        ch.pending.push_back(Pending::new(
             req,
-            kind: PendingKind::Plain,
-            expect: &[MethodId::CHANNEL_OPEN_OK],
-        });
+            PendingKind::Plain,
+            &[MethodId::CHANNEL_OPEN_OK],
+        ));
         self.channels.insert(id, ch);
+        self.arm_operation_check();
         Ok((id, req))
     }
 
@@ -70,11 +71,9 @@ impl Engine {
             self.check_open()?;
             encode_method(&mut self.out, 0, &method)?;
             let req = self.alloc_req();
-            self.conn_pending.push_back(Pending {
-                req,
-                kind: PendingKind::Plain,
-                expect,
-            });
+            self.conn_pending
+                .push_back(Pending::new(req, PendingKind::Plain, expect));
+            self.arm_operation_check();
             return Ok(req);
         }
         let nowait = method.nowait().unwrap_or(false);
@@ -103,7 +102,8 @@ impl Engine {
                 result: Ok(Response::Method(method)),
             });
         } else {
-            ch.pending.push_back(Pending { req, kind, expect });
+            ch.pending.push_back(Pending::new(req, kind, expect));
+            self.arm_operation_check();
         }
         Ok(req)
     }
@@ -197,6 +197,14 @@ impl Engine {
     }
 
     // ----- helpers -----
+
+    /// A call now waits for its reply: have the next `handle_timeout` (due at once) stamp its
+    /// deadline, since commands are not given the time.
+    pub(super) fn arm_operation_check(&mut self) {
+        if self.config.operation_timeout > 0 {
+            self.timers.set(Timer::Operation, 0);
+        }
+    }
 
     pub(super) fn alloc_req(&mut self) -> ReqId {
         let r = self.next_req;

@@ -32,7 +32,8 @@ pub struct Config {
     /// Requested limits; 0 means "no preference" and takes the server's value.
     pub channel_max: u16,
     pub frame_max: u32,
-    /// Heartbeat interval in seconds; `None` accepts the server's proposal, `Some(0)` disables.
+    /// Heartbeat interval in seconds; `None` accepts the server's proposal (or, when the server
+    /// proposes 0, uses [`DEFAULT_HEARTBEAT`] so a dead peer is still noticed); `Some(0)` disables.
     pub heartbeat: Option<u16>,
     /// Shown in the management UI.
     pub connection_name: Option<String>,
@@ -48,7 +49,28 @@ pub struct Config {
     /// How long [`Engine::close`](super::Engine::close) waits for `connection.close-ok`; past it
     /// the connection ends with `Error::Timeout`. 0 disables the deadline.
     pub close_timeout: Millis,
+    /// How long a synchronous call (declare, bind, consume, get, channel open and close, qos,
+    /// update-secret...) may wait for its reply. Past it the broker is taken for unresponsive:
+    /// the call fails with `Error::Timeout` and the connection is closed (every other call and
+    /// channel on it fails with `Error::Timeout` too), which a session answers by reconnecting.
+    /// Not counted while the broker has blocked the connection. 0 disables the deadline.
+    pub operation_timeout: Millis,
+    /// The largest message body accepted from the broker, in bytes. A content header declaring
+    /// more closes the connection with 501 (frame error) before a byte of the body is buffered.
+    /// 0 means no limit. Default [`DEFAULT_MAX_MESSAGE_SIZE`], RabbitMQ 3.x's own `max_message_size`.
+    pub max_message_size: u64,
 }
+
+/// Default [`Config::max_message_size`]: 128 MiB, the default `max_message_size` of RabbitMQ 3.8
+/// to 3.13 (RabbitMQ 4.0 lowered its own default to 16 MiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 128 << 20;
+
+/// Heartbeat interval (seconds) used when the server proposes 0 and the application did not
+/// ask for anything: a silent peer must not leave calls, confirms and consumers pending forever.
+pub const DEFAULT_HEARTBEAT: u16 = 60;
+
+/// Default [`Config::operation_timeout`]: 60 s.
+pub const DEFAULT_OPERATION_TIMEOUT: Millis = 60_000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -65,6 +87,8 @@ impl Default for Config {
             platform: "Rust".into(),
             handshake_timeout: 30_000,
             close_timeout: 30_000,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 }
@@ -82,6 +106,8 @@ impl fmt::Debug for Config {
             .field("auth_mechanism", &self.auth_mechanism)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("close_timeout", &self.close_timeout)
+            .field("operation_timeout", &self.operation_timeout)
+            .field("max_message_size", &self.max_message_size)
             .finish()
     }
 }

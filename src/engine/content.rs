@@ -8,14 +8,14 @@ use crate::protocol::*;
 use bytes::{Bytes, BytesMut};
 
 /// A content-bearing method waiting for its header and body frames.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum ContentStart {
     Deliver(Delivery),
     Get(Delivery),
     Return(Returned),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Assembly {
     pub start: ContentStart,
     pub header: Option<(u64, BasicProperties)>,
@@ -120,6 +120,14 @@ impl Engine {
         match assembly {
             Some(a) if a.header.is_none() => {
                 let size = h.body_size;
+                let limit = self.config.max_message_size;
+                if limit != 0 && size > limit {
+                    // Refused from the header alone: nothing of the body is buffered.
+                    return self.frame_error(format!(
+                        "content header on channel {id} declares a body of {size} bytes, \
+                         above max_message_size ({limit} bytes)"
+                    ));
+                }
                 a.header = Some((size, h.properties));
                 if size == 0 {
                     self.finish_content(id);
@@ -138,14 +146,17 @@ impl Engine {
         let assembly = self.channels.get_mut(&id).and_then(|c| c.content.as_mut());
         match assembly {
             Some(a) if a.header.is_some() => {
-                a.add_body(body);
                 let size = a.header.as_ref().map_or(0, |h| h.0);
+                if a.received + body.len() as u64 > size {
+                    // Checked before buffering: a peer that streams bodies past the size it
+                    // declared cannot make us hold more than that size.
+                    return self.unexpected(format!(
+                        "message body on channel {id} longer than its header said ({size} bytes)"
+                    ));
+                }
+                a.add_body(body);
                 if a.received == size {
                     self.finish_content(id);
-                } else if a.received > size {
-                    self.unexpected(format!(
-                        "message body on channel {id} longer than its header said"
-                    ));
                 }
             }
             _ => self.unexpected(format!(

@@ -31,6 +31,17 @@ impl Engine {
         self.protocol_violation(Error::ConnectionClosed(info));
     }
 
+    /// A frame that breaks a limit or the framing rules: connection.close with 501, then fail.
+    pub(super) fn frame_error(&mut self, what: String) {
+        let info = CloseInfo {
+            code: ReplyCode::FRAME_ERROR,
+            text: what,
+            class_id: 0,
+            method_id: 0,
+        };
+        self.protocol_violation(Error::ConnectionClosed(info));
+    }
+
     fn connection_method(&mut self, m: Method) {
         let step = match &m {
             Method::ConnectionStart(_) => self.state.recv_start(),
@@ -70,9 +81,13 @@ impl Engine {
             }
             Method::ConnectionCloseOk => self.finish_close(None),
             Method::ConnectionBlocked(b) => {
+                self.blocked = true;
                 self.events.push_back(Event::Blocked { reason: b.reason })
             }
-            Method::ConnectionUnblocked => self.events.push_back(Event::Unblocked),
+            Method::ConnectionUnblocked => {
+                self.blocked = false;
+                self.events.push_back(Event::Unblocked)
+            }
             m @ Method::ConnectionUpdateSecretOk => match self.conn_pending.pop_front() {
                 Some(p) => self.events.push_back(Event::Reply {
                     req: p.req,

@@ -91,6 +91,9 @@ pub enum Error {
     /// A session's outbox of unconfirmed publishes is at its limit (messages or bytes); nothing
     /// was queued.
     OutboxFull,
+    /// `limit` bytes or more already wait to be written to the transport (publishes that nobody
+    /// awaited, on a congested link); nothing was queued. Await publishes to get backpressure.
+    WriteBufferFull { limit: usize },
 }
 
 impl Error {
@@ -114,6 +117,7 @@ impl Error {
             DecodeError::UnknownMethod(..) => ReplyCode::COMMAND_INVALID,
             DecodeError::UnknownFrameType(_)
             | DecodeError::BadFrameEnd(_)
+            | DecodeError::HeartbeatOnChannel(_)
             | DecodeError::FrameTooLarge(_) => ReplyCode::FRAME_ERROR,
             _ => ReplyCode::SYNTAX_ERROR,
         };
@@ -155,6 +159,10 @@ impl fmt::Display for Error {
             Error::NoFreeChannel => write!(f, "no free channel id (channel_max reached)"),
             Error::Timeout => write!(f, "timed out"),
             Error::OutboxFull => write!(f, "the session's outbox is full; nothing was queued"),
+            Error::WriteBufferFull { limit } => write!(
+                f,
+                "{limit} bytes or more wait to be sent; nothing was queued (await publishes for backpressure)"
+            ),
         }
     }
 }

@@ -119,7 +119,14 @@ impl Engine {
             0 => 131_072,
             n => n.max(FRAME_MIN_SIZE),
         };
-        self.heartbeat = self.config.heartbeat.unwrap_or(tune.heartbeat);
+        // The server's proposal unless the application chose; a server that proposes none
+        // gets DEFAULT_HEARTBEAT back (RabbitMQ takes the client's value from tune-ok), so a
+        // dead peer is noticed. Only an explicit `heartbeat: Some(0)` turns heartbeats off.
+        self.heartbeat = match (self.config.heartbeat, tune.heartbeat) {
+            (Some(h), _) => h,
+            (None, 0) => super::DEFAULT_HEARTBEAT,
+            (None, h) => h,
+        };
         self.decoder.set_max_frame(self.frame_max);
         let tune_ok = ConnectionTuneOk {
             channel_max: self.channel_max,

@@ -4,9 +4,11 @@
 //! [`Millis`] value from any monotonic clock the driver likes. Its methods fall into four groups:
 //!
 //! - **getters**: [`Engine::is_open`], [`Engine::is_closed`], [`Engine::frame_max`],
-//!   [`Engine::channel_max`], [`Engine::heartbeat`], [`Engine::channel_is_open`];
+//!   [`Engine::channel_max`], [`Engine::heartbeat`], [`Engine::channel_is_open`],
+//!   [`Engine::pending_output`];
 //! - **inputs** (`handle_*`): bytes from the transport ([`Engine::handle_bytes`]), the passing of
-//!   time ([`Engine::handle_timeout`]: heartbeats, the handshake deadline, the close-ok deadline)
+//!   time ([`Engine::handle_timeout`]: heartbeats, the handshake deadline, the close-ok deadline,
+//!   the operation deadline of calls awaiting replies)
 //!   and the end of the transport ([`Engine::handle_transport_closed`]);
 //! - **commands** (`commands.rs`): [`Engine::open_channel`], [`Engine::call`], [`Engine::send`],
 //!   [`Engine::publish`], [`Engine::close_channel`], [`Engine::close`]. They encode into the
@@ -35,7 +37,9 @@ mod state;
 mod tests;
 mod timer;
 
-pub use config::{AuthMechanism, Config};
+pub use config::{
+    AuthMechanism, Config, DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OPERATION_TIMEOUT,
+};
 pub use error::{CloseInfo, Error, TransportError};
 pub use events::{Delivery, Event, ReqId, Response, Returned};
 pub use timer::Millis;
@@ -46,6 +50,8 @@ use state::ConnState;
 use std::collections::{HashMap, VecDeque};
 use timer::{Timer, TimerTable};
 
+/// Cloneable so a test or fuzz target can set one up once and start every case from a copy.
+#[derive(Clone)]
 pub struct Engine {
     config: Config,
     state: ConnState,
@@ -68,6 +74,9 @@ pub struct Engine {
     closed_error: Option<Error>,
     /// Held from connection.start until the connection is open.
     server_properties: FieldTable,
+    /// The broker sent connection.blocked (and not yet unblocked): it stops reading from us,
+    /// so operation deadlines do not run out meanwhile.
+    blocked: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -111,6 +120,7 @@ impl Engine {
             sent_since_check: false,
             closed_error: None,
             server_properties: FieldTable::new(),
+            blocked: false,
         }
     }
 
@@ -144,6 +154,11 @@ impl Engine {
     /// Whether a channel exists and is open.
     pub fn channel_is_open(&self, id: u16) -> bool {
         self.channels.get(&id).is_some_and(|c| c.state.is_open())
+    }
+
+    /// Bytes queued for the peer and not yet taken by [`Engine::poll_transmit`].
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
     }
 
     // ----- outputs -----
@@ -216,6 +231,7 @@ impl Engine {
                 Timer::PeerSilent => self.peer_silent(now),
                 Timer::Handshake => self.fail(Error::Timeout),
                 Timer::CloseOk => self.finish_close(Some(Error::Timeout)),
+                Timer::Operation => self.operation_check(now),
             }
         }
     }

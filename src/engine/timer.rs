@@ -3,7 +3,7 @@
 //! handlers live here too; the handshake and close-ok deadlines just end the connection.
 
 use super::{Error, TransportError};
-use crate::protocol::encode_heartbeat;
+use crate::protocol::{encode_heartbeat, encode_method, ConnectionClose, Method};
 
 /// Milliseconds on a monotonic clock chosen by the driver.
 pub type Millis = u64;
@@ -20,16 +20,20 @@ pub enum Timer {
     Handshake = 2,
     /// Our `connection.close` got no `close-ok` in `Config::close_timeout`.
     CloseOk = 3,
+    /// The earliest deadline of a call waiting for its reply (`Config::operation_timeout`);
+    /// set to 0 when a call is made so the next check stamps it.
+    Operation = 4,
 }
 
 impl Timer {
     /// Every timer, in the order `handle_timeout` handles them when several expire at once
     /// (the heartbeat check first: it notes received data before the silence check looks).
-    pub const VALUES: [Timer; 4] = [
+    pub const VALUES: [Timer; 5] = [
         Timer::SendHeartbeat,
         Timer::PeerSilent,
         Timer::Handshake,
         Timer::CloseOk,
+        Timer::Operation,
     ];
 }
 
@@ -99,6 +103,72 @@ impl super::Engine {
             cause: TransportError::Timeout(why),
             handshake: false,
         });
+    }
+}
+
+/// The operation deadline (`Config::operation_timeout`).
+impl super::Engine {
+    /// [`Timer::Operation`] fired: stamp new calls, expire overdue ones (unless the broker has
+    /// blocked the connection: then it is not reading, and the wait starts over), re-arm for
+    /// the earliest deadline left.
+    pub(super) fn operation_check(&mut self, now: Millis) {
+        let limit = self.config.operation_timeout;
+        // Once we sent connection.close, its own deadline (close-ok) bounds what is left.
+        if limit == 0 || self.state == super::state::ConnState::Closing {
+            return;
+        }
+        let blocked = self.blocked;
+        let mut next: Option<Millis> = None;
+        let mut overdue: Option<(u16, String)> = None;
+        let channels = self
+            .channels
+            .iter_mut()
+            .map(|(id, ch)| (*id, &mut ch.pending));
+        let all = std::iter::once((0u16, &mut self.conn_pending)).chain(channels);
+        for (id, pending) in all {
+            for p in pending.iter_mut() {
+                let due = *p.deadline.get_or_insert(now.saturating_add(limit));
+                if due <= now {
+                    if blocked {
+                        p.deadline = Some(now.saturating_add(limit));
+                    } else if overdue.is_none() {
+                        let reply = p.expect.first().map_or("reply".into(), |m| {
+                            m.name().map_or_else(|| m.to_string(), str::to_owned)
+                        });
+                        overdue = Some((id, reply));
+                    }
+                }
+                if let Some(d) = p.deadline {
+                    next = Some(next.map_or(d, |n| n.min(d)));
+                }
+            }
+        }
+        match overdue {
+            Some((id, reply)) => self.operation_timed_out(id, &reply),
+            None => {
+                if let Some(at) = next {
+                    self.timers.set(Timer::Operation, at);
+                }
+            }
+        }
+    }
+
+    /// A call got no reply in time: the broker is taken for unresponsive. Tell it why with
+    /// connection.close, and end the connection at once (no close-ok is awaited from a peer
+    /// that stopped answering); every call and channel on it fails with `Error::Timeout`.
+    fn operation_timed_out(&mut self, channel: u16, reply: &str) {
+        let text = format!(
+            "no {reply} on channel {channel} within operation_timeout ({} ms)",
+            self.config.operation_timeout
+        );
+        let close = ConnectionClose {
+            reply_code: 200,
+            reply_text: text,
+            class_id: 0,
+            method_id: 0,
+        };
+        let _ = encode_method(&mut self.out, 0, &Method::ConnectionClose(close));
+        self.fail(Error::Timeout);
     }
 }
 

@@ -32,6 +32,8 @@ pub enum DecodeError {
     BadPropertyFlags(u16),
     /// Field tables and arrays nested deeper than [`MAX_NESTING`] levels.
     NestingTooDeep,
+    /// A heartbeat frame on a channel other than 0 (the spec wants a 501 frame error).
+    HeartbeatOnChannel(u16),
 }
 
 /// How deeply field tables and arrays may nest in decoded input. Real tables nest a few levels
@@ -57,6 +59,12 @@ impl fmt::Display for DecodeError {
             DecodeError::BadPropertyFlags(x) => write!(f, "invalid property flags 0x{x:04x}"),
             DecodeError::NestingTooDeep => {
                 write!(f, "field tables nested deeper than {MAX_NESTING} levels")
+            }
+            DecodeError::HeartbeatOnChannel(ch) => {
+                write!(
+                    f,
+                    "heartbeat frame on channel {ch} (heartbeats belong to channel 0)"
+                )
             }
         }
     }

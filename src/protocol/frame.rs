@@ -31,7 +31,7 @@ pub enum Frame {
 }
 
 /// Reassembles frames from a byte stream.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct FrameDecoder {
     buf: BytesMut,
     /// Largest accepted frame including overhead; 0 = no limit (before tuning).
@@ -106,6 +106,7 @@ fn decode_payload(kind: u8, channel: u16, payload: Bytes) -> Result<Frame, Decod
         FRAME_METHOD => Frame::Method(channel, Method::decode(payload)?),
         FRAME_HEADER => Frame::Header(channel, ContentHeader::decode(&mut Reader::new(payload))?),
         FRAME_BODY => Frame::Body(channel, payload),
+        _ if channel != 0 => return Err(DecodeError::HeartbeatOnChannel(channel)),
         _ => Frame::Heartbeat,
     })
 }

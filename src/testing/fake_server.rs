@@ -245,6 +245,28 @@ impl FakeServer {
         b.queues.get(queue).map_or(0, |q| q.consumers.len())
     }
 
+    /// Consumers of `queue` on connections that are still live (not black-holed: a dead
+    /// connection's consumer lingers until the broker notices, as in RabbitMQ).
+    pub fn live_consumer_count(&self, queue: &str) -> usize {
+        let b = self.lock();
+        b.queues.get(queue).map_or(0, |q| {
+            q.consumers
+                .iter()
+                .filter(|c| {
+                    b.conns
+                        .get(&c.conn)
+                        .is_some_and(|k| k.status == Status::Live)
+                })
+                .count()
+        })
+    }
+
+    /// How many acks, nacks or rejects named a delivery tag their channel did not have
+    /// (each a 406 channel error, as in RabbitMQ).
+    pub fn stale_settles(&self) -> usize {
+        self.lock().stale_settles
+    }
+
     /// Every publish the server accepted (its exchange existed), in order: (exchange, routing
     /// key, body). Unroutable ones included.
     pub fn published(&self) -> Vec<(String, String, Vec<u8>)> {
@@ -389,6 +411,8 @@ struct Broker {
     queues: BTreeMap<String, Queue>,
     log: Vec<(u64, String)>,
     published: Vec<(String, String, Vec<u8>)>,
+    /// Acks, nacks and rejects for delivery tags the channel never had or already settled.
+    stale_settles: usize,
     queue_seq: u64,
     ctag_seq: u64,
 }
@@ -1003,6 +1027,7 @@ impl Broker {
             DecodeError::UnknownMethod(..) => ReplyCode::COMMAND_INVALID,
             DecodeError::UnknownFrameType(_)
             | DecodeError::BadFrameEnd(_)
+            | DecodeError::HeartbeatOnChannel(_)
             | DecodeError::FrameTooLarge(_) => ReplyCode::FRAME_ERROR,
             _ => ReplyCode::SYNTAX_ERROR,
         };
@@ -1655,6 +1680,17 @@ impl Broker {
         multiple: bool,
         id: MethodId,
     ) -> Result<Vec<Unacked>, Fail> {
+        let Some(chan) = self.chan(c, ch) else {
+            return Ok(Vec::new());
+        };
+        let stale = if multiple {
+            tag > chan.next_tag
+        } else {
+            !chan.unacked.contains_key(&tag)
+        };
+        if stale {
+            self.stale_settles += 1;
+        }
         let Some(chan) = self.chan(c, ch) else {
             return Ok(Vec::new());
         };

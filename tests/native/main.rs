@@ -11,6 +11,8 @@ mod confirms;
 mod connect;
 mod consume;
 mod faults;
+mod hostile;
+mod hostile_corpus;
 mod interop;
 mod lifecycle;
 mod publish;

@@ -114,7 +114,9 @@ fn tune_negotiation() {
         // heartbeat: None takes the server's, Some(0) disables, Some(n) wins.
         Case { ours: (0, 131_072, Some(0)), theirs: (2047, 131_072, 60), want: (2047, 131_072, 0) },
         Case { ours: (0, 131_072, Some(5)), theirs: (2047, 131_072, 60), want: (2047, 131_072, 5) },
-        Case { ours: (0, 131_072, None), theirs: (2047, 131_072, 0), want: (2047, 131_072, 0) },
+        // A server proposing none gets DEFAULT_HEARTBEAT back unless we asked for 0.
+        Case { ours: (0, 131_072, None), theirs: (2047, 131_072, 0), want: (2047, 131_072, DEFAULT_HEARTBEAT) },
+        Case { ours: (0, 131_072, Some(0)), theirs: (2047, 131_072, 0), want: (2047, 131_072, 0) },
     ];
     for (i, c) in cases.iter().enumerate() {
         let cfg = Config {

@@ -156,3 +156,105 @@ fn random_and_mutated_input_never_panics() {
         while b.recv(&mut eng).is_some() {}
     }
 }
+
+#[test]
+fn heartbeat_on_a_non_zero_channel_is_a_frame_error() {
+    let (mut eng, mut b) = connected();
+    open_channel(&mut eng, &mut b);
+    b.send_raw(&mut eng, &[8, 0, 1, 0, 0, 0, 0, 0xCE]);
+    let events = drain_events(&mut eng);
+    assert_eq!(closed_code(&events), 501);
+    let close = b.expect_connection_close(&mut eng);
+    assert_eq!(close.reply_code, 501);
+    assert!(
+        close.reply_text.contains("heartbeat"),
+        "{}",
+        close.reply_text
+    );
+}
+
+#[test]
+fn a_body_above_max_message_size_is_refused_from_its_header() {
+    let cfg = Config {
+        max_message_size: 1 << 20,
+        ..config()
+    };
+    let (mut eng, mut b, _) = connected_with(cfg, Tune::default());
+    let ch = open_channel(&mut eng, &mut b);
+    // A header announcing 2^62 bytes: refused before any body frame.
+    b.send(&mut eng, ch, &deliver_method(1));
+    let header = ContentHeader {
+        class_id: 60,
+        body_size: 1 << 62,
+        properties: BasicProperties::default(),
+    };
+    let mut raw = Vec::new();
+    let mut payload = Vec::new();
+    header.encode(&mut payload).unwrap();
+    raw.push(2);
+    raw.extend_from_slice(&ch.to_be_bytes());
+    raw.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    raw.extend_from_slice(&payload);
+    raw.push(0xCE);
+    b.send_raw(&mut eng, &raw);
+    let events = drain_events(&mut eng);
+    assert_eq!(closed_code(&events), 501);
+    let close = b.expect_connection_close(&mut eng);
+    assert!(
+        close.reply_text.contains("max_message_size"),
+        "{}",
+        close.reply_text
+    );
+    // Exactly the limit is fine.
+    let cfg = Config {
+        max_message_size: 5000,
+        ..config()
+    };
+    let (mut eng, mut b, _) = connected_with(cfg, Tune::default());
+    let ch = open_channel(&mut eng, &mut b);
+    b.deliver(
+        &mut eng,
+        ch,
+        1,
+        &patterned(5000),
+        &BasicProperties::default(),
+        4096,
+    );
+    assert!(matches!(drain_events(&mut eng)[..], [Event::Delivery(_)]));
+    b.deliver(
+        &mut eng,
+        ch,
+        2,
+        &patterned(5001),
+        &BasicProperties::default(),
+        4096,
+    );
+    assert_eq!(closed_code(&drain_events(&mut eng)), 501);
+}
+
+#[test]
+fn a_body_longer_than_its_header_is_refused_before_it_is_buffered() {
+    let (mut eng, mut b) = connected();
+    let ch = open_channel(&mut eng, &mut b);
+    // deliver + a header declaring 10 bytes, then a body frame of 11.
+    let mut raw = content_bytes(
+        ch,
+        &deliver_method(1),
+        &BasicProperties::default(),
+        &[7; 10],
+        4096,
+    );
+    raw.truncate(raw.len() - (8 + 10));
+    raw.extend_from_slice(&[3, 0, ch as u8, 0, 0, 0, 11]);
+    raw.extend_from_slice(&[7; 11]);
+    raw.push(0xCE);
+    b.send_raw(&mut eng, &raw);
+    let events = drain_events(&mut eng);
+    assert_eq!(closed_code(&events), 505);
+    let close = b.expect_connection_close(&mut eng);
+    assert!(
+        close.reply_text.contains("longer than its header"),
+        "{}",
+        close.reply_text
+    );
+}

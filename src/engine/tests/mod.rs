@@ -18,6 +18,7 @@ mod deadlines;
 mod handshake;
 mod heartbeat;
 mod malformed;
+mod operations;
 mod publish;
 mod secrets;
 
@@ -28,10 +29,15 @@ use fake_broker::*;
 const USER: &str = "user";
 const PASS: &str = "pass";
 
+/// The tests' configuration: heartbeats off unless a test asks (the default would pick
+/// `DEFAULT_HEARTBEAT` against the fake broker's 0) and no operation deadline unless a test
+/// asks (`operations.rs`), so each file sees only the timers it is about.
 fn config() -> Config {
     Config {
         username: USER.into(),
         password: PASS.into(),
+        heartbeat: Some(0),
+        operation_timeout: 0,
         ..Config::default()
     }
 }
