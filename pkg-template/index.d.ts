@@ -84,6 +84,10 @@ export interface AMQPWebSocketInit {
   authMechanism?: "PLAIN" | "AMQPLAIN";
   /** warren: bound on WebSocket open + AMQP handshake, in ms (default 30000) */
   connectionTimeout?: number;
+  /** warren: deadline in ms of every call that waits on the broker (default 60000, 0 = none) */
+  operationTimeout?: number;
+  /** warren: largest message body accepted from the broker, bytes (default 128 MiB, 0 = no limit) */
+  maxMessageSize?: number;
   /** warren: WebSocket subprotocols to offer (none by default) */
   protocols?: string | string[];
 }

@@ -202,6 +202,19 @@ impl JsClient {
         if let Some(v) = opt_num(&opts, "connectionTimeout").map_err(to_js)? {
             parsed.connection_timeout_ms = v as u64;
         }
+        // warren: deadline of every call awaiting the broker, and the largest message accepted
+        // (0 = none for both; defaults 60 s and 128 MiB)
+        for (key, slot) in [
+            ("operationTimeout", &mut parsed.config.operation_timeout),
+            ("maxMessageSize", &mut parsed.config.max_message_size),
+        ] {
+            if let Some(v) = opt_num(&opts, key).map_err(to_js)? {
+                if !(v >= 0.0 && v <= 9007199254740991.0 && v.fract() == 0.0) {
+                    return Err(type_error(&format!("{key} must be a non-negative integer")));
+                }
+                *slot = v as u64;
+            }
+        }
         c.platform = platform(tcp.is_some()).into();
         parsed.ws_protocols = match get_field(&opts, "protocols") {
             p if p.is_undefined() || p.is_null() => Vec::new(),

@@ -219,8 +219,15 @@ async fn connect(inner: &Arc<Inner>, url: ConnectionUrl, generation: u64) -> Res
         .connect_timeout_ms
         .unwrap_or(url.connection_timeout_ms);
     let opened: Arc<Mutex<Option<Connection>>> = Arc::default();
-    let attempt = rt::timeout(limit, open_and_recover(inner, &url, generation, &opened)).await;
-    let result = attempt.unwrap_or(Err(Error::Timeout));
+    let attempt = open_and_recover(inner, &url, generation, &opened);
+    // 0 = no deadline for the attempt (as `connection_timeout=0` on a connection)
+    let result = if limit == 0 {
+        attempt.await
+    } else {
+        rt::timeout(limit, attempt)
+            .await
+            .unwrap_or(Err(Error::Timeout))
+    };
     if result.is_err() {
         let conn = super::lock(&opened).take();
         if let Some(conn) = conn {
