@@ -8,6 +8,8 @@
 // hang fails with the name of the step it hung in. Sleeps are only used to assert that something
 // does NOT happen (and say so where they are).
 
+import { badInputTests } from "./bad-input.js";
+
 const STEP_MS = 10_000;
 
 // ---------------------------------------------------------------------------------------------
@@ -1407,6 +1409,7 @@ export const tests = [
   loggerOption,
   abortSignals,
   asyncDispose,
+  ...badInputTests,
 ];
 
 /**
