@@ -25,7 +25,7 @@ use super::client::{callback_arg, JsClient};
 use super::error::{to_js, type_error};
 use super::message::JsMessage;
 use super::values::{
-    get_field, js_bytes, js_to_properties, js_to_table, opt_bool, opt_num, opt_str,
+    get_field, int_arg, js_bytes, js_to_properties, js_to_table, opt_bool, opt_num, opt_str,
 };
 use crate::client::{
     Channel, Connection, ConnectionUrl, ExchangeDeclareOptions, ExchangeDeleteOptions,
@@ -439,9 +439,10 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
     };
     let vhost = opt_str(o, "vhost").map_err(to_js)?;
     let name = opt_str(o, "name").map_err(to_js)?;
-    let heartbeat = opt_num(o, "heartbeat").map_err(to_js)?;
+    let u16_opt = |k: &str| int_arg(&get_field(o, k), k, 0, u16::MAX as u64).map_err(to_js);
+    let heartbeat = u16_opt("heartbeat")?;
     let frame_max = opt_num(o, "frameMax").map_err(to_js)?;
-    let channel_max = opt_num(o, "channelMax").map_err(to_js)?;
+    let channel_max = u16_opt("channelMax")?;
     let mut out = Vec::with_capacity(list.len());
     for u in list {
         let mut parsed = ConnectionUrl::parse(&u).map_err(to_js)?;
@@ -453,7 +454,7 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
             c.connection_name = Some(v.clone());
         }
         if let Some(v) = heartbeat {
-            c.heartbeat = Some(v.clamp(0.0, 65535.0) as u16);
+            c.heartbeat = Some(v as u16);
         }
         if let Some(v) = frame_max {
             if v != 0.0 && !(4096.0..=4294967295.0).contains(&v) {
@@ -462,7 +463,7 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
             c.frame_max = v as u32;
         }
         if let Some(v) = channel_max {
-            c.channel_max = v.clamp(0.0, 65535.0) as u16;
+            c.channel_max = v as u16;
         }
         c.platform = platform.into();
         out.push(parsed);
