@@ -239,6 +239,20 @@ fn get(o: &JsValue, key: &str) -> JsValue {
     Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
 }
 
+/// `key` of an options object: undefined when there are no options; a TypeError when the
+/// options are not an object (a string or number where `{ ... }` belongs).
+fn option(o: &JsValue, key: &str) -> Result<JsValue, Error> {
+    if o.is_undefined() || o.is_null() {
+        Ok(JsValue::UNDEFINED)
+    } else if o.is_object() {
+        Ok(get(o, key))
+    } else {
+        Err(type_error(format!(
+            "options must be an object (reading {key})"
+        )))
+    }
+}
+
 fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
     let v = get(o, key);
     if v.is_undefined() || v.is_null() {
@@ -319,10 +333,7 @@ pub fn js_to_properties(o: &JsValue) -> Result<BasicProperties, Error> {
 
 /// Reads an option from an options object, with a default; rejects wrong types.
 pub fn opt_bool(o: &JsValue, key: &str, default: bool) -> Result<bool, Error> {
-    if o.is_undefined() || o.is_null() {
-        return Ok(default);
-    }
-    let v = get(o, key);
+    let v = option(o, key)?;
     if v.is_undefined() {
         return Ok(default);
     }
@@ -331,10 +342,7 @@ pub fn opt_bool(o: &JsValue, key: &str, default: bool) -> Result<bool, Error> {
 }
 
 pub fn opt_str(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
-    if o.is_undefined() || o.is_null() {
-        return Ok(None);
-    }
-    let v = get(o, key);
+    let v = option(o, key)?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
@@ -344,10 +352,7 @@ pub fn opt_str(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
 }
 
 pub fn opt_num(o: &JsValue, key: &str) -> Result<Option<f64>, Error> {
-    if o.is_undefined() || o.is_null() {
-        return Ok(None);
-    }
-    let v = get(o, key);
+    let v = option(o, key)?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }

@@ -720,15 +720,19 @@ impl JsSession {
     pub fn rpc_server(
         &self,
         queue: String,
-        #[wasm_bindgen(unchecked_param_type = "(msg: AMQPMessage) => unknown")] handler: Function,
-        prefetch: Option<u16>,
+        #[wasm_bindgen(unchecked_param_type = "(msg: AMQPMessage) => unknown")] handler: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] prefetch: Option<JsValue>,
     ) -> Promise {
-        let op = Op::RpcServer {
-            queue,
-            handler,
-            prefetch: prefetch.unwrap_or(1),
-        };
-        op_promise(&self.st, Ok(op))
+        let op = (|| {
+            let prefetch = int_arg(&opts(&prefetch), "prefetch", 0, 65535).map_err(to_js)?;
+            Ok(Op::RpcServer {
+                queue,
+                handler: callback_arg(handler, "handler")?
+                    .ok_or_else(|| invalid("handler must be a function"))?,
+                prefetch: prefetch.map_or(1, |n| n as u16),
+            })
+        })();
+        op_promise(&self.st, op)
     }
 
     /// Stops the session: no more reconnects, subscriptions end, the connection closes.
