@@ -32,7 +32,7 @@ use crate::client::{
     PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::engine::{Error, TransportError};
-use crate::protocol::{BasicProperties, FieldTable};
+use crate::protocol::{BasicProperties, EncodeError, FieldTable};
 use crate::session::HandlerError;
 use crate::session::{
     rpc_error, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult, Notice,
@@ -117,8 +117,26 @@ fn table_opt(v: &JsValue, what: &str) -> Result<FieldTable, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(FieldTable::new());
     }
-    js_to_table(v, what).map_err(to_js)
+    let t = js_to_table(v, what).map_err(to_js)?;
+    // Recorded topology is replayed after every reconnect: arguments that cannot fit in a
+    // method frame (4096 bytes is the smallest frame_max) would fail every replay, so they are
+    // refused here, before anything is recorded or sent.
+    let mut buf = Vec::new();
+    let too_long = |len| {
+        to_js(Error::Encode(EncodeError::TooLong {
+            field: "arguments",
+            len,
+        }))
+    };
+    t.encode(&mut buf).map_err(|_| too_long(usize::MAX))?;
+    if buf.len() > MAX_ARGUMENTS {
+        return Err(too_long(buf.len()));
+    }
+    Ok(t)
 }
+
+/// The largest encoded arguments table a session records (a method frame must hold it).
+const MAX_ARGUMENTS: usize = 3072;
 
 fn count(n: u32) -> JsValue {
     let o = Object::new();
