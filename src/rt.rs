@@ -36,7 +36,8 @@ mod imp {
 
     pub fn sleep_ms(ms: u64) -> Pin<Box<Sleep>> {
         Box::pin(gloo_timers::future::TimeoutFuture::new(
-            ms.min(u32::MAX as u64) as u32,
+            // setTimeout fires at once for delays past 2^31-1 ms (~24.8 days): clamp to that
+            ms.min(i32::MAX as u64) as u32,
         ))
     }
 

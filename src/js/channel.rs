@@ -528,8 +528,8 @@ impl JsChannel {
     #[wasm_bindgen(js_name = basicQos, unchecked_return_type = "Promise<void>")]
     pub fn basic_qos(
         &self,
-        prefetch_count: f64,
-        prefetch_size: Option<f64>,
+        #[wasm_bindgen(unchecked_param_type = "number")] prefetch_count: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "number | undefined")] prefetch_size: Option<JsValue>,
         global: Option<bool>,
         #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
             JsValue,
@@ -540,8 +540,14 @@ impl JsChannel {
             return Ok(p);
         }
         let sent = (|| {
-            let count = int_arg(prefetch_count, "prefetchCount", u16::MAX as u32)? as u16;
-            let size = int_arg(prefetch_size.unwrap_or(0.0), "prefetchSize", u32::MAX)?;
+            let count = int_arg(&prefetch_count, "prefetchCount", 0, u16::MAX as u64)?;
+            let size = int_arg(
+                &or_undefined(prefetch_size),
+                "prefetchSize",
+                0,
+                u32::MAX as u64,
+            )?;
+            let (count, size) = (count.unwrap_or(0) as u16, size.unwrap_or(0) as u32);
             Ok(self.inner().basic_qos(count, size, global.unwrap_or(false)))
         })();
         ctx.reply(sent, undefined)
@@ -551,7 +557,7 @@ impl JsChannel {
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn prefetch(
         &self,
-        prefetch_count: f64,
+        #[wasm_bindgen(unchecked_param_type = "number")] prefetch_count: JsValue,
         #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
             JsValue,
         >,
@@ -693,36 +699,39 @@ impl JsChannel {
     }
 
     #[wasm_bindgen(js_name = basicAck, unchecked_return_type = "Promise<void>")]
-    pub fn basic_ack(&self, delivery_tag: f64, multiple: Option<bool>) -> Promise {
-        settled(
-            self.inner()
-                .basic_ack(delivery_tag as u64, multiple.unwrap_or(false))
-                .map_err(|e| self.err(e)),
-        )
+    pub fn basic_ack(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] delivery_tag: JsValue,
+        multiple: Option<bool>,
+    ) -> Promise {
+        let r = delivery_tag_arg(&delivery_tag)
+            .and_then(|t| self.inner().basic_ack(t, multiple.unwrap_or(false)));
+        settled(r.map_err(|e| self.err(e)))
     }
 
     #[wasm_bindgen(js_name = basicNack, unchecked_return_type = "Promise<void>")]
     pub fn basic_nack(
         &self,
-        delivery_tag: f64,
+        #[wasm_bindgen(unchecked_param_type = "number")] delivery_tag: JsValue,
         requeue: Option<bool>,
         multiple: Option<bool>,
     ) -> Promise {
-        let r = self.inner().basic_nack(
-            delivery_tag as u64,
-            multiple.unwrap_or(false),
-            requeue.unwrap_or(false),
-        );
+        let r = delivery_tag_arg(&delivery_tag).and_then(|t| {
+            self.inner()
+                .basic_nack(t, multiple.unwrap_or(false), requeue.unwrap_or(false))
+        });
         settled(r.map_err(|e| self.err(e)))
     }
 
     #[wasm_bindgen(js_name = basicReject, unchecked_return_type = "Promise<void>")]
-    pub fn basic_reject(&self, delivery_tag: f64, requeue: Option<bool>) -> Promise {
-        settled(
-            self.inner()
-                .basic_reject(delivery_tag as u64, requeue.unwrap_or(false))
-                .map_err(|e| self.err(e)),
-        )
+    pub fn basic_reject(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "number")] delivery_tag: JsValue,
+        requeue: Option<bool>,
+    ) -> Promise {
+        let r = delivery_tag_arg(&delivery_tag)
+            .and_then(|t| self.inner().basic_reject(t, requeue.unwrap_or(false)));
+        settled(r.map_err(|e| self.err(e)))
     }
 
     /// Cancels a consumer by tag; resolves to this channel.
@@ -852,7 +861,7 @@ impl JsChannel {
     pub fn close(
         &self,
         reason: Option<String>,
-        code: Option<u16>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] code: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
             JsValue,
         >,
@@ -861,12 +870,16 @@ impl JsChannel {
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
         }
+        let code = match reply_code_arg(code) {
+            Ok(c) => c,
+            Err(e) => return Ok(ctx.reject(e)),
+        };
         if !self.is_open() {
             return Ok(ctx.reject(Error::NotOpen("channel")));
         }
         let sent = self
             .inner()
-            .close_with(code.unwrap_or(200), reason.as_deref().unwrap_or(""));
+            .close_with(code, reason.as_deref().unwrap_or(""));
         ctx.reply(Ok(sent), undefined)
     }
 
@@ -891,6 +904,17 @@ impl JsChannel {
 
 fn or_undefined(v: Option<JsValue>) -> JsValue {
     v.unwrap_or(JsValue::UNDEFINED)
+}
+
+/// A delivery tag: an integer 1..2^53-1 (0 and anything else are refused before sending).
+fn delivery_tag_arg(v: &JsValue) -> Result<u64, Error> {
+    int_arg(v, "deliveryTag", 1, (1 << 53) - 1)?
+        .ok_or_else(|| Error::InvalidArgument("deliveryTag is required".into()))
+}
+
+/// A close's reply code (default 200).
+pub(crate) fn reply_code_arg(v: Option<JsValue>) -> Result<u16, Error> {
+    Ok(int_arg(&or_undefined(v), "code", 0, u16::MAX as u64)?.map_or(200, |c| c as u16))
 }
 
 fn undefined(_: ()) -> JsValue {

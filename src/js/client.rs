@@ -205,8 +205,8 @@ impl JsClient {
         // warren: deadline of every call awaiting the broker, and the largest message accepted
         // (0 = none for both; defaults 60 s and 128 MiB)
         for (key, slot) in [
-            ("operationTimeout", &mut parsed.config.operation_timeout),
-            ("maxMessageSize", &mut parsed.config.max_message_size),
+            ("operationTimeout", &mut c.operation_timeout),
+            ("maxMessageSize", &mut c.max_message_size),
         ] {
             if let Some(v) = opt_num(&opts, key).map_err(to_js)? {
                 if !(v >= 0.0 && v <= 9007199254740991.0 && v.fract() == 0.0) {
@@ -216,14 +216,18 @@ impl JsClient {
             }
         }
         c.platform = platform(tcp.is_some()).into();
-        parsed.ws_protocols = match get_field(&opts, "protocols") {
-            p if p.is_undefined() || p.is_null() => Vec::new(),
-            p if js_sys::Array::is_array(&p) => js_sys::Array::from(&p)
-                .iter()
-                .filter_map(|v| v.as_string())
-                .collect(),
-            p => p.as_string().into_iter().collect(),
+        let protocols = get_field(&opts, "protocols");
+        let protocols = match protocols.as_string() {
+            Some(_) => js_sys::Array::of1(&protocols),
+            None if protocols.is_undefined() || protocols.is_null() => js_sys::Array::new(),
+            None if js_sys::Array::is_array(&protocols) => protocols.unchecked_into(),
+            None => js_sys::Array::of1(&JsValue::UNDEFINED), // refused below
         };
+        parsed.ws_protocols = protocols
+            .iter()
+            .map(|p| p.as_string())
+            .collect::<Option<_>>()
+            .ok_or_else(|| type_error("protocols must be a string or an array of strings"))?;
         if let Some(tls) = tcp.filter(|t| !t.is_undefined() && !t.is_null()) {
             parsed.tls.js = crate::transport::jsstream::JsTlsOptions(Some(tls));
         }
@@ -293,7 +297,7 @@ impl JsClient {
     #[wasm_bindgen(unchecked_return_type = "Promise<AMQPChannel>")]
     pub fn channel(
         &self,
-        id: Option<f64>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] id: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
             JsValue,
         >,
@@ -305,10 +309,15 @@ impl JsClient {
         let Some(conn) = self.open_connection() else {
             return Ok(ctx.reject(Error::NotOpen("connection")));
         };
-        let id = match id.map(|id| super::values::int_arg(id, "channel id", u16::MAX as u32)) {
-            Some(Err(e)) => return Ok(ctx.reject(e)),
-            Some(Ok(0)) | None => None,
-            Some(Ok(id)) => Some(id as u16),
+        let id = match super::values::int_arg(
+            &id.unwrap_or(JsValue::UNDEFINED),
+            "channel id",
+            0,
+            u16::MAX as u64,
+        ) {
+            Err(e) => return Ok(ctx.reject(e)),
+            Ok(Some(0)) | Ok(None) => None,
+            Ok(Some(id)) => Some(id as u16),
         };
         if let Some(id) = id {
             if let Some(ch) = self.channel_js(id) {
@@ -338,7 +347,7 @@ impl JsClient {
     pub fn close(
         &self,
         reason: Option<String>,
-        code: Option<u16>,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] code: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "{ signal?: AbortSignal }")] opts: Option<
             JsValue,
         >,
@@ -347,11 +356,14 @@ impl JsClient {
         if let Some(p) = ctx.pre_aborted() {
             return Ok(p);
         }
+        let code = match super::channel::reply_code_arg(code) {
+            Ok(c) => crate::protocol::ReplyCode(c),
+            Err(e) => return Ok(ctx.reject(e)),
+        };
         let Some(conn) = self.open_connection() else {
             return Ok(ctx.reject(Error::NotOpen("connection")));
         };
         Ok(ctx.promise(async move {
-            let code = crate::protocol::ReplyCode(code.unwrap_or(200));
             conn.close_with(code, reason.as_deref().unwrap_or(""))
                 .await?;
             Ok(JsValue::UNDEFINED)

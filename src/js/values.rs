@@ -99,8 +99,25 @@ pub fn properties_to_js(p: &BasicProperties) -> Object {
 
 // ----- encode: JS → wire -----
 
-/// Bytes of a Uint8Array, ArrayBuffer or other ArrayBuffer view.
+/// Whether `buf` is a detached ArrayBuffer (transferred): `new Uint8Array(buf)` would throw
+/// through the wasm, and a view on it reads as empty.
+fn detached(buf: &JsValue) -> bool {
+    Reflect::get(buf, &"detached".into()).is_ok_and(|d| d.is_truthy())
+}
+
+/// Bytes of a Uint8Array, ArrayBuffer or other ArrayBuffer view; `None` for anything else,
+/// detached buffers and views on them included.
 pub fn js_bytes(v: &JsValue) -> Option<Vec<u8>> {
+    let buf = if v.is_instance_of::<ArrayBuffer>() {
+        v.clone()
+    } else if ArrayBuffer::is_view(v) {
+        Reflect::get(v, &"buffer".into()).ok()?
+    } else {
+        return None;
+    };
+    if detached(&buf) {
+        return None;
+    }
     if let Some(u) = v.dyn_ref::<Uint8Array>() {
         return Some(u.to_vec());
     }
@@ -124,7 +141,16 @@ fn is_plain_object(v: &JsValue) -> bool {
     proto.is_null() || proto == Object::get_prototype_of(&Object::new())
 }
 
-pub fn js_to_field_value(v: &JsValue, path: &str) -> Result<FieldValue, Error> {
+/// How deep arrays and tables may nest in headers and arguments: deeper (or cyclic) values are
+/// a TypeError, before the recursion exhausts the wasm stack.
+const MAX_DEPTH: usize = 32;
+
+fn js_to_field_value(v: &JsValue, path: &str, depth: usize) -> Result<FieldValue, Error> {
+    if depth > MAX_DEPTH {
+        return Err(type_error(format!(
+            "{path}: nested more than {MAX_DEPTH} levels deep (a cyclic value?)"
+        )));
+    }
     if v.is_null() || v.is_undefined() {
         return Ok(FieldValue::Void);
     }
@@ -168,12 +194,16 @@ pub fn js_to_field_value(v: &JsValue, path: &str) -> Result<FieldValue, Error> {
         let arr: &Array = v.unchecked_ref();
         let mut items = Vec::with_capacity(arr.length() as usize);
         for (i, item) in arr.iter().enumerate() {
-            items.push(js_to_field_value(&item, &format!("{path}[{i}]"))?);
+            items.push(js_to_field_value(
+                &item,
+                &format!("{path}[{i}]"),
+                depth + 1,
+            )?);
         }
         return Ok(FieldValue::Array(items));
     }
     if is_plain_object(v) {
-        return js_to_table(v, path).map(FieldValue::Table);
+        return table_at(v, path, depth + 1).map(FieldValue::Table);
     }
     Err(type_error(format!(
         "{path}: unsupported value type {}",
@@ -182,6 +212,10 @@ pub fn js_to_field_value(v: &JsValue, path: &str) -> Result<FieldValue, Error> {
 }
 
 pub fn js_to_table(v: &JsValue, path: &str) -> Result<FieldTable, Error> {
+    table_at(v, path, 0)
+}
+
+fn table_at(v: &JsValue, path: &str, depth: usize) -> Result<FieldTable, Error> {
     if v.is_null() || v.is_undefined() {
         return Ok(FieldTable::new());
     }
@@ -195,7 +229,7 @@ pub fn js_to_table(v: &JsValue, path: &str) -> Result<FieldTable, Error> {
         if key.len() > 255 {
             return Err(type_error(format!("{path}: key longer than 255 bytes")));
         }
-        let value = js_to_field_value(&pair.get(1), &format!("{path}.{key}"))?;
+        let value = js_to_field_value(&pair.get(1), &format!("{path}.{key}"), depth)?;
         t.0.push((key, value));
     }
     Ok(t)
@@ -203,6 +237,20 @@ pub fn js_to_table(v: &JsValue, path: &str) -> Result<FieldTable, Error> {
 
 fn get(o: &JsValue, key: &str) -> JsValue {
     Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+/// `key` of an options object: undefined when there are no options; a TypeError when the
+/// options are not an object (a string or number where `{ ... }` belongs).
+fn option(o: &JsValue, key: &str) -> Result<JsValue, Error> {
+    if o.is_undefined() || o.is_null() {
+        Ok(JsValue::UNDEFINED)
+    } else if o.is_object() {
+        Ok(get(o, key))
+    } else {
+        Err(type_error(format!(
+            "options must be an object (reading {key})"
+        )))
+    }
 }
 
 fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
@@ -285,10 +333,7 @@ pub fn js_to_properties(o: &JsValue) -> Result<BasicProperties, Error> {
 
 /// Reads an option from an options object, with a default; rejects wrong types.
 pub fn opt_bool(o: &JsValue, key: &str, default: bool) -> Result<bool, Error> {
-    if o.is_undefined() || o.is_null() {
-        return Ok(default);
-    }
-    let v = get(o, key);
+    let v = option(o, key)?;
     if v.is_undefined() {
         return Ok(default);
     }
@@ -297,10 +342,7 @@ pub fn opt_bool(o: &JsValue, key: &str, default: bool) -> Result<bool, Error> {
 }
 
 pub fn opt_str(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
-    if o.is_undefined() || o.is_null() {
-        return Ok(None);
-    }
-    let v = get(o, key);
+    let v = option(o, key)?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
@@ -310,10 +352,7 @@ pub fn opt_str(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
 }
 
 pub fn opt_num(o: &JsValue, key: &str) -> Result<Option<f64>, Error> {
-    if o.is_undefined() || o.is_null() {
-        return Ok(None);
-    }
-    let v = get(o, key);
+    let v = option(o, key)?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
@@ -327,11 +366,15 @@ pub fn get_field(o: &JsValue, key: &str) -> JsValue {
     get(o, key)
 }
 
-/// An integer argument in `0..=max`; out-of-range or fractional values are a TypeError, not a wrap.
-pub fn int_arg(v: f64, what: &str, max: u32) -> Result<u32, Error> {
-    if v.fract() == 0.0 && v >= 0.0 && v <= max as f64 {
-        Ok(v as u32)
-    } else {
-        Err(type_error(format!("{what} must be an integer 0-{max}")))
+/// An optional integer argument in `min..=max` (`None` for undefined/null). Anything else (a
+/// string, a BigInt, NaN, a fraction, out of range) is a TypeError, never a wrap or a coercion.
+/// The one validator of every integer the JS API takes.
+pub fn int_arg(v: &JsValue, what: &str, min: u64, max: u64) -> Result<Option<u64>, Error> {
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    match v.as_f64() {
+        Some(n) if n.fract() == 0.0 && n >= min as f64 && n <= max as f64 => Ok(Some(n as u64)),
+        _ => Err(type_error(format!("{what} must be an integer {min}-{max}"))),
     }
 }

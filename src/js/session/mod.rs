@@ -25,14 +25,14 @@ use super::client::{callback_arg, JsClient};
 use super::error::{to_js, type_error};
 use super::message::JsMessage;
 use super::values::{
-    get_field, js_bytes, js_to_properties, js_to_table, opt_bool, opt_num, opt_str,
+    get_field, int_arg, js_bytes, js_to_properties, js_to_table, opt_bool, opt_num, opt_str,
 };
 use crate::client::{
     Channel, Connection, ConnectionUrl, ExchangeDeclareOptions, ExchangeDeleteOptions,
     PublishOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use crate::engine::{Error, TransportError};
-use crate::protocol::{BasicProperties, FieldTable};
+use crate::protocol::{BasicProperties, EncodeError, FieldTable};
 use crate::session::HandlerError;
 use crate::session::{
     rpc_error, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult, Notice,
@@ -118,8 +118,26 @@ fn table_opt(v: &JsValue, what: &str) -> Result<FieldTable, JsValue> {
     if v.is_undefined() || v.is_null() {
         return Ok(FieldTable::new());
     }
-    js_to_table(v, what).map_err(to_js)
+    let t = js_to_table(v, what).map_err(to_js)?;
+    // Recorded topology is replayed after every reconnect: arguments that cannot fit in a
+    // method frame (4096 bytes is the smallest frame_max) would fail every replay, so they are
+    // refused here, before anything is recorded or sent.
+    let mut buf = Vec::new();
+    let too_long = |len| {
+        to_js(Error::Encode(EncodeError::TooLong {
+            field: "arguments",
+            len,
+        }))
+    };
+    t.encode(&mut buf).map_err(|_| too_long(usize::MAX))?;
+    if buf.len() > MAX_ARGUMENTS {
+        return Err(too_long(buf.len()));
+    }
+    Ok(t)
 }
+
+/// The largest encoded arguments table a session records (a method frame must hold it).
+const MAX_ARGUMENTS: usize = 3072;
 
 fn count(n: u32) -> JsValue {
     let o = Object::new();
@@ -436,9 +454,10 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
     let tls = get_field(o, "tlsOptions");
     let vhost = opt_str(o, "vhost").map_err(to_js)?;
     let name = opt_str(o, "name").map_err(to_js)?;
-    let heartbeat = opt_num(o, "heartbeat").map_err(to_js)?;
+    let u16_opt = |k: &str| int_arg(&get_field(o, k), k, 0, u16::MAX as u64).map_err(to_js);
+    let heartbeat = u16_opt("heartbeat")?;
     let frame_max = opt_num(o, "frameMax").map_err(to_js)?;
-    let channel_max = opt_num(o, "channelMax").map_err(to_js)?;
+    let channel_max = u16_opt("channelMax")?;
     let mut out = Vec::with_capacity(list.len());
     for u in list {
         let mut parsed = ConnectionUrl::parse(&u).map_err(to_js)?;
@@ -450,7 +469,7 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
             c.connection_name = Some(v.clone());
         }
         if let Some(v) = heartbeat {
-            c.heartbeat = Some(v.clamp(0.0, 65535.0) as u16);
+            c.heartbeat = Some(v as u16);
         }
         if let Some(v) = frame_max {
             if v != 0.0 && !(4096.0..=4294967295.0).contains(&v) {
@@ -459,7 +478,7 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
             c.frame_max = v as u32;
         }
         if let Some(v) = channel_max {
-            c.channel_max = v.clamp(0.0, 65535.0) as u16;
+            c.channel_max = v as u16;
         }
         let tcp = matches!(parsed.scheme, Scheme::Amqp | Scheme::Amqps);
         c.platform = super::client::platform(tcp).into();
@@ -720,15 +739,19 @@ impl JsSession {
     pub fn rpc_server(
         &self,
         queue: String,
-        #[wasm_bindgen(unchecked_param_type = "(msg: AMQPMessage) => unknown")] handler: Function,
-        prefetch: Option<u16>,
+        #[wasm_bindgen(unchecked_param_type = "(msg: AMQPMessage) => unknown")] handler: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "number")] prefetch: Option<JsValue>,
     ) -> Promise {
-        let op = Op::RpcServer {
-            queue,
-            handler,
-            prefetch: prefetch.unwrap_or(1),
-        };
-        op_promise(&self.st, Ok(op))
+        let op = (|| {
+            let prefetch = int_arg(&opts(&prefetch), "prefetch", 0, 65535).map_err(to_js)?;
+            Ok(Op::RpcServer {
+                queue,
+                handler: callback_arg(handler, "handler")?
+                    .ok_or_else(|| invalid("handler must be a function"))?,
+                prefetch: prefetch.map_or(1, |n| n as u16),
+            })
+        })();
+        op_promise(&self.st, op)
     }
 
     /// Stops the session: no more reconnects, subscriptions end, the connection closes.

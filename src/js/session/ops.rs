@@ -296,6 +296,14 @@ pub(super) fn rpc_op(
     body: JsValue,
     o: JsValue,
 ) -> Result<Op, JsValue> {
+    if queue.len() > 255 {
+        let len = queue.len();
+        let e = EncodeError::ShortStringTooLong {
+            field: "routing key",
+            len,
+        };
+        return Err(super::to_js(Error::Encode(e)));
+    }
     Ok(Op::RpcCall {
         client,
         once,

@@ -46,16 +46,19 @@ impl JsQueue {
         )]
         params: Option<JsValue>,
         #[wasm_bindgen(unchecked_optional_param_type = "(msg: AMQPMessage) => unknown")]
-        callback: Option<Function>,
+        callback: Option<JsValue>,
     ) -> Promise {
         let (params, callback) = match (params, callback) {
             (Some(p), None) if p.is_function() => (JsValue::UNDEFINED, Some(p.unchecked_into())),
-            (p, c) => (opts(&p), c),
+            (p, c) => match callback_arg(c.unwrap_or(JsValue::UNDEFINED), "callback") {
+                Ok(c) => (opts(&p), c),
+                Err(e) => return Promise::reject(&e),
+            },
         };
         let op = (|| {
-            let prefetch = opt_num(&params, "prefetch")?.unwrap_or(0.0);
+            let prefetch = int_arg(&get_field(&params, "prefetch"), "prefetch", 0, 65535)?;
             let mut o = SubscribeOptions {
-                prefetch: prefetch.clamp(0.0, 65535.0) as u16,
+                prefetch: prefetch.unwrap_or(0) as u16,
                 ..SubscribeOptions::default()
             };
             o.consume.no_ack = opt_bool(&params, "noAck", false)?;
