@@ -209,7 +209,7 @@ impl JsClient {
             ("maxMessageSize", &mut c.max_message_size),
         ] {
             if let Some(v) = opt_num(&opts, key).map_err(to_js)? {
-                if !(v >= 0.0 && v <= 9007199254740991.0 && v.fract() == 0.0) {
+                if !((0.0..=9007199254740991.0).contains(&v) && v.fract() == 0.0) {
                     return Err(type_error(&format!("{key} must be a non-negative integer")));
                 }
                 *slot = v as u64;
