@@ -448,7 +448,10 @@ function surface(lib, classes) {
     if (typeof C !== "function") throw new Error(`the package does not export ${cls}`);
     names.push(`${cls}.constructor`);
     for (const key of Reflect.ownKeys(C.prototype)) {
-      const name = typeof key === "symbol" ? `[${key.description}]` : key;
+      // well-known symbols by identity (Node names Symbol.dispose "nodejs.dispose")
+      const name = key === Symbol.dispose ? "[Symbol.dispose]"
+        : key === Symbol.asyncDispose ? "[Symbol.asyncDispose]"
+        : typeof key === "symbol" ? `[${key.description}]` : key;
       if (SKIP.has(name)) continue;
       const d = Object.getOwnPropertyDescriptor(C.prototype, key);
       if (typeof d.value === "function") names.push(`${cls}.${name}`);

@@ -43,6 +43,12 @@ class AMQPClientAsWebSocketClient extends pkg.AMQPClient {
   }
 }
 const lib = { ...pkg, AMQPWebSocketClient: AMQPClientAsWebSocketClient };
+// sessions the suite opens (bad-input rows) trust the test CA the same way, through
+// AMQPSession's own tlsOptions
+if (tlsOptions) {
+  const connect = pkg.AMQPSession.connect;
+  pkg.AMQPSession.connect = (u, o) => connect.call(pkg.AMQPSession, u, { tlsOptions, ...o });
+}
 
 const all = tests.length + tcpTests.length + tlsTests.length;
 const watchdog = setTimeout(() => {
