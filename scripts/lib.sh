@@ -19,6 +19,8 @@ FAULT_CONTROL_PORT=${WARREN_FAULT_CONTROL_PORT:-5678} # its HTTP control API (/c
 FAULT_RELAY_PORT=${WARREN_FAULT_RELAY_PORT:-15677}    # WebSocket relay (warren-relay) -> the fault proxy
 WEBSOCKIFY_PORT=${WARREN_WEBSOCKIFY_PORT:-15675}      # websockify -> broker, for the compatibility run (scripts/relay websockify)
 PROXY_BROKER_PORT=${WARREN_PROXY_BROKER_PORT:-5679}   # a second RabbitMQ node with proxy_protocol = true (relay tests)
+HOSTILE_PORT=${WARREN_HOSTILE_PORT:-5680}             # the hostile broker (examples/hostile_broker.rs, scripts/hostile); GET /case/NAME picks its script
+HOSTILE_RELAY_PORT=${WARREN_HOSTILE_RELAY_PORT:-15680} # WebSocket relay (warren-relay) -> the hostile broker
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;
 *) export PATH="$HOME/.cargo/bin:$PATH" ;;

@@ -10,290 +10,14 @@
 //! turns into the table in `docs/robustness.md`.
 
 use crate::common::within;
-use bytes::Bytes;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
 use warren::client::ConsumeOptions;
 use warren::protocol::*;
 use warren::{Connection, Error, FieldTable, TransportError};
 
-/// How the server answers the protocol header.
-#[derive(Clone, Copy, PartialEq)]
-enum Opening {
-    Normal,
-    /// Sends a protocol header back (an AMQP 1.0 broker refusing 0-9-1).
-    ProtocolHeader,
-    /// connection.start offering only a mechanism warren does not implement.
-    NoMechanism,
-    /// connection.start whose server-properties table declares 4 GiB.
-    HugeTable,
-}
-
-/// What the server does once the client's consumer is set up.
-#[derive(Clone)]
-enum Act {
-    Raw(Vec<u8>),
-    /// A content header on channel 1 declaring `size` bytes, then body frames for ever (until
-    /// the client closes or the socket breaks).
-    EndlessBody(u64),
-    /// Nothing more, ever; the socket stays open.
-    Silence,
-}
-
-struct Script {
-    opening: Opening,
-    /// Proposed in connection.tune.
-    heartbeat: u16,
-    frame_max: u32,
-    acts: Vec<Act>,
-}
-
-impl Script {
-    fn after_consume(acts: Vec<Act>) -> Script {
-        Script {
-            opening: Opening::Normal,
-            heartbeat: 0,
-            frame_max: 4096,
-            acts,
-        }
-    }
-}
-
-/// What the server saw from the client.
-#[derive(Debug, Default)]
-struct Seen {
-    tune_ok: Option<ConnectionTuneOk>,
-    /// Frames the client sent after the misbehaviour began.
-    after: Vec<Frame>,
-    /// The client closed its socket.
-    eof: bool,
-    /// Body bytes the endless-body writer got out before the client closed.
-    body_bytes: u64,
-}
-
-impl Seen {
-    fn close(&self) -> Option<&ConnectionClose> {
-        self.after.iter().find_map(|f| match f {
-            Frame::Method(0, Method::ConnectionClose(c)) => Some(c),
-            _ => None,
-        })
-    }
-}
-
-fn frame(channel: u16, m: &Method) -> Vec<u8> {
-    let mut out = Vec::new();
-    encode_method(&mut out, channel, m).unwrap();
-    out
-}
-
-fn start_method(mechanisms: &'static [u8]) -> Method {
-    Method::ConnectionStart(ConnectionStart {
-        version_major: 0,
-        version_minor: 9,
-        server_properties: FieldTable::new().with("product", "hostile"),
-        mechanisms: Bytes::from_static(mechanisms),
-        locales: Bytes::from_static(b"en_US"),
-    })
-}
-
-fn deliver(tag: &str, delivery_tag: u64) -> Vec<u8> {
-    frame(
-        1,
-        &Method::BasicDeliver(BasicDeliver {
-            consumer_tag: tag.into(),
-            delivery_tag,
-            redelivered: false,
-            exchange: String::new(),
-            routing_key: "q".into(),
-        }),
-    )
-}
-
-/// A raw frame: type, channel, payload, and the given end octet.
-fn raw_frame(kind: u8, channel: u16, payload: &[u8], end: u8) -> Vec<u8> {
-    let mut out = vec![kind];
-    out.extend_from_slice(&channel.to_be_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-    out.push(end);
-    out
-}
-
-fn header_frame(channel: u16, body_size: u64) -> Vec<u8> {
-    let mut p = Vec::new();
-    ContentHeader {
-        class_id: 60,
-        body_size,
-        properties: BasicProperties::default(),
-    }
-    .encode(&mut p)
-    .unwrap();
-    raw_frame(2, channel, &p, 0xCE)
-}
-
-enum Cmd {
-    Write(Vec<u8>),
-    Endless(u64),
-}
-
-struct Server {
-    port: u16,
-    seen: tokio::task::JoinHandle<Seen>,
-}
-
-/// Starts the server for one connection.
-async fn serve(script: Script) -> Server {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = tokio::spawn(async move {
-        let Ok((sock, _)) = listener.accept().await else {
-            return Seen::default();
-        };
-        let (r, w) = sock.into_split();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let body_bytes = Arc::new(AtomicU64::new(0));
-        let writer = tokio::spawn(write_loop(w, rx, stop.clone(), body_bytes.clone()));
-        let mut seen = tokio::time::timeout(
-            std::time::Duration::from_secs(30),
-            read_loop(r, &script, &tx),
-        )
-        .await
-        .unwrap_or_default();
-        stop.store(true, Ordering::SeqCst);
-        drop(tx);
-        let _ = writer.await;
-        seen.body_bytes = body_bytes.load(Ordering::SeqCst);
-        seen
-    });
-    Server { port, seen }
-}
-
-async fn write_loop(
-    mut w: OwnedWriteHalf,
-    mut rx: mpsc::UnboundedReceiver<Cmd>,
-    stop: Arc<AtomicBool>,
-    body_bytes: Arc<AtomicU64>,
-) {
-    while let Some(cmd) = rx.recv().await {
-        match cmd {
-            Cmd::Write(b) => {
-                if w.write_all(&b).await.is_err() {
-                    return;
-                }
-            }
-            Cmd::Endless(size) => {
-                if w.write_all(&header_frame(1, size)).await.is_err() {
-                    return;
-                }
-                let body = raw_frame(3, 1, &[0x42; 4088], 0xCE);
-                while !stop.load(Ordering::SeqCst) {
-                    if w.write_all(&body).await.is_err() {
-                        return;
-                    }
-                    body_bytes.fetch_add(4088, Ordering::SeqCst);
-                }
-            }
-        }
-    }
-}
-
-/// Reads frames from the client and plays the script; returns when the client closed (after
-/// answering its connection.close) or its socket ended.
-async fn read_loop(mut r: OwnedReadHalf, script: &Script, tx: &mpsc::UnboundedSender<Cmd>) -> Seen {
-    let send = |b: Vec<u8>| {
-        let _ = tx.send(Cmd::Write(b));
-    };
-    let mut seen = Seen::default();
-    let mut header = [0u8; 8];
-    if r.read_exact(&mut header).await.is_err() {
-        return seen;
-    }
-    match script.opening {
-        Opening::ProtocolHeader => send(b"AMQP\x00\x01\x00\x00".to_vec()),
-        Opening::NoMechanism => send(frame(0, &start_method(b"SCRAM-SHA-256 GSSAPI"))),
-        Opening::HugeTable => {
-            let mut payload = vec![0, 10, 0, 10, 0, 9];
-            payload.extend_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
-            payload.extend_from_slice(b"\x07product");
-            send(raw_frame(1, 0, &payload, 0xCE));
-        }
-        Opening::Normal => send(frame(0, &start_method(b"PLAIN AMQPLAIN"))),
-    }
-    let mut dec = FrameDecoder::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut misbehaving = script.opening != Opening::Normal;
-    loop {
-        let n = match r.read(&mut buf).await {
-            Ok(0) | Err(_) => {
-                seen.eof = true;
-                return seen;
-            }
-            Ok(n) => n,
-        };
-        dec.extend(&buf[..n]);
-        while let Ok(Some(f)) = dec.next_frame() {
-            if misbehaving {
-                seen.after.push(f.clone());
-            }
-            match f {
-                Frame::Method(0, Method::ConnectionStartOk(_)) => {
-                    let tune = ConnectionTune {
-                        channel_max: 16,
-                        frame_max: script.frame_max,
-                        heartbeat: script.heartbeat,
-                    };
-                    send(frame(0, &Method::ConnectionTune(tune)));
-                }
-                Frame::Method(0, Method::ConnectionTuneOk(t)) => seen.tune_ok = Some(t),
-                Frame::Method(0, Method::ConnectionOpen(_)) => send(frame(
-                    0,
-                    &Method::ConnectionOpenOk(ConnectionOpenOk::default()),
-                )),
-                Frame::Method(0, Method::ConnectionClose(_)) => {
-                    send(frame(0, &Method::ConnectionCloseOk));
-                    misbehaving = true;
-                }
-                Frame::Method(0, Method::ConnectionCloseOk) => return seen,
-                // A reject is the answer the unknown-tag case waits for: end the case.
-                Frame::Method(_, Method::BasicReject(_)) => {
-                    let close = ConnectionClose {
-                        reply_code: 320,
-                        reply_text: "CONNECTION_FORCED".into(),
-                        class_id: 0,
-                        method_id: 0,
-                    };
-                    send(frame(0, &Method::ConnectionClose(close)));
-                }
-                Frame::Method(ch, Method::ChannelOpen(_)) => {
-                    send(frame(ch, &Method::ChannelOpenOk(ChannelOpenOk::default())))
-                }
-                Frame::Method(ch, Method::BasicConsume(_)) if !misbehaving => {
-                    let ok = BasicConsumeOk {
-                        consumer_tag: "ctag".into(),
-                    };
-                    send(frame(ch, &Method::BasicConsumeOk(ok)));
-                    misbehaving = true;
-                    for act in &script.acts {
-                        match act {
-                            Act::Raw(b) => send(b.clone()),
-                            Act::EndlessBody(size) => {
-                                let _ = tx.send(Cmd::Endless(*size));
-                            }
-                            Act::Silence => {}
-                        }
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-}
+#[path = "../support/hostile_server.rs"]
+mod hostile_server;
+use hostile_server::*;
 
 /// The outcome of one case, as the table in docs/robustness.md shows it.
 struct Outcome {
@@ -405,14 +129,7 @@ const QUERY: &str = "heartbeat=0&operation_timeout=5000&connection_timeout=5000"
 
 #[tokio::test]
 async fn hostile_frame_larger_than_frame_max() {
-    // frame_max 4096 negotiated; a 10 000-byte method frame.
-    let mut payload = vec![0, 60, 0, 60];
-    payload.resize(10_000, 0);
-    let o = run(
-        Script::after_consume(vec![Act::Raw(raw_frame(1, 1, &payload, 0xCE))]),
-        QUERY,
-    )
-    .await;
+    let o = run(case("frame-larger-than-frame-max").unwrap(), QUERY).await;
     o.record(
         "frame larger than frame_max",
         "a 10 000-byte method frame after frame_max 4096",
@@ -425,8 +142,7 @@ async fn hostile_frame_larger_than_frame_max() {
 
 #[tokio::test]
 async fn hostile_bad_frame_end() {
-    let bad = raw_frame(1, 0, &frame(0, &Method::ConnectionUnblocked)[7..11], 0x00);
-    let o = run(Script::after_consume(vec![Act::Raw(bad)]), QUERY).await;
+    let o = run(case("bad-frame-end").unwrap(), QUERY).await;
     o.record(
         "bad frame-end octet",
         "connection.unblocked ending in 0x00 instead of 0xCE",
@@ -437,11 +153,7 @@ async fn hostile_bad_frame_end() {
 
 #[tokio::test]
 async fn hostile_unknown_frame_type() {
-    let o = run(
-        Script::after_consume(vec![Act::Raw(raw_frame(9, 0, b"", 0xCE))]),
-        QUERY,
-    )
-    .await;
+    let o = run(case("unknown-frame-type").unwrap(), QUERY).await;
     o.record("unknown frame type", "a frame of type 9");
     assert_eq!(o.close_code(), Some(501));
     assert!(o.connection_closed().text.contains("unknown frame type 9"));
@@ -449,11 +161,7 @@ async fn hostile_unknown_frame_type() {
 
 #[tokio::test]
 async fn hostile_unknown_class_and_method() {
-    let o = run(
-        Script::after_consume(vec![Act::Raw(raw_frame(1, 1, &[0, 99, 0, 7], 0xCE))]),
-        QUERY,
-    )
-    .await;
+    let o = run(case("unknown-method").unwrap(), QUERY).await;
     o.record("unknown class/method", "method 99.7 on channel 1");
     assert_eq!(o.close_code(), Some(503));
     assert!(o.connection_closed().text.contains("unknown method 99.7"));
@@ -461,9 +169,7 @@ async fn hostile_unknown_class_and_method() {
 
 #[tokio::test]
 async fn hostile_body_without_header() {
-    let mut b = deliver("ctag", 1);
-    b.extend(raw_frame(3, 1, b"body", 0xCE));
-    let o = run(Script::after_consume(vec![Act::Raw(b)]), QUERY).await;
+    let o = run(case("body-without-header").unwrap(), QUERY).await;
     o.record(
         "body frame without a header",
         "basic.deliver, then a body frame",
@@ -477,10 +183,7 @@ async fn hostile_body_without_header() {
 
 #[tokio::test]
 async fn hostile_body_longer_than_its_header() {
-    let mut b = deliver("ctag", 1);
-    b.extend(header_frame(1, 10));
-    b.extend(raw_frame(3, 1, &[1; 20], 0xCE));
-    let o = run(Script::after_consume(vec![Act::Raw(b)]), QUERY).await;
+    let o = run(case("body-longer-than-header").unwrap(), QUERY).await;
     o.record(
         "body longer than its header",
         "header says 10 bytes, body frame of 20",
@@ -494,11 +197,7 @@ async fn hostile_body_longer_than_its_header() {
 
 #[tokio::test]
 async fn hostile_body_shorter_than_its_header() {
-    let mut b = deliver("ctag", 1);
-    b.extend(header_frame(1, 10));
-    b.extend(raw_frame(3, 1, &[1; 5], 0xCE));
-    b.extend(deliver("ctag", 2));
-    let o = run(Script::after_consume(vec![Act::Raw(b)]), QUERY).await;
+    let o = run(case("body-shorter-than-header").unwrap(), QUERY).await;
     o.record(
         "body shorter than its header",
         "header says 10 bytes, 5 arrive, then the next basic.deliver",
@@ -512,15 +211,7 @@ async fn hostile_body_shorter_than_its_header() {
 
 #[tokio::test]
 async fn hostile_endless_body() {
-    // A header announcing 2^62 bytes, then body frames as fast as the socket takes them.
-    let o = run(
-        Script::after_consume(vec![
-            Act::Raw(deliver("ctag", 1)),
-            Act::EndlessBody(1 << 62),
-        ]),
-        QUERY,
-    )
-    .await;
+    let o = run(case("endless-body").unwrap(), QUERY).await;
     o.record(
         "endless body",
         "header declaring 2^62 bytes, then 4 KB body frames without end",
@@ -556,15 +247,7 @@ async fn hostile_endless_body_within_the_declared_size_limit() {
 
 #[tokio::test]
 async fn hostile_huge_table_length() {
-    // A content header whose headers table declares 4 GiB inside a 40-byte frame.
-    let mut p = vec![0, 60, 0, 0];
-    p.extend_from_slice(&5u64.to_be_bytes());
-    p.extend_from_slice(&0x2000u16.to_be_bytes()); // property flags: headers only
-    p.extend_from_slice(&0xFFFF_FFF0u32.to_be_bytes());
-    p.extend_from_slice(b"\x01kS\x00\x00\x00\x01x");
-    let mut b = deliver("ctag", 1);
-    b.extend(raw_frame(2, 1, &p, 0xCE));
-    let o = run(Script::after_consume(vec![Act::Raw(b)]), QUERY).await;
+    let o = run(case("huge-table-length").unwrap(), QUERY).await;
     o.record(
         "huge declared table length",
         "message headers table declaring 4 GiB in a 40-byte frame",
@@ -575,11 +258,7 @@ async fn hostile_huge_table_length() {
 
 #[tokio::test]
 async fn hostile_huge_table_length_in_the_handshake() {
-    let script = Script {
-        opening: Opening::HugeTable,
-        ..Script::after_consume(vec![])
-    };
-    let o = run(script, QUERY).await;
+    let o = run(case("huge-table-in-handshake").unwrap(), QUERY).await;
     o.record(
         "huge table length in connection.start",
         "server-properties table declaring 4 GiB",
@@ -658,11 +337,7 @@ async fn hostile_truncated_frame_then_silence_without_heartbeats() {
 
 #[tokio::test]
 async fn hostile_heartbeat_on_a_channel() {
-    let o = run(
-        Script::after_consume(vec![Act::Raw(raw_frame(8, 1, b"", 0xCE))]),
-        QUERY,
-    )
-    .await;
+    let o = run(case("heartbeat-on-a-channel").unwrap(), QUERY).await;
     o.record(
         "heartbeat on a non-zero channel",
         "a heartbeat frame on channel 1",
@@ -673,17 +348,7 @@ async fn hostile_heartbeat_on_a_channel() {
 
 #[tokio::test]
 async fn hostile_close_with_an_unknown_reply_code() {
-    let close = ConnectionClose {
-        reply_code: 999,
-        reply_text: "WHAT_IS_THIS".into(),
-        class_id: 0,
-        method_id: 0,
-    };
-    let o = run(
-        Script::after_consume(vec![Act::Raw(frame(0, &Method::ConnectionClose(close)))]),
-        QUERY,
-    )
-    .await;
+    let o = run(case("close-with-unknown-code").unwrap(), QUERY).await;
     o.record("close with an unknown reply code", "connection.close 999");
     // warren answers close-ok and reports the code as it came (ReplyCode is an open newtype).
     assert!(o
@@ -697,11 +362,7 @@ async fn hostile_close_with_an_unknown_reply_code() {
 
 #[tokio::test]
 async fn hostile_protocol_header_sent_back() {
-    let script = Script {
-        opening: Opening::ProtocolHeader,
-        ..Script::after_consume(vec![])
-    };
-    let o = run(script, QUERY).await;
+    let o = run(case("protocol-header-sent-back").unwrap(), QUERY).await;
     o.record(
         "protocol header sent back",
         "AMQP 1.0's header in answer to ours",
@@ -719,11 +380,7 @@ async fn hostile_protocol_header_sent_back() {
 
 #[tokio::test]
 async fn hostile_no_supported_mechanism() {
-    let script = Script {
-        opening: Opening::NoMechanism,
-        ..Script::after_consume(vec![])
-    };
-    let o = run(script, QUERY).await;
+    let o = run(case("no-supported-mechanism").unwrap(), QUERY).await;
     o.record(
         "connection.start offering no mechanism we support",
         "mechanisms `SCRAM-SHA-256 GSSAPI`",
