@@ -23,6 +23,8 @@ mod subscription;
 mod supervisor;
 #[cfg(test)]
 mod tests;
+#[cfg(all(test, feature = "tokio"))]
+mod chaos_tests;
 mod topology;
 
 pub use backoff::Backoff;

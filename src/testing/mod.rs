@@ -2,7 +2,6 @@
 //! ([`FakeServer`]) that the real client runs against over `tokio::io::duplex`.
 
 pub(crate) mod fake_server;
-mod session_chaos;
 
 #[allow(unused_imports)] // for the session tests
 pub(crate) use fake_server::FakeServer;

@@ -19,7 +19,7 @@
 
 #![cfg(all(test, feature = "tokio"))]
 
-use super::FakeServer;
+use crate::testing::FakeServer;
 use crate::client::{ConnectionUrl, PublishOptions, QueueDeclareOptions};
 use crate::rt;
 use crate::session::{Backoff, Dialer, Session, SessionOptions, SubscribeOptions};
