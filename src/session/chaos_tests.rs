@@ -19,10 +19,10 @@
 
 #![cfg(all(test, feature = "tokio"))]
 
-use crate::testing::FakeServer;
 use crate::client::{ConnectionUrl, PublishOptions, QueueDeclareOptions};
 use crate::rt;
 use crate::session::{Backoff, Dialer, Session, SessionOptions, SubscribeOptions};
+use crate::testing::FakeServer;
 use crate::{BasicProperties, FieldTable};
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -16,6 +16,8 @@
 //! ```
 
 mod backoff;
+#[cfg(all(test, feature = "tokio"))]
+mod chaos_tests;
 mod options;
 mod outbox;
 mod rpc;
@@ -23,8 +25,6 @@ mod subscription;
 mod supervisor;
 #[cfg(test)]
 mod tests;
-#[cfg(all(test, feature = "tokio"))]
-mod chaos_tests;
 mod topology;
 
 pub use backoff::Backoff;
