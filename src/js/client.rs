@@ -232,17 +232,21 @@ impl JsClient {
             parsed.tls.js = crate::transport::jsstream::JsTlsOptions(Some(tls));
         }
         let logger = logger_arg(get_field(&opts, "logger"))?;
-        Ok(JsClient {
+        Ok(JsClient::with(parsed, None, logger))
+    }
+
+    fn with(url: ConnectionUrl, conn: Option<Connection>, logger: JsValue) -> JsClient {
+        JsClient {
             inner: Rc::new(ClientState {
-                url: parsed,
-                conn: RefCell::new(None),
+                url,
+                conn: RefCell::new(conn),
                 callbacks: RefCell::default(),
                 logger: RefCell::new(logger),
                 this: RefCell::new(None),
                 channels: RefCell::default(),
                 blocked: RefCell::new(None),
             }),
-        })
+        }
     }
 }
 
@@ -541,17 +545,7 @@ impl JsClient {
     /// A client for a connection something else opened (a session's current connection), so
     /// its channels and messages have the usual `connection`; `url` gives vhost/username.
     pub(crate) fn adopt(conn: Connection, url: ConnectionUrl, logger: JsValue) -> JsClient {
-        JsClient {
-            inner: Rc::new(ClientState {
-                url,
-                conn: RefCell::new(Some(conn)),
-                callbacks: RefCell::default(),
-                logger: RefCell::new(logger),
-                this: RefCell::new(None),
-                channels: RefCell::default(),
-                blocked: RefCell::new(None),
-            }),
-        }
+        JsClient::with(url, Some(conn), logger)
     }
 
     pub(crate) fn connection(&self) -> Option<Connection> {
