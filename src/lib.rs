@@ -21,6 +21,11 @@ pub mod transport;
 #[cfg(target_arch = "wasm32")]
 mod js;
 
+/// talc instead of std's dlmalloc: about 5 KB less wasm, and faster (the module is single-threaded).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 #[cfg(all(test, feature = "tokio"))]
 pub(crate) mod testing;
 

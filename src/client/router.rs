@@ -274,11 +274,11 @@ impl Router {
         match self.consumers.gone_no_ack(channel, &tag) {
             // Settled by the broker on sending: nothing to give back.
             Some(true) => log::debug!(
-                "warren: dropped delivery {delivery_tag} on channel {channel} for no-ack consumer {tag:?}, which is gone"
+                "warren: dropped delivery {delivery_tag} on channel {channel} for no-ack consumer \"{tag}\", which is gone"
             ),
             known => {
                 log::warn!(
-                    "warren: delivery {delivery_tag} on channel {channel} for {} consumer tag {tag:?}: rejected with requeue",
+                    "warren: delivery {delivery_tag} on channel {channel} for {} consumer tag \"{tag}\": rejected with requeue",
                     if known.is_some() { "cancelled" } else { "unknown" }
                 );
                 self.owed.rejects.push((channel, delivery_tag));

@@ -866,8 +866,8 @@ fn settle_outcome(
         (_, Ok(())) if no_ack => Ok(()),
         (Settle::Auto { .. }, Ok(())) => settler.ack(),
         (Settle::Manual, Ok(())) => Ok(()),
-        (_, Err(e)) if no_ack => {
-            log::warn!("warren session: message handler failed: {e:?}");
+        (_, Err(HandlerError::Failed(why) | HandlerError::Unusable(why))) if no_ack => {
+            log::warn!("warren session: message handler failed: {why}");
             Ok(())
         }
         (_, Err(HandlerError::Unusable(why))) => {

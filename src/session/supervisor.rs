@@ -277,7 +277,7 @@ async fn open_and_recover(
             Err(e) if is_connection_level(&e) || !conn.is_open() => return Err(e),
             Err(error) => {
                 let queue = s.queue.name();
-                let object = format!("subscription to queue {queue:?}");
+                let object = format!("subscription to queue \"{queue}\"");
                 recovery_failed(inner, Some(queue), object, error);
             }
         }

@@ -98,15 +98,15 @@ impl Declaration {
     /// What a recovery-failed event names.
     pub fn describe(&self) -> String {
         match self {
-            Declaration::Exchange { name, .. } => format!("exchange {name:?}"),
-            Declaration::Queue { handle, .. } => format!("queue {:?}", handle.name()),
+            Declaration::Exchange { name, .. } => format!("exchange \"{name}\""),
+            Declaration::Queue { handle, .. } => format!("queue \"{}\"", handle.name()),
             Declaration::QueueBinding {
                 queue,
                 exchange,
                 routing_key,
                 ..
             } => format!(
-                "binding of queue {:?} to exchange {exchange:?} ({routing_key:?})",
+                "binding of queue \"{}\" to exchange \"{exchange}\" (\"{routing_key}\")",
                 queue.name()
             ),
             Declaration::ExchangeBinding {
@@ -115,7 +115,7 @@ impl Declaration {
                 routing_key,
                 ..
             } => format!(
-                "binding of exchange {destination:?} to exchange {source:?} ({routing_key:?})"
+                "binding of exchange \"{destination}\" to exchange \"{source}\" (\"{routing_key}\")"
             ),
         }
     }

@@ -334,7 +334,18 @@ pub(crate) fn js_error_text(v: &wasm_bindgen::JsValue) -> String {
     js_sys::Reflect::get(v, &"message".into())
         .ok()
         .and_then(|m| m.as_string())
-        .unwrap_or_else(|| format!("{v:?}"))
+        .unwrap_or_else(|| thrown_text(v))
+}
+
+/// A thrown value that is not an `Error`, as text: a string as it is, anything else as JSON
+/// (not `{:?}`, whose JsValue formatting brings a debug printer into the glue).
+pub(crate) fn thrown_text(v: &wasm_bindgen::JsValue) -> String {
+    v.as_string().unwrap_or_else(|| {
+        js_sys::JSON::stringify(v)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_else(|| "a value that is not an Error".to_owned())
+    })
 }
 
 impl Transport for WebSocketTransport {

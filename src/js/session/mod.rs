@@ -93,7 +93,7 @@ fn describe(e: &JsValue) -> String {
     if let Some(err) = e.dyn_ref::<js_sys::Error>() {
         return String::from(err.message());
     }
-    e.as_string().unwrap_or_else(|| format!("{e:?}"))
+    crate::transport::websocket::thrown_text(e)
 }
 
 /// Waits for a value that may be a Promise (or any thenable).
