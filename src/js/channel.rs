@@ -41,10 +41,10 @@ pub struct JsChannel {
     inner: Rc<ChannelState>,
 }
 
-fn obj(pairs: &[(&str, JsValue)]) -> JsValue {
+fn obj(pairs: &[(&'static str, JsValue)]) -> JsValue {
     let o = Object::new();
     for (k, v) in pairs {
-        let _ = Reflect::set(&o, &JsValue::from_str(k), v);
+        super::keys::set(&o, k, v);
     }
     o.into()
 }

@@ -185,8 +185,8 @@ fn console_error(e: &JsValue) {
 
 fn iter_result(value: JsValue, done: bool) -> JsValue {
     let o = Object::new();
-    let _ = Reflect::set(&o, &"value".into(), &value);
-    let _ = Reflect::set(&o, &"done".into(), &done.into());
+    super::keys::set(&o, "value", &value);
+    super::keys::set(&o, "done", &done.into());
     o.into()
 }
 

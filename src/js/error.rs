@@ -8,9 +8,7 @@ use crate::protocol::EncodeError;
 use js_sys::Reflect;
 use wasm_bindgen::JsValue;
 
-fn set(o: &JsValue, k: &str, v: &JsValue) {
-    let _ = Reflect::set(o, &JsValue::from_str(k), v);
-}
+use super::keys::set;
 
 /// Errors amqp-client throws synchronously (from its frame encoder) instead of rejecting.
 pub fn throws(e: &Error) -> bool {

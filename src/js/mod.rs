@@ -8,6 +8,7 @@ mod channel;
 mod client;
 mod consumer;
 mod error;
+mod keys;
 mod message;
 mod session;
 mod tcp_client;

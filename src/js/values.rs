@@ -31,8 +31,8 @@ pub fn field_value_to_js(v: &FieldValue) -> JsValue {
         FieldValue::F64(f) => (*f).into(),
         FieldValue::Decimal { scale, value } => {
             let o = Object::new();
-            let _ = Reflect::set(&o, &"scale".into(), &(*scale).into());
-            let _ = Reflect::set(&o, &"value".into(), &(*value).into());
+            set(&o, "scale", &(*scale).into());
+            set(&o, "value", &(*value).into());
             o.into()
         }
         FieldValue::LongString(b) => match std::str::from_utf8(b) {
@@ -61,12 +61,10 @@ pub fn table_to_js(t: &FieldTable) -> Object {
 
 pub fn properties_to_js(p: &BasicProperties) -> Object {
     let o = Object::new();
-    let set = |k: &str, v: JsValue| {
-        let _ = Reflect::set(&o, &JsValue::from_str(k), &v);
-    };
-    let s = |k: &str, v: &Option<String>| {
+    let set = |k: &'static str, v: JsValue| set(&o, k, &v);
+    let s = |k: &'static str, v: &Option<String>| {
         if let Some(v) = v {
-            let _ = Reflect::set(&o, &JsValue::from_str(k), &JsValue::from_str(v));
+            super::keys::set(&o, k, &JsValue::from_str(v));
         }
     };
     s("contentType", &p.content_type);
@@ -102,7 +100,7 @@ pub fn properties_to_js(p: &BasicProperties) -> Object {
 /// Whether `buf` is a detached ArrayBuffer (transferred): `new Uint8Array(buf)` would throw
 /// through the wasm, and a view on it reads as empty.
 fn detached(buf: &JsValue) -> bool {
-    Reflect::get(buf, &"detached".into()).is_ok_and(|d| d.is_truthy())
+    get(buf, "detached").is_truthy()
 }
 
 /// Bytes of a Uint8Array, ArrayBuffer or other ArrayBuffer view; `None` for anything else,
@@ -111,7 +109,7 @@ pub fn js_bytes(v: &JsValue) -> Option<Vec<u8>> {
     let buf = if v.is_instance_of::<ArrayBuffer>() {
         v.clone()
     } else if ArrayBuffer::is_view(v) {
-        Reflect::get(v, &"buffer".into()).ok()?
+        get(v, "buffer")
     } else {
         return None;
     };
@@ -125,9 +123,9 @@ pub fn js_bytes(v: &JsValue) -> Option<Vec<u8>> {
         return Some(Uint8Array::new(b).to_vec());
     }
     if ArrayBuffer::is_view(v) {
-        let buf = Reflect::get(v, &"buffer".into()).ok()?;
-        let off = Reflect::get(v, &"byteOffset".into()).ok()?.as_f64()? as u32;
-        let len = Reflect::get(v, &"byteLength".into()).ok()?.as_f64()? as u32;
+        let buf = get(v, "buffer");
+        let off = get(v, "byteOffset").as_f64()? as u32;
+        let len = get(v, "byteLength").as_f64()? as u32;
         return Some(Uint8Array::new_with_byte_offset_and_length(&buf, off, len).to_vec());
     }
     None
@@ -235,13 +233,11 @@ fn table_at(v: &JsValue, path: &str, depth: usize) -> Result<FieldTable, Error> 
     Ok(t)
 }
 
-fn get(o: &JsValue, key: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
+use super::keys::{get, set};
 
 /// `key` of an options object: undefined when there are no options; a TypeError when the
 /// options are not an object (a string or number where `{ ... }` belongs).
-fn option(o: &JsValue, key: &str) -> Result<JsValue, Error> {
+fn option(o: &JsValue, key: &'static str) -> Result<JsValue, Error> {
     if o.is_undefined() || o.is_null() {
         Ok(JsValue::UNDEFINED)
     } else if o.is_object() {
@@ -253,7 +249,7 @@ fn option(o: &JsValue, key: &str) -> Result<JsValue, Error> {
     }
 }
 
-fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
+fn opt_string(o: &JsValue, key: &'static str) -> Result<Option<String>, Error> {
     let v = get(o, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -274,7 +270,7 @@ fn opt_string(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
     Err(type_error(format!("properties.{key} must be a string")))
 }
 
-fn opt_octet(o: &JsValue, key: &str) -> Result<Option<u8>, Error> {
+fn opt_octet(o: &JsValue, key: &'static str) -> Result<Option<u8>, Error> {
     let v = get(o, key);
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -332,7 +328,7 @@ pub fn js_to_properties(o: &JsValue) -> Result<BasicProperties, Error> {
 }
 
 /// Reads an option from an options object, with a default; rejects wrong types.
-pub fn opt_bool(o: &JsValue, key: &str, default: bool) -> Result<bool, Error> {
+pub fn opt_bool(o: &JsValue, key: &'static str, default: bool) -> Result<bool, Error> {
     let v = option(o, key)?;
     if v.is_undefined() {
         return Ok(default);
@@ -341,7 +337,7 @@ pub fn opt_bool(o: &JsValue, key: &str, default: bool) -> Result<bool, Error> {
         .ok_or_else(|| type_error(format!("option {key} must be a boolean")))
 }
 
-pub fn opt_str(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
+pub fn opt_str(o: &JsValue, key: &'static str) -> Result<Option<String>, Error> {
     let v = option(o, key)?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -351,7 +347,7 @@ pub fn opt_str(o: &JsValue, key: &str) -> Result<Option<String>, Error> {
         .ok_or_else(|| type_error(format!("option {key} must be a string")))
 }
 
-pub fn opt_num(o: &JsValue, key: &str) -> Result<Option<f64>, Error> {
+pub fn opt_num(o: &JsValue, key: &'static str) -> Result<Option<f64>, Error> {
     let v = option(o, key)?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
@@ -362,7 +358,7 @@ pub fn opt_num(o: &JsValue, key: &str) -> Result<Option<f64>, Error> {
         .ok_or_else(|| type_error(format!("option {key} must be a non-negative number")))
 }
 
-pub fn get_field(o: &JsValue, key: &str) -> JsValue {
+pub fn get_field(o: &JsValue, key: &'static str) -> JsValue {
     get(o, key)
 }
 

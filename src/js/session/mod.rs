@@ -141,11 +141,11 @@ const MAX_ARGUMENTS: usize = 3072;
 
 fn count(n: u32) -> JsValue {
     let o = Object::new();
-    let _ = Reflect::set(&o, &"messageCount".into(), &n.into());
+    super::keys::set(&o, "messageCount", &n.into());
     o.into()
 }
 
-fn ms_opt(o: &JsValue, key: &str) -> Result<Option<u64>, JsValue> {
+fn ms_opt(o: &JsValue, key: &'static str) -> Result<Option<u64>, JsValue> {
     match opt_num(o, key).map_err(to_js)? {
         Some(v) if v.is_finite() && v >= 0.0 => Ok(Some(v as u64)),
         Some(_) => Err(invalid(&format!("{key} must be a non-negative number"))),
@@ -387,7 +387,7 @@ pub struct JsSession {
     st: Rc<SessionState>,
 }
 
-fn fun(o: &JsValue, key: &str) -> Result<Option<Function>, JsValue> {
+fn fun(o: &JsValue, key: &'static str) -> Result<Option<Function>, JsValue> {
     callback_arg(get_field(o, key), key)
 }
 
@@ -454,7 +454,7 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
     let tls = get_field(o, "tlsOptions");
     let vhost = opt_str(o, "vhost").map_err(to_js)?;
     let name = opt_str(o, "name").map_err(to_js)?;
-    let u16_opt = |k: &str| int_arg(&get_field(o, k), k, 0, u16::MAX as u64).map_err(to_js);
+    let u16_opt = |k: &'static str| int_arg(&get_field(o, k), k, 0, u16::MAX as u64).map_err(to_js);
     let heartbeat = u16_opt("heartbeat")?;
     let frame_max = opt_num(o, "frameMax").map_err(to_js)?;
     let channel_max = u16_opt("channelMax")?;

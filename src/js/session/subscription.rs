@@ -55,8 +55,8 @@ pub struct JsGeneratorSubscription {
 
 fn iter_result(value: JsValue, done: bool) -> JsValue {
     let o = Object::new();
-    let _ = Reflect::set(&o, &"value".into(), &value);
-    let _ = Reflect::set(&o, &"done".into(), &done.into());
+    crate::js::keys::set(&o, "value", &value);
+    crate::js::keys::set(&o, "done", &done.into());
     o.into()
 }
 
