@@ -10,6 +10,7 @@
 //! turns into the table in `docs/robustness.md`.
 
 use crate::common::within;
+use futures::StreamExt;
 use std::time::Instant;
 use warren::client::ConsumeOptions;
 use warren::protocol::*;
@@ -49,29 +50,7 @@ impl Outcome {
             return;
         };
         let sent = sent.unwrap_or_else(|| {
-            let mut said: Vec<String> = self
-                .seen
-                .after
-                .iter()
-                .filter_map(|f| match f {
-                    Frame::Method(_, Method::ConnectionClose(c)) => Some(format!(
-                        "connection.close {} `{}`",
-                        c.reply_code, c.reply_text
-                    )),
-                    Frame::Method(_, Method::BasicReject(r)) => Some(format!(
-                        "basic.reject {} requeue={}",
-                        r.delivery_tag, r.requeue
-                    )),
-                    Frame::Method(_, Method::BasicCancel(c)) => {
-                        Some(format!("basic.cancel `{}`", c.consumer_tag))
-                    }
-                    Frame::Method(_, m) => Some(m.name().to_string()),
-                    _ => None,
-                })
-                .collect();
-            if self.seen.eof {
-                said.push("socket closed".into());
-            }
+            let said = self.seen.sent();
             if said.is_empty() {
                 "nothing".into()
             } else {
@@ -269,12 +248,11 @@ async fn hostile_huge_table_length_in_the_handshake() {
 
 #[tokio::test]
 async fn hostile_truncated_frame_then_silence_with_heartbeats() {
-    let half = deliver("ctag", 1)[..9].to_vec();
-    let script = Script {
-        heartbeat: 1,
-        ..Script::after_consume(vec![Act::Raw(half), Act::Silence])
-    };
-    let o = run(script, "operation_timeout=5000&connection_timeout=5000").await;
+    let o = run(
+        case("truncated-frame-then-silence").unwrap(),
+        "operation_timeout=5000&connection_timeout=5000",
+    )
+    .await;
     o.record(
         "truncated frame, then silence (heartbeat 1 s)",
         "9 bytes of a basic.deliver frame, then nothing; socket open",
@@ -292,11 +270,7 @@ async fn hostile_truncated_frame_then_silence_with_heartbeats() {
 #[tokio::test]
 async fn hostile_truncated_frame_then_silence_without_heartbeats() {
     // Heartbeats explicitly off: the operation deadline of a pending call ends it.
-    let server = serve(Script::after_consume(vec![
-        Act::Raw(deliver("ctag", 1)[..9].to_vec()),
-        Act::Silence,
-    ]))
-    .await;
+    let server = serve(case("truncated-frame-then-silence-no-heartbeat").unwrap()).await;
     let url = format!(
         "amqp://guest:guest@127.0.0.1:{}/%2f?heartbeat=0&operation_timeout=1000",
         server.port
@@ -393,39 +367,71 @@ async fn hostile_no_supported_mechanism() {
 
 #[tokio::test]
 async fn hostile_delivery_for_an_unknown_consumer_tag_is_rejected_for_redelivery() {
-    let mut b = Vec::new();
-    encode_content(
-        &mut b,
-        1,
-        &Method::BasicDeliver(BasicDeliver {
-            consumer_tag: "nobody".into(),
-            delivery_tag: 7,
-            redelivered: false,
-            exchange: String::new(),
-            routing_key: "q".into(),
-        }),
-        &BasicProperties::default(),
-        b"lost?",
-        4096,
-    )
-    .unwrap();
-    // The server closes the connection once the reject arrives (see read_loop).
-    let o = run(Script::after_consume(vec![Act::Raw(b)]), QUERY).await;
+    // Tag `nobody` (delivery tag 7), then one for our own consumer (delivery tag 8); the server
+    // closes the connection once the reject arrives (see read_loop).
+    let server = serve(case("delivery-for-unknown-consumer-tag").unwrap()).await;
+    let url = format!("amqp://guest:guest@127.0.0.1:{}/%2f?{QUERY}", server.port);
+    let t0 = Instant::now();
+    let (first, error) = within(15_000, async {
+        let conn = Connection::connect(&url).await.unwrap();
+        let ch = conn.channel(None).await.unwrap();
+        let mut consumer = ch
+            .basic_consume("q", ConsumeOptions::default(), FieldTable::new())
+            .await
+            .unwrap();
+        // The consumer keeps going: the next message it sees is its own.
+        let first = consumer.next().await;
+        let end = conn.closed().await;
+        drop(consumer);
+        (first, end)
+    })
+    .await;
+    let o = Outcome {
+        error,
+        seen: within(15_000, server.seen).await.unwrap(),
+        millis: t0.elapsed().as_millis(),
+    };
     o.record(
         "delivery for an unknown consumer tag",
-        "basic.deliver for tag `nobody` (delivery tag 7); warren also sends basic.cancel `nobody` (nowait)",
+        "basic.deliver for tag `nobody` (delivery tag 7), then one for the client's consumer (8); closes (320) on the reject",
     );
-    let reject = o.seen.after.iter().find_map(|f| match f {
-        Frame::Method(1, Method::BasicReject(r)) => Some(r.clone()),
-        _ => None,
-    });
-    let reject = reject.expect("basic.reject sent");
-    assert_eq!((reject.delivery_tag, reject.requeue), (7, true));
+    let first = first.expect("a delivery").expect("not an error");
+    assert_eq!(
+        (
+            first.consumer_tag.as_str(),
+            first.delivery_tag,
+            &first.body[..]
+        ),
+        ("ctag", 8, &b"still consuming"[..])
+    );
+    let rejects: Vec<_> = o
+        .seen
+        .after
+        .iter()
+        .filter_map(|f| match f {
+            Frame::Method(1, Method::BasicReject(r)) => Some((r.delivery_tag, r.requeue)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        rejects,
+        [(7, true)],
+        "only the orphan is rejected, requeued"
+    );
     // And the consumer nobody has is cancelled, or the broker would hand the message back.
     assert!(o.seen.after.iter().any(|f| matches!(
         f,
         Frame::Method(1, Method::BasicCancel(c)) if c.consumer_tag == "nobody"
     )));
+    assert!(!o.seen.after.iter().any(|f| matches!(
+        f,
+        Frame::Method(_, Method::BasicCancel(c)) if c.consumer_tag == "ctag"
+    )));
+    let info = o.connection_closed();
+    assert_eq!(
+        (info.code.0, info.text.as_str()),
+        (320, "CONNECTION_FORCED")
+    );
 }
 
 #[tokio::test]

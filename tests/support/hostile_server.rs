@@ -76,6 +76,44 @@ impl Seen {
             _ => None,
         })
     }
+
+    /// Heartbeat frames the client sent after the misbehaviour began.
+    pub fn heartbeats(&self) -> usize {
+        self.after
+            .iter()
+            .filter(|f| matches!(f, Frame::Heartbeat))
+            .count()
+    }
+
+    /// What the client sent after the misbehaviour began, one item per method in order
+    /// (`connection.close 501 `text``, `basic.reject 7 requeue=true`, `basic.cancel `tag``, else
+    /// the method's name), then `socket closed` if it closed its socket. The docs' tables, the
+    /// standalone server's log and its `GET /seen` answer all use this form.
+    pub fn sent(&self) -> Vec<String> {
+        let mut said: Vec<String> = self
+            .after
+            .iter()
+            .filter_map(|f| match f {
+                Frame::Method(_, Method::ConnectionClose(c)) => Some(format!(
+                    "connection.close {} `{}`",
+                    c.reply_code, c.reply_text
+                )),
+                Frame::Method(_, Method::BasicReject(r)) => Some(format!(
+                    "basic.reject {} requeue={}",
+                    r.delivery_tag, r.requeue
+                )),
+                Frame::Method(_, Method::BasicCancel(c)) => {
+                    Some(format!("basic.cancel `{}`", c.consumer_tag))
+                }
+                Frame::Method(_, m) => Some(m.name().to_string()),
+                _ => None,
+            })
+            .collect();
+        if self.eof {
+            said.push("socket closed".into());
+        }
+        said
+    }
 }
 
 pub fn frame(channel: u16, m: &Method) -> Vec<u8> {
@@ -105,6 +143,27 @@ pub fn deliver(tag: &str, delivery_tag: u64) -> Vec<u8> {
             routing_key: "q".into(),
         }),
     )
+}
+
+/// A complete message on channel 1: basic.deliver, its content header and body (frame_max 4096).
+pub fn deliver_message(tag: &str, delivery_tag: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_content(
+        &mut out,
+        1,
+        &Method::BasicDeliver(BasicDeliver {
+            consumer_tag: tag.into(),
+            delivery_tag,
+            redelivered: false,
+            exchange: String::new(),
+            routing_key: "q".into(),
+        }),
+        &BasicProperties::default(),
+        body,
+        4096,
+    )
+    .unwrap();
+    out
 }
 
 /// A raw frame: type, channel, payload, and the given end octet.
@@ -311,6 +370,9 @@ pub const CASES: &[&str] = &[
     "close-with-unknown-code",
     "protocol-header-sent-back",
     "no-supported-mechanism",
+    "truncated-frame-then-silence",
+    "truncated-frame-then-silence-no-heartbeat",
+    "delivery-for-unknown-consumer-tag",
 ];
 
 /// The script of the case named `name` (one of [`CASES`]).
@@ -378,6 +440,30 @@ pub fn case(name: &str) -> Option<Script> {
         )),
         "protocol-header-sent-back" => opening(Opening::ProtocolHeader),
         "no-supported-mechanism" => opening(Opening::NoMechanism),
+        // 9 bytes of a basic.deliver frame (the 7-byte header and 2 of its payload), then
+        // nothing, with the socket left open. Heartbeat 1 s proposed: the client that accepts it
+        // must give up after two silent intervals.
+        "truncated-frame-then-silence" => Script {
+            heartbeat: 1,
+            ..Script::after_consume(vec![
+                Act::Raw(deliver("ctag", 1)[..9].to_vec()),
+                Act::Silence,
+            ])
+        },
+        // The same with heartbeat 0 proposed (and the client's off too): only the operation
+        // deadline of a call the client then makes can end it.
+        "truncated-frame-then-silence-no-heartbeat" => Script::after_consume(vec![
+            Act::Raw(deliver("ctag", 1)[..9].to_vec()),
+            Act::Silence,
+        ]),
+        // A whole message for consumer tag `nobody` (never given out; delivery tag 7), then one
+        // for the client's own consumer (`ctag`, delivery tag 8). The server closes the
+        // connection (320) once a basic.reject arrives (see read_loop).
+        "delivery-for-unknown-consumer-tag" => {
+            let mut b = deliver_message("nobody", 7, b"lost?");
+            b.extend_from_slice(&deliver_message("ctag", 8, b"still consuming"));
+            raw(b)
+        }
         _ => return None,
     })
 }
