@@ -90,6 +90,13 @@ export interface AMQPWebSocketInit {
   maxMessageSize?: number;
   /** warren: WebSocket subprotocols to offer (none by default) */
   protocols?: string | string[];
+  /**
+   * warren: read through `WebSocketStream` where the runtime has it (Chromium; Deno with
+   * `--unstable-net`), so a consumer slower than the broker pushes back on it instead of filling
+   * the page (the classic `WebSocket` fails the connection at 32 MiB unread). Slower for bulk
+   * no-ack consumption; default false. The URL option `websocket=stream` does the same.
+   */
+  webSocketStream?: boolean;
 }
 
 /** warren's earlier name for {@link AMQPWebSocketInit}. */

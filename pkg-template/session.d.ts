@@ -99,6 +99,9 @@ export interface AMQPSessionOptions<
   heartbeat?: number;
   frameMax?: number;
   channelMax?: number;
+  /** warren: `ws[s]://` connections read through `WebSocketStream` where the runtime has it, so a
+   *  slow consumer pushes back on the broker (as `AMQPWebSocketInit.webSocketStream`). */
+  webSocketStream?: boolean;
   /** Awaited before every connection attempt; a throw fails that attempt (the backoff retries). */
   beforeConnect?: () => void | Promise<void>;
   /** After the first connect and every recovery. */

@@ -55,7 +55,7 @@ fn config(user: &str, pass: &str, vhost: &str) -> Config {
 
 /// The transport `dial` picks (`websocket::uses_stream`).
 async fn open(mut cfg: Config) -> Result<Connection, Error> {
-    let ws = step("WebSocket open", websocket::connect(WS_URL, &[]))
+    let ws = step("WebSocket open", websocket::connect(WS_URL, &[], false))
         .await
         .map_err(|cause| Error::ConnectionLost {
             cause,

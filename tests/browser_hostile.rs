@@ -169,7 +169,7 @@ fn config() -> Config {
 /// Connects through `url`, opens a channel and a consumer when the handshake succeeds, and
 /// returns how the connection ended.
 async fn run_case(url: &str) -> Option<Error> {
-    let ws = match websocket::connect(url, &[]).await {
+    let ws = match websocket::connect(url, &[], false).await {
         Ok(ws) => ws,
         Err(cause) => panic!("WebSocket to {url}: {cause:?}"),
     };
@@ -324,9 +324,13 @@ async fn hostile_broker_cases_through_the_relay_then_a_normal_connection() {
 /// Nothing is left poisoned (no trap, no stuck state): a normal connection through the normal
 /// relay to the real broker declares, publishes and gets.
 async fn still_works() {
-    let ws = within(CASE_MS, "WebSocket open", websocket::connect(WS_URL, &[]))
-        .await
-        .expect("WebSocket to the normal relay");
+    let ws = within(
+        CASE_MS,
+        "WebSocket open",
+        websocket::connect(WS_URL, &[], false),
+    )
+    .await
+    .expect("WebSocket to the normal relay");
     let conn = within(CASE_MS, "handshake", Connection::open(ws, config()))
         .await
         .expect("a normal connection after the hostile cases");
@@ -374,7 +378,7 @@ async fn open_and_consume(cfg: Config) -> (Connection, warren::client::Channel, 
     let ws = within(
         CASE_MS,
         "WebSocket open",
-        websocket::connect(HOSTILE_WS_URL, &[]),
+        websocket::connect(HOSTILE_WS_URL, &[], false),
     )
     .await
     .expect("WebSocket to the hostile relay");
@@ -579,9 +583,13 @@ const MEM_WINDOW_MS: u64 = 60_000;
 #[wasm_bindgen_test]
 async fn slow_no_ack_consumer_keeps_wasm_memory_bounded() {
     let open = || async {
-        let ws = within(CASE_MS, "WebSocket open", websocket::connect(WS_URL, &[]))
-            .await
-            .expect("WebSocket to the relay");
+        let ws = within(
+            CASE_MS,
+            "WebSocket open",
+            websocket::connect(WS_URL, &[], false),
+        )
+        .await
+        .expect("WebSocket to the relay");
         within(CASE_MS, "handshake", Connection::open(ws, config()))
             .await
             .expect("connect")

@@ -5,7 +5,8 @@
 //! (ms a call may wait for its reply, default 60000; 0 = none), max_message_size/maxMessageSize
 //! (largest body accepted from the broker, bytes, default 128 MiB; 0 = no limit),
 //! read_budget/readBudget, name/connection_name, auth_mechanism/authMechanism, and for WebSocket
-//! URLs vhost. Everything is validated here, before any IO.
+//! URLs vhost and websocket=stream|classic (reads through WebSocketStream, which push back on the
+//! broker, or the classic WebSocket, the default). Everything is validated here, before any IO.
 //!
 //! TLS options for `amqps://` (the names RabbitMQ's URI spec uses, plus camelCase):
 //! cacertfile/caCertFile (PEM bundle of CAs to trust instead of the built-in web roots),
@@ -32,6 +33,10 @@ pub struct ConnectionUrl {
     pub tls: TlsOptions,
     /// WebSocket subprotocols to offer (none by default: websockify refuses `amqp`).
     pub ws_protocols: Vec<String>,
+    /// `websocket=stream`: read through `WebSocketStream` where the runtime has it, so a slow
+    /// consumer pushes back on the broker instead of filling the page (see
+    /// `transport::websocket::uses_stream`); `websocket=classic` (the default): `WebSocket`.
+    pub ws_stream: bool,
     /// Bytes of delivered-but-unread messages at which the connection stops reading from the
     /// transport until the application catches up (`read_budget=` option).
     pub read_budget: usize,
@@ -120,6 +125,7 @@ impl ConnectionUrl {
         let mut read_budget = DEFAULT_READ_BUDGET;
         let mut tls = TlsOptions::default();
         let mut kept_query = Vec::new();
+        let mut ws_stream = false;
         for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(v)?;
@@ -154,6 +160,13 @@ impl ConnectionUrl {
                     }
                 }
                 "vhost" if is_ws => config.vhost = v,
+                "websocket" if is_ws => {
+                    ws_stream = match v.as_str() {
+                        "stream" => true,
+                        "classic" => false,
+                        _ => return Err(bad(format!("unknown websocket={v} (stream or classic)"))),
+                    }
+                }
                 _ if is_ws => kept_query.push(pair),
                 "cacertfile" | "caCertFile" => tls.ca_cert_file = Some(file_path(k, v)?),
                 "certfile" | "certFile" => tls.cert_file = Some(file_path(k, v)?),
@@ -204,6 +217,7 @@ impl ConnectionUrl {
             connection_timeout_ms,
             tls,
             ws_protocols: Vec::new(),
+            ws_stream,
             read_budget,
         })
     }
@@ -232,6 +246,7 @@ impl ConnectionUrl {
             port: self.port,
             ws_url: &self.ws_url,
             ws_protocols: &self.ws_protocols,
+            ws_stream: self.ws_stream,
             tls: &self.tls,
         }
     }
@@ -327,6 +342,17 @@ mod tests {
         assert_eq!(u.config.vhost, "v1");
         assert_eq!(u.config.username, "a");
         assert_eq!(u.config.heartbeat, Some(3));
+        assert!(!u.ws_stream, "the classic WebSocket unless asked");
+    }
+
+    #[test]
+    fn websocket_option_picks_the_stream_transport() {
+        let u = ConnectionUrl::parse("wss://h/ws?websocket=stream&token=t").unwrap();
+        assert!(u.ws_stream && u.endpoint().ws_stream);
+        assert_eq!(u.ws_url, "wss://h/ws?token=t", "warren's option is not sent to the relay");
+        assert!(!ConnectionUrl::parse("ws://h/?websocket=classic").unwrap().ws_stream);
+        let e = ConnectionUrl::parse("ws://h/?websocket=fast").unwrap_err().to_string();
+        assert!(e.contains("websocket=fast"), "{e}");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::channel::JsChannel;
 use super::error::{to_js, type_error};
-use super::values::{get_field, opt_num, opt_str};
+use super::values::{get_field, opt_bool, opt_num, opt_str};
 use super::Ctx;
 use crate::client::{Connection, ConnectionEvent, ConnectionUrl};
 use crate::engine::{Config, Error};
@@ -228,6 +228,11 @@ impl JsClient {
             .map(|p| p.as_string())
             .collect::<Option<_>>()
             .ok_or_else(|| type_error("protocols must be a string or an array of strings"))?;
+        // warren: reads through WebSocketStream where the runtime has it (backpressure on the
+        // broker for a consumer slower than the stream); the URL option websocket=stream too
+        if opt_bool(&opts, "webSocketStream", false).map_err(to_js)? {
+            parsed.ws_stream = true;
+        }
         if let Some(tls) = tcp.filter(|t| !t.is_undefined() && !t.is_null()) {
             parsed.tls.js = crate::transport::jsstream::JsTlsOptions(Some(tls));
         }

@@ -57,6 +57,8 @@ pub struct Endpoint<'a> {
     /// For WebSocket: the URL to open, without credentials or warren's own query options.
     pub ws_url: &'a str,
     pub ws_protocols: &'a [String],
+    /// WebSocket: use `WebSocketStream` where the runtime has it (reads push back on the peer).
+    pub ws_stream: bool,
     pub tls: &'a TlsOptions,
 }
 

@@ -261,45 +261,45 @@ impl WebSocketTransport {
     }
 }
 
-/// `WARREN_WEBSOCKET=stream` in the environment at build time makes [`connect`] (and so
-/// `Connection::connect` and the JS package) use `WebSocketStream` where the runtime has it;
-/// unset (the default build), it always uses the classic `WebSocket`, and the stream code is not
-/// in the binary.
+/// `WARREN_WEBSOCKET=stream` in the environment at build time makes every connection ask for
+/// `WebSocketStream`, as the URL option `websocket=stream` does for one.
 const STREAM_BUILD: bool = match option_env!("WARREN_WEBSOCKET") {
     Some(v) => is_stream(v.as_bytes()),
     None => false,
 };
 
-/// `v == b"stream"`, at compile time (so the default build drops the stream code).
+/// `v == b"stream"`, at compile time.
 const fn is_stream(v: &[u8]) -> bool {
     matches!(v, b"stream")
 }
 
-/// Whether [`connect`] uses `WebSocketStream` here. The rule: only in a build made with
-/// `WARREN_WEBSOCKET=stream`, and then only where `globalThis.WebSocketStream` is a function
-/// (Chromium; Deno with `--unstable-net`), checked at every connect; otherwise the classic
-/// `WebSocket`.
+/// Whether [`connect`] uses `WebSocketStream` for a connection that asks for it (`websocket=stream`
+/// in its URL, `webSocketStream: true` in the JS options, or every connection of a
+/// `WARREN_WEBSOCKET=stream` build): where `globalThis.WebSocketStream` is a function (Chromium;
+/// Deno with `--unstable-net`), checked at every connect; otherwise the classic `WebSocket`.
 ///
 /// Why the classic transport is the default: in Chromium 156 through websockify, the stream path
 /// measured slower (no-ack consume about a third slower, confirmed publish about an eighth, RPC
 /// p50 +0.2 ms; publish and consume + ack within noise), and throughput is what the default is
 /// for. The stream path's gain is memory: reads are pulled, so a slow consumer leaves the backlog
-/// outside the page instead of in a buffer that fails at [`READ_LIMIT`]. Code that wants that
-/// for one connection opens a [`WebSocketStreamTransport`] itself and passes it to
-/// `Connection::open_with`.
-pub fn uses_stream() -> bool {
-    STREAM_BUILD && stream::supported()
+/// outside the page instead of in a buffer that fails at [`READ_LIMIT`]: what a page that
+/// consumes without acks, slower than the broker sends, asks for.
+pub fn uses_stream(asked: bool) -> bool {
+    (asked || STREAM_BUILD) && stream::supported()
 }
 
 /// Opens `url` with the implementation [`uses_stream`] picks: the classic `WebSocket` with its
 /// bounded read buffer ([`READ_LIMIT`]), or pull-based reads (read backpressure on the peer)
 /// through `WebSocketStream`. Both behave alike otherwise: binary messages, no subprotocol unless
 /// asked, close code 1000, the same errors and the same write batching.
-pub async fn connect(url: &str, protocols: &[String]) -> Result<BoxTransport, TransportError> {
-    // Boxed futures, not two branches of one state machine: the stream future is then only
-    // reachable from a branch the default build folds away, so none of its code is linked.
+pub async fn connect(
+    url: &str,
+    protocols: &[String],
+    stream: bool,
+) -> Result<BoxTransport, TransportError> {
+    // Boxed futures, not two branches of one state machine (one state the size of both).
     type Opening<'a> = Pin<Box<dyn Future<Output = Result<BoxTransport, TransportError>> + 'a>>;
-    let opening: Opening<'_> = if uses_stream() {
+    let opening: Opening<'_> = if uses_stream(stream) {
         Box::pin(async move {
             let t = WebSocketStreamTransport::connect(url, protocols).await?;
             Ok(Box::new(t) as BoxTransport)
@@ -321,7 +321,7 @@ pub async fn dial(to: Endpoint<'_>) -> Result<(BoxTransport, String), Error> {
             "in the browser warren connects with ws:// or wss:// URLs (amqp:// needs Deno or Node: AMQPClient)".into(),
         ));
     }
-    let ws = connect(to.ws_url, to.ws_protocols)
+    let ws = connect(to.ws_url, to.ws_protocols, to.ws_stream)
         .await
         .map_err(|cause| Error::ConnectionLost {
             cause,

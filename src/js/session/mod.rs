@@ -458,6 +458,7 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
     let heartbeat = u16_opt("heartbeat")?;
     let frame_max = opt_num(o, "frameMax").map_err(to_js)?;
     let channel_max = u16_opt("channelMax")?;
+    let ws_stream = opt_bool(o, "webSocketStream", false).map_err(to_js)?;
     let mut out = Vec::with_capacity(list.len());
     for u in list {
         let mut parsed = ConnectionUrl::parse(&u).map_err(to_js)?;
@@ -480,6 +481,7 @@ fn urls(url: &JsValue, o: &JsValue) -> Result<Vec<ConnectionUrl>, JsValue> {
         if let Some(v) = channel_max {
             c.channel_max = v as u16;
         }
+        parsed.ws_stream |= ws_stream;
         let tcp = matches!(parsed.scheme, Scheme::Amqp | Scheme::Amqps);
         c.platform = super::client::platform(tcp).into();
         if tcp && !tls.is_undefined() && !tls.is_null() {
