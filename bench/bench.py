@@ -1354,7 +1354,9 @@ def snapshot_pkg():
 def relay_only():
     """BENCH_ONLY=relay: measure the relays and replace only that section of the report."""
     t0 = time.monotonic()
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     res = relay_bench.measure(sys.modules[__name__])
+    res["started"] = started
     res["machine"] = machine_info()
     path = os.path.join(os.path.dirname(RESULTS_JSON), "relay.json")
     with open(path, "w") as f:
@@ -1396,6 +1398,16 @@ def main():
                 res[section] = prev[section]
                 runs.setdefault(section, f"{prev.get('started', '?')} (N = {prev.get('settings', {}).get('n', '?'):,})"
                                 if isinstance(prev.get('settings', {}).get('n'), int) else prev.get('started', '?'))
+        # `scripts/bench relay` keeps its figures in results/relay.json (and splices only its own
+        # section): when that is newer than the last report's, carry it instead of losing it
+        relay_json = os.path.join(os.path.dirname(RESULTS_JSON), "relay.json")
+        if "relay" not in ONLY and os.path.exists(relay_json):
+            with open(relay_json) as f:
+                rj = json.load(f)
+            # "started" is "YYYY-MM-DD HH:MM UTC": compares as text
+            if "relay" not in prev or rj.get("started", "") > prev.get("started", ""):
+                res["relay"] = rj
+                runs["relay"] = f"{rj.get('started', 'earlier')} (`scripts/bench relay`, results/relay.json)"
         for section in ONLY:
             runs.pop(section, None)
         if runs:
