@@ -34,7 +34,7 @@ clients A B A B...; every ratio compares figures from this run only.
 
 Environment: BENCH_N (100000), BENCH_ROUNDS (3), BENCH_RPC_PAIRS (2000), BENCH_ONLY
 (size,codec,native,browser,stomp,session,path,memory,tcpjs,relay), BENCH_NOACK_ROUNDS (5),
-BENCH_MEM_CONNECTIONS (20), BENCH_MEM_MESSAGES (10000), BENCH_WARMUP (browser warm-up messages, default min(N/10, 5000)),
+BENCH_MEM_CONNECTIONS (50), BENCH_MEM_MESSAGES (10000), BENCH_WARMUP (browser warm-up messages, default min(N/10, 5000)),
 BENCH_CODEC_SECS (criterion measurement time, 3), BENCH_OUT (BENCHMARKS.md; another path puts
 the raw JSON and chart next to it instead of bench/results/), BENCH_WORKLOADS (a subset, for
 iteration), BENCH_DIAG=1 (the page counts WebSocket sends; in the raw JSON), WARREN_AMQP_URL,
@@ -83,7 +83,7 @@ RPC_PAIRS = env_int("BENCH_RPC_PAIRS", 2000)
 WARMUP = env_int("BENCH_WARMUP", min((N + 9) // 10, 5000))
 CODEC_SECS = env_int("BENCH_CODEC_SECS", 3)
 NOACK_ROUNDS = env_int("BENCH_NOACK_ROUNDS", 5)
-MEM_CONNECTIONS = env_int("BENCH_MEM_CONNECTIONS", 20)
+MEM_CONNECTIONS = env_int("BENCH_MEM_CONNECTIONS", 50)
 MEM_MESSAGES = env_int("BENCH_MEM_MESSAGES", 10_000)
 SECTIONS = ["size", "codec", "native", "browser", "stomp", "session", "path", "memory", "tcpjs", "relay"]
 # Sections measured together in one Chromium run (one matrix of page loads, see measure_chromium)
@@ -578,6 +578,9 @@ def chromium_section(m, sec):
         out["rpc_p99"] = {c: [v for v in pr[c] if v is not None] for c in clients}
     if sec == "browser":
         out["noack_rounds"] = rounds_for("consume_noack")
+    # how long the publish loop itself took (the rest of "until queued" is the broker catching up)
+    out["publish_loop_ms"] = {c: [p["publish_loop_ms"] for p in m["phases"] if p["client"] == c and p.get("workload") == "publish"
+                                  and p.get("publish_loop_ms") is not None] for c in clients}
     return out
 
 
@@ -875,6 +878,11 @@ def stomp_report(st, chart_rows, goal_rows):
            "`prefetch-count: 1000`, one ACK per message; confirmed publish = a receipt on every SEND "
            "(publisher confirms inside the adapter) vs `confirm.select`, both ≤ 1000 outstanding; RPC: "
            "`reply-to: /temp-queue/…` vs an exclusive server-named queue. Details: `bench/README.md`.\n"]
+    loops = st.get("publish_loop_ms", {})
+    if loops.get("stomp"):
+        out.append(f"stompjs's `publish()` returns at once (no backpressure): its {N:,} SENDs left the page in "
+                   f"{statistics.median(loops['stomp']):,.0f} ms (median); the rest of its publish figure is the broker's "
+                   "STOMP adapter working through them.\n")
     if st["errors"]:
         out.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in st["errors"]) + "\n")
     return "\n".join(out)
@@ -903,7 +911,15 @@ def session_report(ss, chart_rows, goal_rows):
            "{ confirm: false })` then the queue depth polled (on a raw connection of the same page: the session's "
            "publish channel is in confirm mode even then, so the broker's acks are part of the cost); confirmed "
            "publish = `queue.publish(body)` (awaits the confirm), ≤ 1000 in flight; consume + ack = "
-           "`subscribe({ prefetch: 1000 }, cb)` (acked when the callback returns); no-ack = `subscribe({ noAck: true }, cb)`.\n"]
+           "`subscribe({ prefetch: 1000 }, cb)` (acked when the callback returns); no-ack = `subscribe({ noAck: true }, cb)`. "
+           "Both publish rows pass `deliveryMode: 1` (transient; the session always sets the property, default 2, "
+           "persistent), so its messages differ from the raw channel's by that one property byte only.\n"]
+    loops = ss.get("publish_loop_ms", {})
+    if loops.get("warren") and loops.get("warren-session"):
+        lw, ls = statistics.median(loops["warren"]), statistics.median(loops["warren-session"])
+        out.append(f"Where the publish time goes: the loop of {N:,} awaited publishes alone took {lw:,.0f} ms on the raw "
+                   f"channel and {ls:,.0f} ms through the session (median; {ls * 1000 / N:.1f} vs {lw * 1000 / N:.1f} µs per "
+                   "call), the rest of each figure is the wait until the queue holds them all.\n")
     if ss["errors"]:
         out.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in ss["errors"]) + "\n")
     return "\n".join(out)
@@ -960,7 +976,8 @@ def memory_report(m):
            "warren-relay. Each figure is the difference between two probes of the same page, taken after "
            "`gc()` (Chromium with `--js-flags=--expose-gc`, three collections 50 ms apart): **wasm memory** = "
            "warren's `WebAssembly.Memory` `buffer.byteLength` (it grows in 64 KiB pages and never shrinks, so it "
-           "counts reserved pages, not live bytes); **JS heap** = `performance.memory.usedJSHeapSize` "
+           f"counts reserved pages, not live bytes: per idle connection its resolution is 64 KiB ÷ {nconn} = "
+           f"{64 / nconn:.1f} KiB); **JS heap** = `performance.memory.usedJSHeapSize` "
            "(`--enable-precise-memory-info`; V8's heap only: ArrayBuffer contents such as amqp-client.js's frame "
            "buffers are outside it); **renderer private memory** = USS (Private_Clean + Private_Dirty of "
            "`/proc/PID/smaps_rollup`) of the page's renderer process(es), sampled by the collector while the page "

@@ -13,6 +13,8 @@
 // - consume + ack: `queue.subscribe({ prefetch: 1000 }, callback)` (acked when the callback
 //   returns: the session's own ack, one basic.ack per message);
 // - consume, no-ack: `queue.subscribe({ noAck: true }, callback)`.
+// Publishes pass deliveryMode 1 (transient; the session always sets that property, by default 2,
+// persistent), so its messages differ from the raw workload's by that one property byte only.
 // The queue is the same kind (transient, non-exclusive, x-expires 600000), declared through
 // `session.queue()` and deleted at the end; fills are untimed (on the raw connection).
 
@@ -53,7 +55,7 @@ export function makeSessionWorkloads({ lib, url, workload, run: RUN }) {
       const o = await open();
       const q = await freshQueue(o, n);
       const t0 = performance.now();
-      for (let i = 0; i < n; i++) await q.publish(BODY, { confirm: false });
+      for (let i = 0; i < n; i++) await q.publish(BODY, { confirm: false, deliveryMode: 1 });
       const loopMs = performance.now() - t0;
       await untilQueued(o.ch, q.name, n);
       const secs = (performance.now() - t0) / 1000;
@@ -86,7 +88,7 @@ export function makeSessionWorkloads({ lib, url, workload, run: RUN }) {
         while (inflight >= CONFIRM_WINDOW) await new Promise((r) => (wake = r));
         if (failed) throw failed;
         inflight++;
-        q.publish(BODY).then(settle, fail);
+        q.publish(BODY, { deliveryMode: 1 }).then(settle, fail);
       }
       while (confirmed < n) await new Promise((r) => (wake = r));
       const secs = (performance.now() - t0) / 1000;
