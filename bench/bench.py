@@ -8,6 +8,17 @@ the broker and relay first. Sections (BENCH_ONLY picks some, comma-separated):
   codec    criterion: encode/decode of basic.publish and a basic.deliver stream, vs amq-protocol
   native   tokio: warren vs lapin vs amqprs (bench/native), publish / consume+ack / consume no-ack
   browser  headless Chromium: warren-amqp vs amqp-client.js through the relay, five workloads
+           (consume, no-ack: BENCH_NOACK_ROUNDS rounds, default 5)
+  stomp    headless Chromium: warren through warren-relay vs @stomp/stompjs over RabbitMQ's Web
+           STOMP plugin (publish, consume no-ack / + ack, confirmed publish vs receipts, RPC)
+  session  headless Chromium: warren's AMQPSession vs its raw channel (publish, confirmed
+           publish, consume + ack, consume no-ack)
+  path     warren in headless Chromium (through warren-relay) vs warren native (bench/native,
+           tokio over TCP): publish and consume + ack
+           (browser, stomp, session and path run as one matrix of page loads: warren's raw
+           channel pages serve every comparison of a round; see measure_chromium)
+  memory   headless Chromium: wasm memory, JS heap and renderer USS per idle connection and per
+           10,000 buffered deliveries, warren vs amqp-client.js
   tcpjs    Deno and Node over TCP, no relay: warren-amqp's AMQPClient in Deno vs amqp-client's
            AMQPClient in Node and in Deno (and warren in Node), four workloads (bench/tcpjs)
   relay    headless Chromium: warren-amqp through warren-relay vs websockify vs a Node ws relay
@@ -22,11 +33,12 @@ Every throughput figure is the median (min-max) over BENCH_ROUNDS rounds that al
 clients A B A B...; every ratio compares figures from this run only.
 
 Environment: BENCH_N (100000), BENCH_ROUNDS (3), BENCH_RPC_PAIRS (2000), BENCH_ONLY
-(size,codec,native,browser,relay), BENCH_WARMUP (browser warm-up messages, default min(N/10, 5000)),
+(size,codec,native,browser,stomp,session,path,memory,tcpjs,relay), BENCH_NOACK_ROUNDS (5),
+BENCH_MEM_CONNECTIONS (50), BENCH_MEM_MESSAGES (10000), BENCH_WARMUP (browser warm-up messages, default min(N/10, 5000)),
 BENCH_CODEC_SECS (criterion measurement time, 3), BENCH_OUT (BENCHMARKS.md; another path puts
 the raw JSON and chart next to it instead of bench/results/), BENCH_WORKLOADS (a subset, for
 iteration), BENCH_DIAG=1 (the page counts WebSocket sends; in the raw JSON), WARREN_AMQP_URL,
-WARREN_RELAY_PORT.
+WARREN_RELAY_PORT, WARREN_STOMP_WS_PORT (the broker's Web STOMP listener, 15674).
 """
 
 import datetime
@@ -70,7 +82,12 @@ ROUNDS = env_int("BENCH_ROUNDS", 3)
 RPC_PAIRS = env_int("BENCH_RPC_PAIRS", 2000)
 WARMUP = env_int("BENCH_WARMUP", min((N + 9) // 10, 5000))
 CODEC_SECS = env_int("BENCH_CODEC_SECS", 3)
-SECTIONS = ["size", "codec", "native", "browser", "tcpjs", "relay"]
+NOACK_ROUNDS = env_int("BENCH_NOACK_ROUNDS", 5)
+MEM_CONNECTIONS = env_int("BENCH_MEM_CONNECTIONS", 50)
+MEM_MESSAGES = env_int("BENCH_MEM_MESSAGES", 10_000)
+SECTIONS = ["size", "codec", "native", "browser", "stomp", "session", "path", "memory", "tcpjs", "relay"]
+# Sections measured together in one Chromium run (one matrix of page loads, see measure_chromium)
+CHROMIUM_SECTIONS = ["browser", "stomp", "session", "path"]
 ONLY = [s.strip() for s in os.environ.get("BENCH_ONLY", ",".join(SECTIONS)).split(",") if s.strip()]
 OUT = os.path.abspath(os.environ.get("BENCH_OUT", os.path.join(ROOT, "BENCHMARKS.md")))
 # Raw results and the chart: bench/results/ for the real report; next to BENCH_OUT otherwise.
@@ -83,6 +100,8 @@ else:
 AMQP_URL = os.environ.get("WARREN_AMQP_URL", f"amqp://guest:guest@127.0.0.1:{env_int('WARREN_BROKER_PORT', 5673)}/%2f")
 RELAY_PORT = env_int("WARREN_RELAY_PORT", 15673)
 WS_URL = f"ws://127.0.0.1:{RELAY_PORT}"
+STOMP_WS_PORT = env_int("WARREN_STOMP_WS_PORT", 15674)
+STOMP_URL = f"ws://127.0.0.1:{STOMP_WS_PORT}/ws"
 
 BROWSER_CLIENTS = ["warren", "amqp-client"]
 BROWSER_WORKLOADS = ["publish", "consume_ack", "consume_noack", "confirm", "rpc"]
@@ -92,6 +111,19 @@ NATIVE_WORKLOADS = ["publish", "consume_ack", "consume_noack"]
 _only_workloads = [w for w in os.environ.get("BENCH_WORKLOADS", "").split(",") if w]
 BROWSER_RUN = [w for w in BROWSER_WORKLOADS if not _only_workloads or w in _only_workloads]
 NATIVE_RUN = [w for w in NATIVE_WORKLOADS if not _only_workloads or w in _only_workloads]
+# The rows of the Chromium sections: each compares a client with warren's raw channel (`warren`)
+# on these workloads, in the same rounds (warren's page loads are shared by all of them).
+STOMP_WORKLOADS = ["publish", "consume_noack", "consume_ack", "confirm", "rpc"]
+SESSION_WORKLOADS = ["publish", "confirm", "consume_ack", "consume_noack"]
+PATH_WORKLOADS = ["publish", "consume_ack"]
+CHROMIUM_PLAN = {  # section: (competitor, workloads)
+    "browser": ("amqp-client", BROWSER_WORKLOADS),
+    "stomp": ("stomp", STOMP_WORKLOADS),
+    "session": ("warren-session", SESSION_WORKLOADS),
+    "path": ("warren-native", PATH_WORKLOADS),
+}
+MEMORY_WORKLOADS = ["memory_idle", "memory_buffered"]
+MEMORY_CLIENTS = ["warren", "amqp-client"]
 # (library, runtime) of the TCP section; the first is warren's entry, compared with the next two
 TCP_CLIENTS = [("warren", "deno"), ("amqp-client", "node"), ("amqp-client", "deno"), ("warren", "node")]
 TCP_WORKLOADS = ["publish", "consume_ack", "confirm", "rpc"]
@@ -109,6 +141,9 @@ WORKLOAD_TITLES = {
 CLIENT_TITLES = {
     "warren": "warren",
     "amqp-client": "amqp-client.js",
+    "stomp": "stompjs (Web STOMP)",
+    "warren-session": "warren session",
+    "warren-native": "warren native (tokio)",
     "lapin": "lapin",
     "amqprs": "amqprs",
 }
@@ -269,6 +304,7 @@ class Collector:
 
     def __init__(self):
         self.results = queue.Queue()
+        self.pgid = None  # the process group of the Chromium being driven (for /probe)
         collector = self
 
         class Handler(SimpleHTTPRequestHandler):
@@ -301,7 +337,19 @@ class Collector:
                 super().end_headers()
 
             def do_POST(self):  # noqa: N802
-                if urllib.parse.urlsplit(self.path).path != "/result":
+                path = urllib.parse.urlsplit(self.path).path
+                if path == "/probe":
+                    # the page has collected garbage and waits for this answer: sample the
+                    # renderer(s) of the Chromium that loaded it now
+                    self.rfile.read(min(int(self.headers.get("content-length", "0")), 1 << 16))
+                    body = json.dumps({"renderer_private": renderer_private_bytes(collector.pgid)}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                if path != "/result":
                     self.send_error(404)
                     return
                 length = int(self.headers.get("content-length", "0"))
@@ -330,7 +378,33 @@ class Collector:
         self.server.server_close()
 
 
-def chromium_once(collector, url, timeout_s, log_path):
+def renderer_private_bytes(pgid):
+    """Private memory (Private_Clean + Private_Dirty of smaps_rollup, i.e. USS) summed over the
+    renderer processes of a Chromium process group: the page's JS heap, its ArrayBuffers and wasm
+    memory as far as touched, and the renderer's own allocations (the network service, which
+    holds the sockets, is another process and not counted)."""
+    if pgid is None:
+        return None
+    total = 0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            if os.getpgid(int(d)) != pgid:
+                continue
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                if b"--type=renderer" not in f.read():
+                    continue
+            with open(f"/proc/{d}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                        total += int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def chromium_once(collector, url, timeout_s, log_path, extra_args=()):
     """Launches Chromium (no remote debugging, no DevTools client) on `url`, waits for the page's
     POST (bounded) and kills the browser's process group."""
     profile = tempfile.mkdtemp(prefix="warren-bench-chromium-")
@@ -340,11 +414,12 @@ def chromium_once(collector, url, timeout_s, log_path):
         "--disable-component-update", "--disable-sync",
         # keep timers and the renderer at full speed even though no window is visible
         "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-        f"--user-data-dir={profile}", url,
+        f"--user-data-dir={profile}", *extra_args, url,
     ]
     collector.drain()
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    collector.pgid = proc.pid
     launched = time.monotonic()
     try:
         deadline = time.monotonic() + timeout_s
@@ -375,56 +450,188 @@ def chromium_once(collector, url, timeout_s, log_path):
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        collector.pgid = None
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def measure_browser():
+def chromium_plan(sections):
+    """{workload: [clients]} for the Chromium sections asked for, warren's raw channel first; every
+    section compares its competitor with the same `warren` page loads."""
+    plan = {}
+    for sec in CHROMIUM_SECTIONS:
+        if sec not in sections:
+            continue
+        comp, wls = CHROMIUM_PLAN[sec]
+        for w in wls:
+            if _only_workloads and w not in _only_workloads:
+                continue
+            clients = plan.setdefault(w, ["warren"])
+            if comp not in clients:
+                clients.append(comp)
+    return {w: plan[w] for w in BROWSER_WORKLOADS if w in plan}
+
+
+def rounds_for(w):
+    """consume, no-ack runs at least BENCH_NOACK_ROUNDS (5) rounds: its ratio is the noisiest."""
+    return max(ROUNDS, NOACK_ROUNDS) if w == "consume_noack" else ROUNDS
+
+
+def native_once(w, r):
+    """One warren (tokio) measurement of bench/native, as the native section runs it."""
+    exe = os.path.join(TARGET, "release", "warren-bench")
+    q = f"warren-bench-path-{w}-{os.getpid()}-{r}"
+    try:
+        proc = subprocess.run([exe, "warren", w, str(N), q], text=True, capture_output=True,
+                              env=dict(os.environ, WARREN_AMQP_URL=AMQP_URL), timeout=60 + N // 200)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"ok": False, "error": str(e)}
+    if proc.returncode != 0:
+        return {"ok": False, "error": proc.stderr.strip()[-500:]}
+    res = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"ok": True, **res}
+
+
+def measure_chromium(sections):
+    """The Chromium sections (browser, stomp, session, path) as one matrix of page loads: per round
+    and workload, every client that one of the asked sections needs, in an order rotated per
+    round (warren's raw-channel page loads serve every comparison of that round). Returns the
+    measurements by round: by_round[workload][client] = [value or None per round]."""
+    plan = chromium_plan(sections)
     collector = Collector()
-    say(f"browser: collector on http://127.0.0.1:{collector.port}/, relay {WS_URL}")
+    say(f"chromium ({', '.join(sections)}): collector on http://127.0.0.1:{collector.port}/, relay {WS_URL}"
+        + (f", Web STOMP {STOMP_URL}" if "stomp" in sections else ""))
     log_path = os.path.join(STATE, "chromium.log")
     open(log_path, "w").close()
-    samples = {w: {c: [] for c in BROWSER_CLIENTS} for w in BROWSER_WORKLOADS}
-    extra = {c: {"p99": [], "isolated": set()} for c in BROWSER_CLIENTS}
+    by_round = {w: {c: [None] * rounds_for(w) for c in cl} for w, cl in plan.items()}
+    p99 = {w: {c: [None] * rounds_for(w) for c in cl} for w, cl in plan.items() if w == "rpc"}
+    isolated = {}
+    user_agent = ""
     errors = []
     phases = []
+
+    def page(c, w, n, warmup, run_id):
+        qs = urllib.parse.urlencode({"client": c, "workload": w, "n": n, "warmup": warmup,
+                                     "pairs": RPC_PAIRS, "ws": WS_URL, "stomp": STOMP_URL, "run": run_id,
+                                     "diag": os.environ.get("BENCH_DIAG", "0")})
+        url = f"http://127.0.0.1:{collector.port}/bench/browser/bench.html?{qs}"
+        timeout_s = 60 + (n + warmup) * 3 // 1000 if w != "rpc" else 60 + RPC_PAIRS // 20
+        return chromium_once(collector, url, timeout_s, log_path)
+
     try:
-        for r in range(ROUNDS):
-            for w in BROWSER_RUN:
-                for c in BROWSER_CLIENTS:
-                    run_id = f"{os.getpid()}-{r}-{c}"
-                    qs = urllib.parse.urlencode({"client": c, "workload": w, "n": N, "warmup": WARMUP,
-                                                 "pairs": RPC_PAIRS, "ws": WS_URL, "run": run_id,
-                                                 "diag": os.environ.get("BENCH_DIAG", "0")})
-                    url = f"http://127.0.0.1:{collector.port}/bench/browser/bench.html?{qs}"
-                    timeout_s = 60 + (N + WARMUP) * 3 // 1000 if w != "rpc" else 60 + RPC_PAIRS // 20
+        # one untimed page first: the first page load of a run is slow whatever the client
+        page("warren", "publish", min(N, 5000), 0, f"{os.getpid()}-chromium-warmup")
+        for r in range(max(rounds_for(w) for w in plan) if plan else 0):
+            for w, clients in plan.items():
+                if r >= rounds_for(w):
+                    continue
+                order = clients[r % len(clients):] + clients[:r % len(clients)]
+                for c in order:
                     t0 = time.monotonic()
-                    res = chromium_once(collector, url, timeout_s, log_path)
+                    if c == "warren-native":
+                        res = native_once(w, r)
+                    else:
+                        res = page(c, w, N, WARMUP, f"{os.getpid()}-{r}-{c}")
                     took = time.monotonic() - t0
                     if not res.get("ok"):
-                        msg = f"browser {c} {w} round {r + 1}: {res.get('error', '?')[:500]}"
+                        msg = f"chromium {c} {w} round {r + 1}: {str(res.get('error', '?'))[:500]}"
                         say("FAILED " + msg)
-                        errors.append(msg)
+                        errors.append({"client": c, "workload": w, "round": r + 1, "error": msg})
                         continue
-                    extra[c]["isolated"].add(bool(res.get("crossOriginIsolated")))
+                    if c != "warren-native":
+                        isolated.setdefault(c, set()).add(bool(res.get("crossOriginIsolated")))
+                        user_agent = res.get("userAgent", user_agent)
                     detail = {k: v for k, v in res.items() if k not in ("userAgent", "run", "ok")}
-                    phases.append({"round": r + 1, "wall_s": round(took, 2), **detail})
-                    extra[c]["userAgent"] = res.get("userAgent", "")
+                    phases.append({"round": r + 1, "client": c, "wall_s": round(took, 2), **detail})
                     if w == "rpc":
-                        samples[w][c].append(res["p50_ms"])
-                        extra[c]["p99"].append(res["p99_ms"])
-                        say(f"browser round {r + 1}/{ROUNDS} {w:<14} {c:<12} p50 {res['p50_ms']:.3f} ms"
+                        by_round[w][c][r] = res["p50_ms"]
+                        p99[w][c][r] = res["p99_ms"]
+                        say(f"chromium round {r + 1}/{rounds_for(w)} {w:<14} {c:<14} p50 {res['p50_ms']:.3f} ms"
                             f"  p99 {res['p99_ms']:.3f} ms  ({took:.1f} s)")
                     else:
                         rate = res["n"] / res["seconds"]
-                        samples[w][c].append(rate)
-                        say(f"browser round {r + 1}/{ROUNDS} {w:<14} {c:<12} {rate:>10,.0f} msg/s  ({took:.1f} s)")
+                        by_round[w][c][r] = rate
+                        say(f"chromium round {r + 1}/{rounds_for(w)} {w:<14} {c:<14} {rate:>10,.0f} msg/s  ({took:.1f} s)")
     finally:
         collector.close()
-    for c in extra:
-        extra[c]["isolated"] = sorted(extra[c]["isolated"])
-    return {"samples": samples, "rpc_p99": {c: extra[c]["p99"] for c in BROWSER_CLIENTS},
-            "cross_origin_isolated": {c: extra[c]["isolated"] for c in BROWSER_CLIENTS},
-            "user_agent": extra["warren"].get("userAgent", ""), "phases": phases, "errors": errors}
+    return {"by_round": by_round, "rpc_p99_by_round": p99.get("rpc", {}),
+            "cross_origin_isolated": {c: sorted(v) for c, v in isolated.items()},
+            "user_agent": user_agent, "phases": phases, "errors": errors}
+
+
+def chromium_section(m, sec):
+    """One section's view of the matrix: warren and its competitor only."""
+    comp, wls = CHROMIUM_PLAN[sec]
+    clients = ["warren", comp]
+    br = {w: {c: m["by_round"][w][c] for c in clients} for w in wls if w in m["by_round"]}
+    out = {
+        "competitor": comp,
+        "by_round": br,
+        "samples": {w: {c: [v for v in br.get(w, {}).get(c, []) if v is not None] for c in clients} for w in wls},
+        "errors": [e["error"] for e in m["errors"] if e["client"] in clients and e["workload"] in wls],
+        "phases": [p for p in m["phases"] if p["client"] in clients and (sec != "browser" or True)],
+        "cross_origin_isolated": {c: m["cross_origin_isolated"].get(c, []) for c in clients if c != "warren-native"},
+        "user_agent": m["user_agent"],
+    }
+    if "rpc" in wls:
+        pr = {c: m["rpc_p99_by_round"].get(c, []) for c in clients}
+        out["rpc_p99_by_round"] = pr
+        out["rpc_p99"] = {c: [v for v in pr[c] if v is not None] for c in clients}
+    if sec == "browser":
+        out["noack_rounds"] = rounds_for("consume_noack")
+    # how long the publish loop itself took (the rest of "until queued" is the broker catching up)
+    out["publish_loop_ms"] = {c: [p["publish_loop_ms"] for p in m["phases"] if p["client"] == c and p.get("workload") == "publish"
+                                  and p.get("publish_loop_ms") is not None] for c in clients}
+    return out
+
+
+def measure_memory():
+    """Memory of idle connections and of buffered deliveries in Chromium (bench.js memory_*
+    workloads), warren vs amqp-client.js, alternating per round. Chromium runs with
+    --js-flags=--expose-gc (the page collects garbage before each probe) and
+    --enable-precise-memory-info (performance.memory unrounded)."""
+    collector = Collector()
+    say(f"memory: collector on http://127.0.0.1:{collector.port}/, relay {WS_URL}")
+    log_path = os.path.join(STATE, "chromium-memory.log")
+    open(log_path, "w").close()
+    flags = ["--js-flags=--expose-gc", "--enable-precise-memory-info"]
+    metrics = ["wasm", "js_heap", "renderer_private"]
+    samples = {w: {c: {k: [] for k in metrics} for c in MEMORY_CLIENTS} for w in MEMORY_WORKLOADS}
+    raw = []
+    errors = []
+    try:
+        for r in range(ROUNDS):
+            for w in MEMORY_WORKLOADS:
+                order = MEMORY_CLIENTS[r % 2:] + MEMORY_CLIENTS[:r % 2]
+                for c in order:
+                    n = MEM_CONNECTIONS if w == "memory_idle" else MEM_MESSAGES
+                    qs = urllib.parse.urlencode({"client": c, "workload": w, "n": n, "warmup": 0, "ws": WS_URL,
+                                                 "run": f"{os.getpid()}-mem-{r}-{c}"})
+                    url = f"http://127.0.0.1:{collector.port}/bench/browser/bench.html?{qs}"
+                    t0 = time.monotonic()
+                    res = chromium_once(collector, url, 120 + n // 100, log_path, flags)
+                    took = time.monotonic() - t0
+                    if not res.get("ok"):
+                        msg = f"memory {c} {w} round {r + 1}: {str(res.get('error', '?'))[:500]}"
+                        say("FAILED " + msg)
+                        errors.append(msg)
+                        continue
+                    b, a = res["before"], res["after"]
+                    # per idle connection, or per 10,000 buffered messages
+                    scale = 1 / n if w == "memory_idle" else 10_000 / n
+                    got = {}
+                    for k in metrics:
+                        if a.get(k) is not None and b.get(k) is not None:
+                            got[k] = (a[k] - b[k]) * scale
+                            samples[w][c][k].append(got[k])
+                    raw.append({"round": r + 1, "client": c, "workload": w, "n": n, "before": b, "after": a,
+                                "read_ms": res.get("read_ms"), "gc": bool(a.get("gc")), "wall_s": round(took, 2)})
+                    say(f"memory round {r + 1}/{ROUNDS} {w:<15} {c:<12} " + "  ".join(
+                        f"{k} {v / 1024:,.1f} KiB" for k, v in got.items())
+                        + (f"  (read {res['read_ms']:.0f} ms)" if res.get("read_ms") is not None else "")
+                        + f"  ({took:.1f} s)")
+    finally:
+        collector.close()
+    return {"samples": samples, "raw": raw, "errors": errors, "connections": MEM_CONNECTIONS, "messages": MEM_MESSAGES}
 
 
 # --- Deno and Node over TCP -----------------------------------------------------------------------
@@ -553,6 +760,7 @@ def versions():
         "wasm-bindgen": lock_version(os.path.join(ROOT, "Cargo.lock"), "wasm-bindgen"),
         "binaryen (wasm-opt)": npm_version(os.path.join(ROOT, "scripts", "node_modules", "binaryen")),
         "@cloudamqp/amqp-client": npm_version(os.path.join(nm, "@cloudamqp", "amqp-client")),
+        "@stomp/stompjs": npm_version(os.path.join(nm, "@stomp", "stompjs")),
         "esbuild": npm_version(os.path.join(nm, "esbuild")),
         "lapin": lock_version(lock, "lapin"),
         "amqprs": lock_version(lock, "amqprs"),
@@ -607,6 +815,184 @@ def redact(url):
     return re.sub(r"//[^@/]*@", "//", url)
 
 
+def round_ratios(sec, w, a, b, higher_is_better=True):
+    """Per-round ratios a/b (b/a for lower-is-better) of a section, pairing figures of the same
+    round only (a round where either failed is left out); older results without by_round pair
+    the sample lists in order."""
+    br = sec.get("by_round", {}).get(w)
+    if br and a in br and b in br:
+        return [(x / y if higher_is_better else y / x) for x, y in zip(br[a], br[b]) if x and y]
+    return paired_ratios(sec["samples"][w][a], sec["samples"][w][b], higher_is_better)
+
+
+def p99_ratios(sec, a, b):
+    br = sec.get("rpc_p99_by_round")
+    if br and a in br and b in br:
+        return [y / x for x, y in zip(br[a], br[b]) if x and y]
+    return paired_ratios(sec["rpc_p99"][a], sec["rpc_p99"][b], higher_is_better=False)
+
+
+def spread(values):
+    """(max - min) / median, as a percentage."""
+    if len(values) < 2:
+        return "–"
+    return f"{(max(values) - min(values)) / statistics.median(values) * 100:.0f} %"
+
+
+def goal_cell(v, goal, higher_is_better=True):
+    return "meets" if (v >= goal if higher_is_better else v <= goal) else ("below" if higher_is_better else "above")
+
+
+def stomp_report(st, chart_rows, goal_rows):
+    s = st["samples"]
+    rows = ["| workload | warren through warren-relay | stompjs over Web STOMP | warren ÷ stompjs | goal | |",
+            "|---|---:|---:|---:|---|---|"]
+    for w in STOMP_WORKLOADS:
+        if w == "rpc":
+            continue
+        r = round_ratios(st, w, "warren", "stomp")
+        v = statistics.median(r) if r else None
+        rows.append(f"| {WORKLOAD_TITLES[w]} (msg/s) | {cell(s[w]['warren'], fmt_rate)} | {cell(s[w]['stomp'], fmt_rate)} | "
+                    f"{ratio_cell(r)} | ≥ 2.0× | {goal_cell(v, 2.0) if v else '–'} |")
+        if v:
+            chart_rows.append(("Chromium vs stompjs (Web STOMP)", WORKLOAD_TITLES[w], v, 2.0))
+            goal_rows.append(f"| Chromium {WORKLOAD_TITLES[w]} vs stompjs | ≥ 2.0× stompjs over Web STOMP | {fmt_x(v)} | {goal_cell(v, 2.0)} |")
+    r50 = round_ratios(st, "rpc", "warren", "stomp", higher_is_better=False)
+    r99 = p99_ratios(st, "warren", "stomp")
+    rows.append(f"| RPC round trip p50 (**ms, lower is better**) | {cell(s['rpc']['warren'], fmt_ms)} | {cell(s['rpc']['stomp'], fmt_ms)} | "
+                f"{ratio_cell(r50)} | none set | |")
+    p99 = st.get("rpc_p99", {"warren": [], "stomp": []})
+    rows.append(f"| RPC round trip p99 (**ms, lower is better**) | {cell(p99['warren'], fmt_ms)} | {cell(p99['stomp'], fmt_ms)} | "
+                f"{ratio_cell(r99)} | none set | |")
+    if r50:
+        chart_rows.append(("Chromium vs stompjs (Web STOMP)", "RPC p50 latency (inverse)", statistics.median(r50), None))
+    out = ["## STOMP anchor: warren vs @stomp/stompjs over RabbitMQ Web STOMP, headless Chromium\n",
+           "\n".join(rows) + "\n",
+           f"Same Chromium, same broker, same run (the Chromium matrix, see the browser section); ratios > 1: warren "
+           f"better (latency: stompjs ÷ warren). warren goes through warren-relay (`{WS_URL}`), stompjs "
+           f"{npm_version(os.path.join(BROWSER, 'node_modules', '@stomp', 'stompjs'))} straight to the broker's "
+           f"rabbitmq_web_stomp listener (`{STOMP_URL}`), which has no relay hop. Same queue kind (classic, "
+           "transient, non-exclusive, x-expires 600000), same 16 B body and count, warm-up in the same page; "
+           "publish: the last SEND carries a receipt (the adapter sends it once the broker confirmed that message), "
+           "the AMQP side polls the queue depth; no-ack = `ack: auto`; ack = `ack: client-individual` + "
+           "`prefetch-count: 1000`, one ACK per message; confirmed publish = a receipt on every SEND "
+           "(publisher confirms inside the adapter) vs `confirm.select`, both ≤ 1000 outstanding; RPC: "
+           "`reply-to: /temp-queue/…` vs an exclusive server-named queue. Details: `bench/README.md`.\n"]
+    loops = st.get("publish_loop_ms", {})
+    if loops.get("stomp"):
+        out.append(f"stompjs's `publish()` returns at once (no backpressure): its {N:,} SENDs left the page in "
+                   f"{statistics.median(loops['stomp']):,.0f} ms (median); the rest of its publish figure is the broker's "
+                   "STOMP adapter working through them.\n")
+    if st["errors"]:
+        out.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in st["errors"]) + "\n")
+    return "\n".join(out)
+
+
+def session_report(ss, chart_rows, goal_rows):
+    s = ss["samples"]
+    rows = ["| workload (msg/s) | raw channel | session API | session ÷ raw | cost | goal | |",
+            "|---|---:|---:|---:|---:|---|---|"]
+    for w in SESSION_WORKLOADS:
+        r = round_ratios(ss, w, "warren-session", "warren")
+        v = statistics.median(r) if r else None
+        cost = f"{(1 - v) * 100:+.1f} %" if v else "–"
+        rows.append(f"| {WORKLOAD_TITLES[w]} | {cell(s[w]['warren'], fmt_rate)} | {cell(s[w]['warren-session'], fmt_rate)} | "
+                    f"{ratio_cell(r)} | {cost} | ≤ 5 % cost | {goal_cell(v, 0.95) if v else '–'} |")
+        if v:
+            chart_rows.append(("Chromium session ÷ raw channel", WORKLOAD_TITLES[w], v, 0.95))
+            goal_rows.append(f"| Chromium session API, {WORKLOAD_TITLES[w]} | ≤ 5 % slower than the raw channel (≥ 0.95×) | "
+                             f"{fmt_x(v)} | {goal_cell(v, 0.95)} |")
+    out = ["## Session overhead: warren's AMQPSession vs the raw channel, headless Chromium\n",
+           "\n".join(rows) + "\n",
+           "Both through warren-relay in the same Chromium run and rounds (the matrix described in the browser section; "
+           "the raw-channel figures are the same warren page loads as the browser section's warren column when both "
+           "run). Cost = 1 − session ÷ raw (negative: the session "
+           "was faster). The session does what the raw workload does: publish = `await queue.publish(body, "
+           "{ confirm: false })` then the queue depth polled (on a raw connection of the same page: the session's "
+           "publish channel is in confirm mode even then, so the broker's acks are part of the cost); confirmed "
+           "publish = `queue.publish(body)` (awaits the confirm), ≤ 1000 in flight; consume + ack = "
+           "`subscribe({ prefetch: 1000 }, cb)` (acked when the callback returns); no-ack = `subscribe({ noAck: true }, cb)`. "
+           "Both publish rows pass `deliveryMode: 1` (transient; the session always sets the property, default 2, "
+           "persistent), so its messages differ from the raw channel's by that one property byte only.\n"]
+    loops = ss.get("publish_loop_ms", {})
+    if loops.get("warren") and loops.get("warren-session"):
+        lw, ls = statistics.median(loops["warren"]), statistics.median(loops["warren-session"])
+        out.append(f"Where the publish time goes: the loop of {N:,} awaited publishes alone took {lw:,.0f} ms on the raw "
+                   f"channel and {ls:,.0f} ms through the session (median; {ls * 1000 / N:.1f} vs {lw * 1000 / N:.1f} µs per "
+                   "call), the rest of each figure is the wait until the queue holds them all.\n")
+    if ss["errors"]:
+        out.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in ss["errors"]) + "\n")
+    return "\n".join(out)
+
+
+def path_report(ps, chart_rows, goal_rows):
+    s = ps["samples"]
+    rows = ["| workload (msg/s) | warren in Chromium (warren-relay) | warren native (tokio, TCP) | Chromium ÷ native | goal | |",
+            "|---|---:|---:|---:|---|---|"]
+    for w in PATH_WORKLOADS:
+        r = round_ratios(ps, w, "warren", "warren-native")
+        v = statistics.median(r) if r else None
+        rows.append(f"| {WORKLOAD_TITLES[w]} | {cell(s[w]['warren'], fmt_rate)} | {cell(s[w]['warren-native'], fmt_rate)} | "
+                    f"{ratio_cell(r)} | ≥ 0.8× | {goal_cell(v, 0.8) if v else '–'} |")
+        if v:
+            chart_rows.append(("Chromium ÷ native (warren)", WORKLOAD_TITLES[w], v, 0.8))
+            goal_rows.append(f"| browser path: warren in Chromium ÷ native, {WORKLOAD_TITLES[w]} | ≥ 0.8× | {fmt_x(v)} | {goal_cell(v, 0.8)} |")
+    out = ["## Browser path cost: warren in Chromium vs warren native\n",
+           "\n".join(rows) + "\n",
+           "The same workload, same broker, same rounds: the Chromium figures are the warren page loads of the "
+           "Chromium matrix (the browser section's warren column; wasm in the page, WebSocket, warren-relay, TCP to the broker); the native ones a fresh "
+           "`bench/native` process per round (`warren-bench warren WORKLOAD N`: tokio, multi-threaded runtime, TCP "
+           "straight to the broker), run in the same matrix. The ratio is what the whole browser path costs "
+           "(wasm + JS glue + WebSocket + relay hop), not the wasm alone.\n"]
+    if ps["errors"]:
+        out.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in ps["errors"]) + "\n")
+    return "\n".join(out)
+
+
+def fmt_kib(v):
+    return f"{v / 1024:,.1f}"
+
+
+def memory_report(m):
+    s = m["samples"]
+    nconn, nmsg = m["connections"], m["messages"]
+    titles = {"memory_idle": f"per idle connection (KiB; {nconn} opened)",
+              "memory_buffered": f"per 10,000 buffered deliveries (KiB; {nmsg:,} × 16 B)"}
+    rows = ["| | client | wasm memory | JS heap | wasm + JS heap | renderer private memory (USS) |",
+            "|---|---|---:|---:|---:|---:|"]
+    for w in MEMORY_WORKLOADS:
+        for c in MEMORY_CLIENTS:
+            x = s[w][c]
+            both = [a + b for a, b in zip(x["wasm"], x["js_heap"])]
+            wasm = cell(x["wasm"], fmt_kib) if c == "warren" else "–"
+            rows.append(f"| {titles[w]} | {CLIENT_TITLES[c]} | {wasm} | {cell(x['js_heap'], fmt_kib)} | "
+                        f"{cell(both, fmt_kib)} | {cell(x['renderer_private'], fmt_kib)} |")
+    reads = {c: [r["read_ms"] for r in m["raw"] if r["workload"] == "memory_buffered" and r["client"] == c and r.get("read_ms") is not None]
+             for c in MEMORY_CLIENTS}
+    read_txt = "; ".join(f"{CLIENT_TITLES[c]} {cell(v, lambda x: f'{x:,.0f}')} ms" for c, v in reads.items() if v)
+    out = ["## Memory: idle connections and buffered deliveries, headless Chromium\n",
+           "\n".join(rows) + "\n",
+           f"Median (min–max) over {ROUNDS} round(s), the two libraries alternating, one page load each, through "
+           "warren-relay. Each figure is the difference between two probes of the same page, taken after "
+           "`gc()` (Chromium with `--js-flags=--expose-gc`, three collections 50 ms apart): **wasm memory** = "
+           "warren's `WebAssembly.Memory` `buffer.byteLength` (it grows in 64 KiB pages and never shrinks, so it "
+           f"counts reserved pages, not live bytes: per idle connection its resolution is 64 KiB ÷ {nconn} = "
+           f"{64 / nconn:.1f} KiB); **JS heap** = `performance.memory.usedJSHeapSize` "
+           "(`--enable-precise-memory-info`; V8's heap only: ArrayBuffer contents such as amqp-client.js's frame "
+           "buffers are outside it); **renderer private memory** = USS (Private_Clean + Private_Dirty of "
+           "`/proc/PID/smaps_rollup`) of the page's renderer process(es), sampled by the collector while the page "
+           "waits: everything the page touched, ArrayBuffers and wasm pages included (the WebSocket buffers of the "
+           "network service process are not). Idle connections: one connection is opened first (one-time costs), "
+           f"then the probe, {nconn} more connections (no channel), one second idle, the probe; ÷ {nconn}. Buffered "
+           f"deliveries: a consumer without callback (the async iterator, not read) on a queue of {nmsg:,} messages, "
+           "noAck, probed once the broker has sent them all (queue depth 0, then 0.5 s); a first batch consumed "
+           "through the iterator beforehand warms the code paths; scaled to 10,000. Reading the buffered "
+           f"messages afterwards took {read_txt or '–'} (short: they were in the page).\n"]
+    if m["errors"]:
+        out.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in m["errors"]) + "\n")
+    return "\n".join(out)
+
+
 def build_report(res):
     goals = []  # (label, value, goal, goal_text, higher_is_better)
     md = []
@@ -616,7 +1002,8 @@ def build_report(res):
         f"(`BENCH_N`, `BENCH_ROUNDS`, `BENCH_ONLY=…` override the defaults). Raw numbers: "
         f"`{os.path.relpath(RESULTS_JSON, os.path.dirname(OUT))}`.\n")
     md.append(f"Run: {res['started']} → {res['finished']} ({res['duration_s'] / 60:.1f} min); "
-              f"N = {N:,} messages × 16 B, {ROUNDS} round(s), RPC {RPC_PAIRS:,} pairs.\n")
+              f"N = {N:,} messages × 16 B, {ROUNDS} round(s) (Chromium consume, no-ack: {rounds_for('consume_noack')}), "
+              f"RPC {RPC_PAIRS:,} pairs.\n")
     if res.get("section_runs"):
         md.append("Sections from earlier runs (a `BENCH_ONLY` run keeps the rest of the report): " + "; ".join(
             f"{k}: {v}" for k, v in sorted(res["section_runs"].items())) + ".\n")
@@ -627,6 +1014,7 @@ def build_report(res):
 
     sections = []
     chart_rows = []
+    goal_rows_early = []  # goals of the STOMP, session and path sections, listed after the browser's
 
     if "browser" in res:
         b = res["browser"]
@@ -635,41 +1023,64 @@ def build_report(res):
         for w in BROWSER_WORKLOADS:
             if w == "rpc":
                 continue
-            ratios = paired_ratios(s[w]["warren"], s[w]["amqp-client"])
-            rows.append(f"| {WORKLOAD_TITLES[w]} | {cell(s[w]['warren'], fmt_rate)} | "
+            ratios = round_ratios(b, w, "warren", "amqp-client")
+            rounds = f" ({len(ratios)} rounds)" if w == "consume_noack" and ratios else ""
+            rows.append(f"| {WORKLOAD_TITLES[w]}{rounds} | {cell(s[w]['warren'], fmt_rate)} | "
                         f"{cell(s[w]['amqp-client'], fmt_rate)} | {ratio_cell(ratios)} |")
             if ratios:
                 chart_rows.append(("Chromium vs amqp-client.js", WORKLOAD_TITLES[w], statistics.median(ratios),
                                    {"publish": 2.0, "consume_ack": 2.0, "confirm": 2.0, "consume_noack": 1.2}[w]))
         p50w, p50a = s["rpc"]["warren"], s["rpc"]["amqp-client"]
         p99w, p99a = b["rpc_p99"]["warren"], b["rpc_p99"]["amqp-client"]
-        r50 = paired_ratios(p50w, p50a, higher_is_better=False)
-        r99 = paired_ratios(p99w, p99a, higher_is_better=False)
+        r50 = round_ratios(b, "rpc", "warren", "amqp-client", higher_is_better=False)
+        r99 = p99_ratios(b, "warren", "amqp-client")
         rows.append(f"| RPC round trip p50 (**ms, lower is better**) | {cell(p50w, fmt_ms)} | {cell(p50a, fmt_ms)} | {ratio_cell(r50)} |")
         rows.append(f"| RPC round trip p99 (**ms, lower is better**) | {cell(p99w, fmt_ms)} | {cell(p99a, fmt_ms)} | {ratio_cell(r99)} |")
-        lat = paired_ratios(p50w, p50a)  # warren latency / amqp-client latency
+        lat = [1 / v for v in r50]  # warren latency / amqp-client latency
         lat_cell = "–" if not lat else f"{fmt_x(statistics.median(lat))} of amqp-client's p50 latency (lower is better)"
         if r50:
             chart_rows.append(("Chromium vs amqp-client.js", "RPC p50 latency (inverse)", statistics.median(r50), 1 / 0.8))
-        iso_all = [v for c in BROWSER_CLIENTS for v in b["cross_origin_isolated"][c]]
+        iso_all = [v for c in BROWSER_CLIENTS for v in b["cross_origin_isolated"].get(c, [])]
         iso = "yes" if iso_all and all(iso_all) else "no"
         sections.append("## Browser: headless Chromium, through the WebSocket relay\n")
         sections.append("\n".join(rows) + "\n")
         sections.append(f"RPC p50 latency, warren ÷ amqp-client: **{lat_cell}**.\n")
+        rn = round_ratios(b, "consume_noack", "warren", "amqp-client")
+        if rn:
+            sw, sa = s["consume_noack"]["warren"], s["consume_noack"]["amqp-client"]
+            met = sum(1 for v in rn if v >= 1.2)
+            sections.append(
+                f"**consume, no-ack** ran {len(rn)} paired rounds (`BENCH_NOACK_ROUNDS`, default 5, the other "
+                f"workloads {ROUNDS}): per-round ratios {', '.join(fmt_x(v) for v in rn)}; median "
+                f"**{fmt_x(statistics.median(rn))}** (goal ≥ 1.20×: {'meets' if statistics.median(rn) >= 1.2 else 'below'}; "
+                f"{met} of {len(rn)} rounds at or above it). Spread (max − min) ÷ median: warren {spread(sw)}, "
+                f"amqp-client.js {spread(sa)}, ratio {spread(rn)}.\n")
         sections.append(
             "Both libraries run the same code (`bench/browser/bench.js`) in the same Chromium, over the "
             f"same relay (`{WS_URL}` → RabbitMQ), one workload per page load, with a warm-up of "
             f"{WARMUP:,} messages in the same page first. Chromium is a plain process without "
             "remote debugging; the page POSTs its result to the script's collector, which also serves "
-            f"the page cross-origin isolated (timer resolution; isolated: {iso}).\n")
+            f"the page cross-origin isolated (timer resolution; isolated: {iso}). The clients of every "
+            "Chromium section (this one, STOMP, session, browser path) run in one matrix: per round and "
+            "workload each client once, in an order rotated per round; warren's raw-channel page loads are "
+            "shared by all of them, and ratios pair the clients' figures of the same round.\n")
         goals += [
-            ("Chromium publish", s["publish"], 2.0),
-            ("Chromium consume + ack", s["consume_ack"], 2.0),
-            ("Chromium confirmed publish", s["confirm"], 2.0),
-            ("Chromium no-ack consume", s["consume_noack"], 1.2),
+            ("Chromium publish", b, "publish", 2.0),
+            ("Chromium consume + ack", b, "consume_ack", 2.0),
+            ("Chromium confirmed publish", b, "confirm", 2.0),
+            (f"Chromium no-ack consume ({len(rn)} rounds)", b, "consume_noack", 1.2),
         ]
         if b["errors"]:
             sections.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in b["errors"]) + "\n")
+
+    if "stomp" in res:
+        sections.append(stomp_report(res["stomp"], chart_rows, goal_rows_early))
+    if "session" in res:
+        sections.append(session_report(res["session"], chart_rows, goal_rows_early))
+    if "path" in res:
+        sections.append(path_report(res["path"], chart_rows, goal_rows_early))
+    if "memory" in res:
+        sections.append(memory_report(res["memory"]))
 
     if "tcpjs" in res:
         t = res["tcpjs"]
@@ -710,18 +1121,18 @@ def build_report(res):
             sections.append("Failed measurements:\n\n" + "\n".join(f"- {e}" for e in t["errors"]) + "\n")
 
     goal_rows = []
-    for label, ws, goal in goals:
-        r = paired_ratios(ws["warren"], ws["amqp-client"])
+    for label, sec, w, goal in goals:
+        r = round_ratios(sec, w, "warren", "amqp-client")
         if r:
             v = statistics.median(r)
             goal_rows.append(f"| {label} | ≥ {goal:.1f}× amqp-client.js | {fmt_x(v)} | {'meets' if v >= goal else 'below'} |")
     if "browser" in res:
-        b = res["browser"]["samples"]["rpc"]
-        r = paired_ratios(b["warren"], b["amqp-client"])  # warren latency / competitor latency
-        if r:
+        r = [1 / v for v in round_ratios(res["browser"], "rpc", "warren", "amqp-client", higher_is_better=False)]
+        if r:  # warren latency / competitor latency
             v = statistics.median(r)
             goal_rows.append(f"| Chromium RPC p50 latency | ≤ 0.80× amqp-client.js's latency (lower is better) | "
                              f"{fmt_x(v)} | {'meets' if v <= 0.8 else 'above'} |")
+    goal_rows += goal_rows_early
 
     if "relay" in res:
         goal_rows += relay_bench.goals(sys.modules[__name__], res["relay"])
@@ -816,7 +1227,9 @@ def build_report(res):
         "until the N-th confirm.\n"
         f"- **RPC** (browser): a server and a client connection of the same library in one page; the client publishes "
         f"a request with `replyTo` (an exclusive server-named queue) and `correlationId` and awaits the reply "
-        f"before the next; {RPC_PAIRS:,} timed pairs after a short warm-up; per-pair latency p50/p99.\n")
+        f"before the next; {RPC_PAIRS:,} timed pairs after a short warm-up; per-pair latency p50/p99.\n"
+        "- The STOMP, session and memory workloads are described in their sections (and in `bench/README.md`): "
+        "each does what the workload of the same name does, with the means its API has.\n")
 
     m = res["machine"]
     v = res["versions"]
@@ -905,9 +1318,29 @@ def print_table(res):
                     parts.append(f"{c} {m:>10.3f}" if w == "rpc" else f"{c} {m:>10,.0f}")
                 else:
                     parts.append(f"{c} {'–':>10}")
-            r = paired_ratios(s[w]["warren"], s[w]["amqp-client"], higher_is_better=(w != "rpc"))
+            r = round_ratios(res["browser"], w, "warren", "amqp-client", higher_is_better=(w != "rpc"))
             ratio = f"  ratio {statistics.median(r):.2f}x (> 1: warren better)" if r else ""
             lines.append(f"chromium {w:<14} " + "  ".join(parts) + f" {unit}{ratio}")
+    for sec in ("stomp", "session", "path"):
+        if sec not in res:
+            continue
+        comp, wls = CHROMIUM_PLAN[sec]
+        a, b = ("warren-session", "warren") if sec == "session" else ("warren", comp)
+        for w in wls:
+            s = res[sec]["samples"].get(w, {})
+            if not s.get(a) or not s.get(b):
+                continue
+            lower = w == "rpc"
+            r = round_ratios(res[sec], w, a, b, higher_is_better=not lower)
+            f = (lambda v: f"{v:.3f} ms") if lower else (lambda v: f"{v:,.0f}")
+            lines.append(f"{sec:<8} {w:<14} {a} {f(statistics.median(s[a]))}  {b} {f(statistics.median(s[b]))}"
+                         + (f"  ratio {statistics.median(r):.2f}x" if r else ""))
+    if "memory" in res:
+        for w in MEMORY_WORKLOADS:
+            for c in MEMORY_CLIENTS:
+                x = res["memory"]["samples"][w][c]
+                lines.append(f"memory {w:<15} {c:<12} " + "  ".join(
+                    f"{k} {statistics.median(v) / 1024:,.1f} KiB" for k, v in x.items() if v))
     if "tcpjs" in res:
         s = res["tcpjs"]["samples"]
         for w in TCP_WORKLOADS:
@@ -938,7 +1371,9 @@ def snapshot_pkg():
 def relay_only():
     """BENCH_ONLY=relay: measure the relays and replace only that section of the report."""
     t0 = time.monotonic()
+    started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     res = relay_bench.measure(sys.modules[__name__])
+    res["started"] = started
     res["machine"] = machine_info()
     path = os.path.join(os.path.dirname(RESULTS_JSON), "relay.json")
     with open(path, "w") as f:
@@ -962,7 +1397,7 @@ def main():
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
     os.makedirs(STATE, exist_ok=True)
-    if "size" in ONLY or "browser" in ONLY or "tcpjs" in ONLY or "relay" in ONLY:
+    if set(ONLY) & {"size", "browser", "stomp", "session", "path", "memory", "tcpjs", "relay"}:
         snapshot_pkg()
     if ONLY == ["relay"]:
         relay_only()
@@ -980,22 +1415,43 @@ def main():
                 res[section] = prev[section]
                 runs.setdefault(section, f"{prev.get('started', '?')} (N = {prev.get('settings', {}).get('n', '?'):,})"
                                 if isinstance(prev.get('settings', {}).get('n'), int) else prev.get('started', '?'))
+        # `scripts/bench relay` keeps its figures in results/relay.json (and splices only its own
+        # section): when that is newer than the last report's, carry it instead of losing it
+        relay_json = os.path.join(os.path.dirname(RESULTS_JSON), "relay.json")
+        if "relay" not in ONLY and os.path.exists(relay_json):
+            with open(relay_json) as f:
+                rj = json.load(f)
+            # "started" is "YYYY-MM-DD HH:MM UTC": compares as text
+            if "relay" not in prev or rj.get("started", "") > prev.get("started", ""):
+                res["relay"] = rj
+                runs["relay"] = f"{rj.get('started', 'earlier')} (`scripts/bench relay`, results/relay.json)"
         for section in ONLY:
             runs.pop(section, None)
         if runs:
             res["section_runs"] = runs
-    for section, fn in (("size", measure_size), ("codec", measure_codec),
-                        ("native", measure_native), ("browser", measure_browser),
-                        ("tcpjs", measure_tcpjs),
-                        ("relay", lambda: relay_bench.measure(sys.modules[__name__]))):
-        if section not in ONLY:
+    chromium = [sec for sec in CHROMIUM_SECTIONS if sec in ONLY]
+    steps = [("size", measure_size), ("codec", measure_codec), ("native", measure_native),
+             ("chromium", lambda: measure_chromium(chromium)), ("memory", measure_memory),
+             ("tcpjs", measure_tcpjs), ("relay", lambda: relay_bench.measure(sys.modules[__name__]))]
+    for step, fn in steps:
+        names = chromium if step == "chromium" else [step] if step in ONLY else []
+        if not names:
             continue
         try:
-            res[section] = fn()
-            failed |= bool(res[section].get("errors")) if isinstance(res[section], dict) else False
+            out = fn()
+            if step == "chromium":
+                res["chromium_raw"] = {"phases": out["phases"]}
+                for sec in names:
+                    res[sec] = chromium_section(out, sec)
+                    res[sec].pop("phases", None)
+            else:
+                res[step] = out
+            failed |= any(bool(res[n].get("errors")) for n in names if isinstance(res[n], dict))
         except Exception as e:  # noqa: BLE001 — report the section as failed, go on with the rest
-            say(f"FAILED {section}: {e}")
-            res.setdefault("failures", {})[section] = str(e)[-2000:]
+            import traceback
+            say(f"FAILED {'/'.join(names)}: {e}\n{traceback.format_exc()}")
+            for n in names:
+                res.setdefault("failures", {})[n] = str(e)[-2000:]
             failed = True
     res["started"] = started.strftime("%Y-%m-%d %H:%M UTC")
     res["finished"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

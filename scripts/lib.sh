@@ -21,6 +21,7 @@ WEBSOCKIFY_PORT=${WARREN_WEBSOCKIFY_PORT:-15675}      # websockify -> broker, fo
 PROXY_BROKER_PORT=${WARREN_PROXY_BROKER_PORT:-5679}   # a second RabbitMQ node with proxy_protocol = true (relay tests)
 HOSTILE_PORT=${WARREN_HOSTILE_PORT:-5680}             # the hostile broker (examples/hostile_broker.rs, scripts/hostile); GET /case/NAME picks its script
 HOSTILE_RELAY_PORT=${WARREN_HOSTILE_RELAY_PORT:-15680} # WebSocket relay (warren-relay) -> the hostile broker
+STOMP_WS_PORT=${WARREN_STOMP_WS_PORT:-15674}           # STOMP over WebSocket (the broker's rabbitmq_web_stomp plugin, ws://127.0.0.1:15674/ws): the bench's @stomp/stompjs anchor
 case ":$PATH:" in
 *":$HOME/.cargo/bin:"*) ;;
 *) export PATH="$HOME/.cargo/bin:$PATH" ;;

@@ -4,10 +4,14 @@
 // No DevTools client is attached while this runs; scripts/bench only launches Chromium, waits
 // for the POST and kills it.
 //
-// Both libraries expose the same API (warren-amqp mirrors @cloudamqp/amqp-client 4.x), so every
-// workload (workloads.js, shared with the Deno/Node runner ../tcpjs/run.mjs) is written once and
-// handed the library's AMQPWebSocketClient class.
+// Clients (?client=): warren and amqp-client expose the same API (warren-amqp mirrors
+// @cloudamqp/amqp-client 4.x), so their workloads (workloads.js, shared with the Deno/Node runner
+// ../tcpjs/run.mjs) are written once and handed the library's AMQPWebSocketClient class;
+// warren-session runs the same workloads through warren's AMQPSession (session-workloads.js);
+// stomp is @stomp/stompjs over RabbitMQ's Web STOMP plugin (?stomp=ws://…/ws, stomp-workloads.js).
 import { makeWorkloads } from "./workloads.js";
+import { makeSessionWorkloads } from "./session-workloads.js";
+import { makeStompWorkloads } from "./stomp-workloads.js";
 
 const params = new URLSearchParams(location.search);
 const clientName = params.get("client") ?? "warren";
@@ -18,10 +22,19 @@ const RPC_PAIRS = Number(params.get("pairs") ?? 2000);
 const WS_URL = params.get("ws") ?? "ws://127.0.0.1:15673";
 const RUN = params.get("run") ?? String(Date.now());
 
+const STOMP_URL = params.get("stomp") ?? "ws://127.0.0.1:15674/ws";
+
+const PKG = "../../pkg/index.js";
 const LIBS = {
-  warren: "../../pkg/index.js",
+  warren: PKG,
   "amqp-client": "./node_modules/@cloudamqp/amqp-client/dist/amqp-websocket-client.mjs",
+  "warren-session": PKG,
+  stomp: "./node_modules/@stomp/stompjs/esm6/index.js",
 };
+// Memory workloads (BENCH_ONLY=memory): the page collects garbage (Chromium runs them with
+// --js-flags=--expose-gc and --enable-precise-memory-info) and asks the collector for the
+// renderer's private memory at each probe.
+const MEMORY_WORKLOADS = ["memory_idle", "memory_buffered"];
 
 // ?diag=1 (BENCH_DIAG=1): count WebSocket sends and bytes, to see how a library batches frames.
 const wsStats = { sends: 0, sendBytes: 0 };
@@ -58,7 +71,7 @@ window.addEventListener("error", (ev) => {
   report({ ok: false, error: `error: ${ev.message}` });
 });
 
-// --- the workloads (workloads.js), over this page's WebSocket --------------------------------------
+// --- the workloads, over this page's WebSocket ---------------------------------------------------
 
 async function connect(Client) {
   const c = new Client(WS_URL, "/", "guest", "guest");
@@ -66,7 +79,42 @@ async function connect(Client) {
   return c;
 }
 
-const WORKLOADS = makeWorkloads({ connect, workload, run: RUN });
+/** warren's wasm linear memory (0 for the other libraries): warren.js's initSync returns the
+ *  instance's exports once index.js has instantiated the module. */
+let wasmMemory = null;
+
+async function probe(label) {
+  for (let i = 0; i < 3; i++) {
+    globalThis.gc?.();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const res = await fetch("/probe", { method: "POST", body: JSON.stringify({ run: RUN, label }) });
+  const host = await res.json();
+  return {
+    label,
+    js_heap: performance.memory?.usedJSHeapSize ?? null,
+    js_heap_total: performance.memory?.totalJSHeapSize ?? null,
+    wasm: wasmMemory ? wasmMemory.buffer.byteLength : 0,
+    renderer_private: host.renderer_private ?? null,
+    gc: typeof globalThis.gc === "function",
+  };
+}
+
+/** Resolves to { name: (n) => result } for the client under test. */
+async function workloadsFor(lib) {
+  if (clientName === "stomp") {
+    return makeStompWorkloads({ Client: lib.Client, url: STOMP_URL, workload, run: RUN });
+  }
+  if (clientName === "warren-session") {
+    return makeSessionWorkloads({ lib, url: WS_URL, workload, run: RUN });
+  }
+  if (clientName === "warren") {
+    wasmMemory = (await import("../../pkg/warren.js")).initSync().memory;
+  }
+  const wl = makeWorkloads({ connect, workload, run: RUN, probe: MEMORY_WORKLOADS.includes(workload) ? probe : undefined });
+  const Client = lib.AMQPWebSocketClient;
+  return Object.fromEntries(Object.entries(wl).map(([k, f]) => [k, (n) => f(Client, n)]));
+}
 
 // --- main ----------------------------------------------------------------------------------------
 
@@ -76,21 +124,25 @@ const mark = (name) => (phases[name] = Math.round(performance.now()));
 
 try {
   if (!(clientName in LIBS)) throw new Error(`unknown client ${clientName}`);
-  if (!(workload in WORKLOADS)) throw new Error(`unknown workload ${workload}`);
   mark("start");
   const lib = await import(LIBS[clientName]);
-  const Client = lib.AMQPWebSocketClient;
+  const WORKLOADS = await workloadsFor(lib);
+  if (!(workload in WORKLOADS)) throw new Error(`unknown workload ${workload} for ${clientName}`);
   mark("imported");
   const run = WORKLOADS[workload];
   const n = workload === "rpc" ? RPC_PAIRS : N;
-  if (workload !== "rpc" && WARMUP > 0) {
+  if (workload !== "rpc" && !MEMORY_WORKLOADS.includes(workload) && WARMUP > 0) {
     log(`warm-up: ${WARMUP}`);
-    await run(Client, WARMUP);
+    await run(WARMUP);
     mark("warmed_up");
   }
   log(`measuring ${clientName} ${workload} n=${n}`);
-  const r = await run(Client, n);
+  const r = await run(n);
   mark("measured");
+  if (WORKLOADS.cleanup) {
+    await WORKLOADS.cleanup(await import(PKG), WS_URL); // untimed, after the measurement
+    mark("cleaned_up");
+  }
   log(JSON.stringify(r));
   await report({
     ok: true,

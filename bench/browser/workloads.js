@@ -2,12 +2,14 @@
 // WebSocket) and the Deno/Node runner (../tcpjs/run.mjs, over TCP). `makeWorkloads` takes how to
 // open a connection of the library under test (`connect(Client)` resolves to a connected client)
 // and names queues after `workload` and `run`. Only the API both libraries share is used.
+// The memory workloads (browser only) also take `probe(label)`: it collects garbage and resolves
+// to the page's memory figures at that point (bench.js).
 
 const PREFETCH = 1000;
 const CONFIRM_WINDOW = 1000;
 const BODY = new TextEncoder().encode("0123456789abcdef"); // 16 B
 
-export function makeWorkloads({ connect, workload, run: RUN }) {
+export function makeWorkloads({ connect, workload, run: RUN, probe }) {
   /** A fresh, empty, transient, non-exclusive queue named for this run and workload. Deleted at the
    * end of the workload; x-expires removes it from the broker if the page dies before that. */
   async function freshQueue(ch, suffix) {
@@ -142,6 +144,65 @@ export function makeWorkloads({ connect, workload, run: RUN }) {
       return { seconds: total, p50_ms: pct(50), p99_ms: pct(99), mean_ms: (total * 1000) / pairs };
     },
   };
+
+  /** Memory per idle connection: one connection opened (and kept) first so that one-time costs
+   * are not counted, a probe, then `n` more connections opened and left idle (no channel), a
+   * second probe a second later. Returns both probes; bench.py divides the difference by n. */
+  async function memoryIdle(Client, n) {
+    const first = await connect(Client);
+    const before = await probe("before");
+    const conns = [];
+    for (let i = 0; i < n; i++) conns.push(await connect(Client));
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = await probe("after");
+    for (const c of conns) await c.close();
+    await first.close();
+    return { seconds: 0, count: n, before, after };
+  }
+
+  /** Memory per buffered message: a consumer without a callback (an async iterator nobody reads
+   * yet) on a queue of `n` messages. A first batch of n is consumed through the iterator
+   * (warming the code paths), then the queue is filled again (untimed), probed, consumed with
+   * noAck until the broker has sent everything (queue depth 0) plus half a second, probed again,
+   * and only then read: how long reading the n messages takes shows they were all buffered. */
+  async function memoryBuffered(Client, n) {
+    const c = await connect(Client);
+    const ch = await c.channel();
+    const q = await freshQueue(ch, n);
+    const drain = async (consumer) => {
+      let got = 0;
+      for await (const _msg of consumer.messages) {
+        if (++got === n) break;
+      }
+    };
+    await publishAll(ch, q, n);
+    const warm = await ch.basicConsume(q, { noAck: true });
+    await drain(warm);
+    await warm.cancel().catch(() => {});
+    const ch2 = await c.channel();
+    await publishAll(ch2, q, n);
+    const before = await probe("before");
+    const consumer = await ch2.basicConsume(q, { noAck: true });
+    for (;;) {
+      const ok = await ch.queueDeclare(q, { passive: true });
+      if (ok.messageCount === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await probe("after");
+    const t0 = performance.now();
+    await drain(consumer);
+    const readMs = performance.now() - t0;
+    await consumer.cancel().catch(() => {});
+    await ch.queueDelete(q);
+    await c.close();
+    return { seconds: 0, count: n, before, after, read_ms: readMs };
+  }
+
+  if (probe) {
+    WORKLOADS.memory_idle = memoryIdle;
+    WORKLOADS.memory_buffered = memoryBuffered;
+  }
 
   async function consume(Client, n, noAck) {
     const c = await connect(Client);
