@@ -349,9 +349,18 @@ mod tests {
     fn websocket_option_picks_the_stream_transport() {
         let u = ConnectionUrl::parse("wss://h/ws?websocket=stream&token=t").unwrap();
         assert!(u.ws_stream && u.endpoint().ws_stream);
-        assert_eq!(u.ws_url, "wss://h/ws?token=t", "warren's option is not sent to the relay");
-        assert!(!ConnectionUrl::parse("ws://h/?websocket=classic").unwrap().ws_stream);
-        let e = ConnectionUrl::parse("ws://h/?websocket=fast").unwrap_err().to_string();
+        assert_eq!(
+            u.ws_url, "wss://h/ws?token=t",
+            "warren's option is not sent to the relay"
+        );
+        assert!(
+            !ConnectionUrl::parse("ws://h/?websocket=classic")
+                .unwrap()
+                .ws_stream
+        );
+        let e = ConnectionUrl::parse("ws://h/?websocket=fast")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("websocket=fast"), "{e}");
     }
 

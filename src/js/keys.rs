@@ -27,8 +27,12 @@ pub fn key(name: &'static str) -> JsValue {
     })
 }
 
-/// `o[name]`, undefined when reading throws (a getter, a revoked Proxy).
+/// `o[name]`, undefined when reading throws (a getter, a revoked Proxy) and for undefined and
+/// null, whose read would throw: a thrown and caught TypeError costs some 15 µs.
 pub fn get(o: &JsValue, name: &'static str) -> JsValue {
+    if o.is_undefined() || o.is_null() {
+        return JsValue::UNDEFINED;
+    }
     Reflect::get(o, &key(name)).unwrap_or(JsValue::UNDEFINED)
 }
 

@@ -216,12 +216,12 @@ impl Abort {
 
     /// Runs `fut` unless the signal aborts first (then rejects with the signal's reason).
     async fn run<T>(mut self, fut: impl Future<Output = Result<T, JsValue>>) -> Result<T, JsValue> {
+        let Some(rx) = self.rx.take() else {
+            return fut.await; // no signal
+        };
         if get_field(&self.signal, "aborted").as_bool() == Some(true) {
             return Err(self.reason());
         }
-        let Some(rx) = self.rx.take() else {
-            return fut.await;
-        };
         match select(pin!(fut), rx).await {
             Either::Left((out, _)) => out,
             Either::Right(_) => Err(self.reason()),
