@@ -110,6 +110,12 @@ impl Engine {
 
     /// Sends a method that has no reply (ack, nack, reject, recover-async, flow-ok...).
     pub fn send(&mut self, channel: u16, method: &Method) -> Result<(), Error> {
+        if !method.id().sent_by_client() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is sent only by servers",
+                method.name()
+            )));
+        }
         if request_replies(method).is_some() && !method.nowait().unwrap_or(false) {
             return Err(Error::InvalidArgument(format!(
                 "{} expects a reply; use call",

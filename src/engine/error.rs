@@ -114,7 +114,10 @@ impl Error {
 
     pub(crate) fn decode(e: DecodeError) -> Error {
         let code = match e {
-            DecodeError::UnknownMethod(..) => ReplyCode::COMMAND_INVALID,
+            // RabbitMQ answers a method it does not take from a client the same way.
+            DecodeError::UnknownMethod(..) | DecodeError::UnexpectedMethod(..) => {
+                ReplyCode::COMMAND_INVALID
+            }
             DecodeError::UnknownFrameType(_)
             | DecodeError::BadFrameEnd(_)
             | DecodeError::HeartbeatOnChannel(_)

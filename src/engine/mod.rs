@@ -93,8 +93,9 @@ impl Engine {
     /// and the handshake deadline (`Config::handshake_timeout`) is armed.
     pub fn new(config: Config, now: Millis) -> Engine {
         // Until tune, accept frames up to 1 MiB: enough for any connection.start, and a
-        // non-AMQP peer cannot make us buffer gigabytes.
-        let mut decoder = FrameDecoder::new();
+        // non-AMQP peer cannot make us buffer gigabytes. Only the methods a server sends are
+        // decoded (the others are DecodeError::UnexpectedMethod), in every build.
+        let mut decoder = FrameDecoder::client();
         decoder.set_max_frame(1 << 20);
         let mut timers = TimerTable::default();
         if config.handshake_timeout > 0 {

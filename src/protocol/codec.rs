@@ -4,6 +4,7 @@
 //! [`DecodeError::Incomplete`] saying what was missing (inside a complete frame this is reported as
 //! a malformed frame by the caller), never a panic.
 
+use super::methods::MethodId;
 use bytes::Bytes;
 use std::fmt;
 
@@ -18,6 +19,9 @@ pub enum DecodeError {
     UnknownFrameType(u8),
     /// A (class id, method id) pair not in the spec.
     UnknownMethod(u16, u16),
+    /// A method of the spec that the peer does not send: from a server, one only clients send
+    /// (or the reverse for a server's decoder). See `MethodId::sent_by_client`.
+    UnexpectedMethod(u16, u16),
     /// A content header for a class other than basic.
     UnknownContentClass(u16),
     /// A field-table value tag that is not known.
@@ -47,6 +51,18 @@ impl fmt::Display for DecodeError {
             DecodeError::BadFrameEnd(b) => write!(f, "bad frame end octet 0x{b:02x}"),
             DecodeError::UnknownFrameType(t) => write!(f, "unknown frame type {t}"),
             DecodeError::UnknownMethod(c, m) => write!(f, "unknown method {c}.{m}"),
+            DecodeError::UnexpectedMethod(c, m) => {
+                let id = MethodId {
+                    class: *c,
+                    method: *m,
+                };
+                let (name, senders) = match (id.name(), id.sent_by_client()) {
+                    (Some(name), true) => (name, "clients"),
+                    (Some(name), false) => (name, "servers"),
+                    (None, _) => ("method", "no one"),
+                };
+                write!(f, "{name} ({c}.{m}) is sent only by {senders}")
+            }
             DecodeError::UnknownContentClass(c) => {
                 write!(f, "content header for unknown class {c}")
             }

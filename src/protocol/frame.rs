@@ -31,16 +31,48 @@ pub enum Frame {
 }
 
 /// Reassembles frames from a byte stream.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct FrameDecoder {
     buf: BytesMut,
     /// Largest accepted frame including overhead; 0 = no limit (before tuning).
     max_frame: u32,
+    /// Decodes a method frame's payload: the methods this side accepts.
+    methods: fn(Bytes) -> Result<Method, DecodeError>,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl FrameDecoder {
+    /// Decodes every method this build has decoders for: both directions with the feature
+    /// `server-codec`, otherwise those a server sends (as [`FrameDecoder::client`]).
     pub fn new() -> Self {
-        Self::default()
+        #[cfg(feature = "server-codec")]
+        return Self::with_methods(Method::decode);
+        #[cfg(not(feature = "server-codec"))]
+        return Self::client();
+    }
+
+    /// A client's decoder: methods only clients send are [`DecodeError::UnexpectedMethod`].
+    pub fn client() -> Self {
+        Self::with_methods(Method::decode_from_server)
+    }
+
+    /// A server's decoder: methods only servers send are [`DecodeError::UnexpectedMethod`].
+    #[cfg(feature = "server-codec")]
+    pub fn server() -> Self {
+        Self::with_methods(Method::decode_from_client)
+    }
+
+    fn with_methods(methods: fn(Bytes) -> Result<Method, DecodeError>) -> Self {
+        FrameDecoder {
+            buf: BytesMut::new(),
+            max_frame: 0,
+            methods,
+        }
     }
 
     pub fn set_max_frame(&mut self, max: u32) {
@@ -97,18 +129,20 @@ impl FrameDecoder {
         whole.advance(7);
         whole.truncate(size as usize);
         let payload = whole.freeze();
-        decode_payload(kind, channel, payload).map(Some)
+        self.decode_payload(kind, channel, payload).map(Some)
     }
-}
 
-fn decode_payload(kind: u8, channel: u16, payload: Bytes) -> Result<Frame, DecodeError> {
-    Ok(match kind {
-        FRAME_METHOD => Frame::Method(channel, Method::decode(payload)?),
-        FRAME_HEADER => Frame::Header(channel, ContentHeader::decode(&mut Reader::new(payload))?),
-        FRAME_BODY => Frame::Body(channel, payload),
-        _ if channel != 0 => return Err(DecodeError::HeartbeatOnChannel(channel)),
-        _ => Frame::Heartbeat,
-    })
+    fn decode_payload(&self, kind: u8, channel: u16, payload: Bytes) -> Result<Frame, DecodeError> {
+        Ok(match kind {
+            FRAME_METHOD => Frame::Method(channel, (self.methods)(payload)?),
+            FRAME_HEADER => {
+                Frame::Header(channel, ContentHeader::decode(&mut Reader::new(payload))?)
+            }
+            FRAME_BODY => Frame::Body(channel, payload),
+            _ if channel != 0 => return Err(DecodeError::HeartbeatOnChannel(channel)),
+            _ => Frame::Heartbeat,
+        })
+    }
 }
 
 /// Runs `f` to append one frame's payload after a header, then patches the size and adds the frame end.
@@ -246,6 +280,109 @@ fn content_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::methods::*;
+
+    fn method_frame(m: &Method) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_method(&mut out, 1, m).unwrap();
+        out
+    }
+
+    fn first(mut dec: FrameDecoder, bytes: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        dec.extend(bytes);
+        dec.next_frame()
+    }
+
+    /// A client's decoder takes what servers send, a server's what clients send, `new()` both
+    /// (in this build, which has `server-codec`); the other direction is UnexpectedMethod.
+    #[test]
+    fn decoders_take_one_direction() {
+        let publish = Method::BasicPublish(BasicPublish::default());
+        let deliver = Method::BasicDeliver(BasicDeliver::default());
+        let close_ok = Method::ChannelCloseOk; // sent by both
+        for m in [&publish, &deliver, &close_ok] {
+            let bytes = method_frame(m);
+            let id = m.id();
+            let expect = |ok: bool| match ok {
+                true => Ok(Some(Frame::Method(1, m.clone()))),
+                false => Err(DecodeError::UnexpectedMethod(id.class, id.method)),
+            };
+            assert_eq!(
+                first(FrameDecoder::client(), &bytes),
+                expect(id.sent_by_server())
+            );
+            assert_eq!(
+                first(FrameDecoder::server(), &bytes),
+                expect(id.sent_by_client())
+            );
+            assert_eq!(first(FrameDecoder::new(), &bytes), expect(true));
+        }
+        // Ids the spec does not define stay UnknownMethod for every decoder.
+        let unknown = [1, 0, 1, 0, 0, 0, 4, 0, 60, 0, 99, FRAME_END];
+        for dec in [
+            FrameDecoder::client(),
+            FrameDecoder::server(),
+            FrameDecoder::new(),
+        ] {
+            assert_eq!(
+                first(dec, &unknown),
+                Err(DecodeError::UnknownMethod(60, 99))
+            );
+        }
+        assert_eq!(
+            DecodeError::UnexpectedMethod(60, 40).to_string(),
+            "basic.publish (60.40) is sent only by clients"
+        );
+        assert_eq!(
+            DecodeError::UnexpectedMethod(60, 60).to_string(),
+            "basic.deliver (60.60) is sent only by servers"
+        );
+    }
+
+    /// The generated directions agree with the rest of the spec: every method has a sender, a
+    /// reply goes the other way to its request, and content comes from where it is published
+    /// (publish) or delivered (deliver, get-ok, return).
+    #[test]
+    fn directions_agree_with_replies_and_content() {
+        let mut n = 0;
+        for class in [10u16, 20, 30, 40, 50, 60, 85, 90] {
+            for method in 0..200 {
+                let id = MethodId { class, method };
+                let Some(name) = id.name() else {
+                    assert!(!id.sent_by_client() && !id.sent_by_server());
+                    continue;
+                };
+                n += 1;
+                assert!(
+                    id.sent_by_client() || id.sent_by_server(),
+                    "{name}: no sender"
+                );
+                let mut payload = Vec::new();
+                put_u16(&mut payload, class);
+                put_u16(&mut payload, method);
+                // Arguments do not matter for the metadata: find the variant by its ids.
+                let m = (0..64)
+                    .find_map(|len| {
+                        let mut p = payload.clone();
+                        p.resize(4 + len, 0);
+                        Method::decode(Bytes::from(p)).ok()
+                    })
+                    .unwrap_or_else(|| panic!("{name}: no payload decodes"));
+                for r in m.replies() {
+                    if id.sent_by_client() {
+                        assert!(r.sent_by_server(), "{name}: reply {r} not sent by servers");
+                    }
+                    if id.sent_by_server() {
+                        assert!(r.sent_by_client(), "{name}: reply {r} not sent by clients");
+                    }
+                }
+                if m.has_content() {
+                    assert_eq!(id.sent_by_client(), id == MethodId::BASIC_PUBLISH, "{name}");
+                }
+            }
+        }
+        assert_eq!(n, 66);
+    }
 
     /// Seven bytes announcing a 4 GiB frame, before any frame_max is set, must not reserve 4 GiB.
     #[test]
