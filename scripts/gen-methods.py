@@ -32,9 +32,9 @@ def snake(s):
     return {'type': 'kind'}.get(s, s)
 
 RUST = {'octet': 'u8', 'short': 'u16', 'long': 'u32', 'longlong': 'u64', 'bit': 'bool',
-        'shortstr': 'String', 'longstr': 'Bytes', 'table': 'FieldTable', 'timestamp': 'u64'}
+        'shortstr': 'ShortStr', 'longstr': 'Bytes', 'table': 'FieldTable', 'timestamp': 'u64'}
 STRAT = {'octet': 'any::<u8>()', 'short': 'any::<u16>()', 'long': 'any::<u32>()', 'longlong': 'any::<u64>()',
-         'bit': 'any::<bool>()', 'shortstr': 'short_str()', 'longstr': 'long_str()',
+         'bit': 'any::<bool>()', 'shortstr': 'short_str().prop_map(ShortStr::from)', 'longstr': 'long_str()',
          'table': 'field_table()', 'timestamp': 'any::<u64>()'}
 
 def argtype(a):
@@ -106,7 +106,8 @@ w('//! test brokers, fuzzing and benchmarks; [`MethodId::sent_by_client`] and')
 w('//! [`MethodId::sent_by_server`] say which is which.')
 w('#![allow(clippy::all)]')
 w('')
-w('use super::codec::{put_long_str, put_short_str, put_u16, put_u32, put_u64, put_u8, DecodeError, EncodeError, Reader};')
+w('use super::codec::{put_long_str, put_shortstr, put_u16, put_u32, put_u64, put_u8, DecodeError, EncodeError, Reader};')
+w('use super::shortstr::ShortStr;')
 w('use super::table::FieldTable;')
 w('use bytes::Bytes;')
 w('')
@@ -226,7 +227,7 @@ for m in methods:
         elif t == 'short': w(f'                put_u16(out, x.{n});')
         elif t == 'long': w(f'                put_u32(out, x.{n});')
         elif t in ('longlong', 'timestamp'): w(f'                put_u64(out, x.{n});')
-        elif t == 'shortstr': w(f'                put_short_str(out, "{m["cls"]}.{m["mname"]} {n}", &x.{n})?;')
+        elif t == 'shortstr': w(f'                put_shortstr(out, "{m["cls"]}.{m["mname"]} {n}", &x.{n})?;')
         elif t == 'longstr': w(f'                put_long_str(out, "{m["cls"]}.{m["mname"]} {n}", &x.{n})?;')
         elif t == 'table': w(f'                x.{n}.encode(out)?;')
         else: raise Exception(t)
@@ -239,13 +240,20 @@ w('        Ok(())')
 w('    }')
 w('')
 
-def dispatch(fname, doc, cfg, accept, other):
+def dispatch(fname, rname, doc, cfg, accept, other):
     for line in doc:
         w(f'    /// {line}')
     if cfg:
         w(f'    {cfg}')
     w(f'    pub fn {fname}(payload: Bytes) -> Result<Method, DecodeError> {{')
-    w('        let mut r = Reader::new(payload);')
+    w(f'        Method::{rname}(&mut Reader::new(&payload))')
+    w('    }')
+    w('')
+    w(f'    /// [`Method::{fname}`] from a reader over the whole payload (long strings are shared')
+    w('    /// slices or copies as the reader makes them).')
+    if cfg:
+        w(f'    {cfg}')
+    w(f"    pub fn {rname}(r: &mut Reader<'_>) -> Result<Method, DecodeError> {{")
     w('        let class = r.u16("method frame: class_id")?;')
     w('        let method = r.u16("method frame: method_id")?;')
     w('        let m = match (MethodId { class, method }) {')
@@ -253,7 +261,7 @@ def dispatch(fname, doc, cfg, accept, other):
         if not accept(m):
             continue
         key = f"MethodId::{m['const']}"
-        w(f"            {key} => " + (f"{m['fn']}(&mut r)?," if m['args'] else f"Method::{m['name']},"))
+        w(f"            {key} => " + (f"{m['fn']}(r)?," if m['args'] else f"Method::{m['name']},"))
     w(f'            id => return Err({other}),')
     w('        };')
     w('        r.finish()?;')
@@ -261,15 +269,15 @@ def dispatch(fname, doc, cfg, accept, other):
     w('    }')
     w('')
 
-dispatch('decode_from_server',
+dispatch('decode_from_server', 'read_from_server',
          ['Decodes a whole method frame payload from a server: the methods a client receives. A method',
           'only clients send is [`DecodeError::UnexpectedMethod`]; trailing bytes are an error.'],
          None, lambda m: m['server'], 'not_decoded(id, MethodId::sent_by_client)')
-dispatch('decode_from_client',
+dispatch('decode_from_client', 'read_from_client',
          ['Decodes a whole method frame payload from a client: the methods a server receives. A method',
           'only servers send is [`DecodeError::UnexpectedMethod`]; trailing bytes are an error.'],
          SERVER_CODEC, lambda m: m['client'], 'not_decoded(id, MethodId::sent_by_server)')
-dispatch('decode',
+dispatch('decode', 'read_any',
          ['Decodes a whole method frame payload, any method in the spec; trailing bytes are an error.'],
          SERVER_CODEC, lambda m: True, 'DecodeError::UnknownMethod(id.class, id.method)')
 w('}')
@@ -285,31 +293,36 @@ w('    }')
 w('}')
 w('')
 
-# One decoder per method with arguments, shared by the dispatchers above.
+# One decoder per method with arguments, shared by the dispatchers above. Fields are decoded
+# into a defaulted struct in wire order: short strings through a pointer (`short_str_into`), so
+# no 40-byte result travels through each call site.
 for m in methods:
     if not m['args']:
         continue
     if not m['server']:
         w(SERVER_CODEC)
     w('#[inline]')
-    w(f"fn {m['fn']}(r: &mut Reader) -> Result<Method, DecodeError> {{")
+    w(f"fn {m['fn']}(r: &mut Reader<'_>) -> Result<Method, DecodeError> {{")
+    w(f"    let mut x = {m['name']}::default();")
     bitpos = None
     for n, t in m['args']:
         if t == 'bit':
             if bitpos is None or bitpos == 8:
                 w(f'    let bits = r.u8("{m["cls"]}.{m["mname"]}: {n}")?;')
                 bitpos = 0
-            w(f'    let {n} = bits & (1 << {bitpos}) != 0;' if bitpos else f'    let {n} = bits & 1 != 0;')
+            w(f'    x.{n} = bits & (1 << {bitpos}) != 0;' if bitpos else f'    x.{n} = bits & 1 != 0;')
             bitpos += 1
             continue
         bitpos = None
         what = f'"{m["cls"]}.{m["mname"]}: {n}"'
+        if t == 'shortstr':
+            w(f'    r.short_str_into(&mut x.{n}, {what})?;')
+            continue
         rd = {'octet': f'r.u8({what})?', 'short': f'r.u16({what})?', 'long': f'r.u32({what})?', 'longlong': f'r.u64({what})?',
-              'timestamp': f'r.u64({what})?', 'shortstr': f'r.short_str({what})?', 'longstr': f'r.long_str({what})?',
+              'timestamp': f'r.u64({what})?', 'longstr': f'r.long_str({what})?',
               'table': f'FieldTable::decode(r).map_err(|e| e.in_field({what}))?'}[t]
-        w(f'    let {n} = {rd};')
-    fields = ', '.join(n for n, _ in m['args'])
-    w(f"    Ok(Method::{m['name']}({m['name']} {{ {fields} }}))")
+        w(f'    x.{n} = {rd};')
+    w(f"    Ok(Method::{m['name']}(x))")
     w('}')
     w('')
 written = [os.path.join(root, 'src/protocol/methods.rs')]

@@ -167,7 +167,7 @@ impl Engine {
     pub fn close_channel(&mut self, channel: u16) -> Result<ReqId, Error> {
         let close = ChannelClose {
             reply_code: 200,
-            reply_text: "bye".into(),
+            reply_text: ShortStr::from("bye"),
             class_id: 0,
             method_id: 0,
         };
@@ -187,7 +187,7 @@ impl Engine {
         }
         let close = ConnectionClose {
             reply_code: code.0,
-            reply_text: text.to_owned(),
+            reply_text: text.into(),
             class_id: 0,
             method_id: 0,
         };

@@ -194,11 +194,13 @@ impl Engine {
         self.received_since_check = true;
         self.decoder.extend(data);
         loop {
-            match self.decoder.next_frame() {
-                Ok(Some(frame)) => {
-                    self.handle_frame(frame);
-                    if self.state == ConnState::Closed {
-                        return;
+            match self.decoder.next_raw() {
+                Ok(Some(RawFrame::Frame(frame))) => self.handle_frame(frame),
+                Ok(Some(RawFrame::Header(ch, payload))) => {
+                    // `payload` borrows the decoder: decoded here, where the fields are apart.
+                    match content::decode_header(&mut self.channels, ch, payload) {
+                        Ok(size) => self.content_header(ch, size),
+                        Err(e) => return self.protocol_violation(Error::decode(e)),
                     }
                 }
                 Ok(None) => return,
@@ -213,6 +215,9 @@ impl Engine {
                     });
                 }
                 Err(e) => return self.protocol_violation(Error::decode(e)),
+            }
+            if self.state == ConnState::Closed {
+                return;
             }
         }
     }

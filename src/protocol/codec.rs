@@ -5,6 +5,7 @@
 //! a malformed frame by the caller), never a panic.
 
 use super::methods::MethodId;
+use super::shortstr::ShortStr;
 use bytes::Bytes;
 use std::fmt;
 
@@ -124,14 +125,18 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// A cursor over one complete payload. Slices of `Bytes` are shared, not copied.
-pub struct Reader {
-    buf: Bytes,
+/// A cursor over one complete payload, borrowed: every value is copied out of it. Short strings
+/// go into a [`ShortStr`] (inline up to 31 bytes, no allocation), long strings and byte arrays
+/// into new `Bytes`. (A message body is the one payload worth sharing, and bodies are not read
+/// through a `Reader`: see `FrameDecoder`.)
+#[derive(Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
     pos: usize,
 }
 
-impl Reader {
-    pub fn new(buf: Bytes) -> Self {
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
         Reader { buf, pos: 0 }
     }
 
@@ -147,14 +152,24 @@ impl Reader {
         }
     }
 
-    /// `n` bytes; `what` names them in the error when fewer remain.
-    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+    /// The next `n` bytes, borrowed; `what` names them in the error when fewer remain.
+    pub fn slice(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
             return Err(DecodeError::Incomplete(what));
         }
-        let out = self.buf.slice(self.pos..self.pos + n);
+        let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(out)
+    }
+
+    /// `n` bytes, copied.
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+        Ok(Bytes::copy_from_slice(self.slice(n, what)?))
+    }
+
+    /// A reader over the next `n` bytes (a field table's or array's contents).
+    pub fn sub(&mut self, n: usize, what: &'static str) -> Result<Reader<'a>, DecodeError> {
+        Ok(Reader::new(self.slice(n, what)?))
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
@@ -190,13 +205,37 @@ impl Reader {
 
     /// A short string. Invalid UTF-8 is replaced (U+FFFD) rather than failing the whole frame;
     /// field-table strings keep their raw bytes instead (see `table`).
-    pub fn short_str(&mut self, what: &'static str) -> Result<String, DecodeError> {
+    pub fn short_str(&mut self, what: &'static str) -> Result<ShortStr, DecodeError> {
         let n = self.u8(what)? as usize;
-        let raw = self.bytes(n, what)?;
-        Ok(match std::str::from_utf8(&raw) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(&raw).into_owned(),
-        })
+        Ok(ShortStr::from_utf8_lossy(self.slice(n, what)?))
+    }
+
+    /// [`Reader::short_str`] written to `out` (the generated decoders fill their structs so).
+    pub fn short_str_into(
+        &mut self,
+        out: &mut ShortStr,
+        what: &'static str,
+    ) -> Result<(), DecodeError> {
+        let n = self.u8(what)? as usize;
+        *out = ShortStr::from_utf8_lossy(self.slice(n, what)?);
+        Ok(())
+    }
+
+    /// A present optional short string (a basic property), written to `out`.
+    pub fn opt_short_str(
+        &mut self,
+        out: &mut Option<ShortStr>,
+        what: &'static str,
+    ) -> Result<(), DecodeError> {
+        let n = self.u8(what)? as usize;
+        *out = Some(ShortStr::from_utf8_lossy(self.slice(n, what)?));
+        Ok(())
+    }
+
+    /// A short string as a `String` (field-table keys), invalid UTF-8 replaced the same way.
+    pub fn short_string(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        let n = self.u8(what)? as usize;
+        Ok(String::from_utf8_lossy(self.slice(n, what)?).into_owned())
     }
 
     pub fn long_str(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
@@ -226,6 +265,15 @@ pub fn put_short_str(out: &mut Vec<u8>, field: &'static str, s: &str) -> Result<
     out.push(len as u8);
     out.extend_from_slice(s.as_bytes());
     Ok(())
+}
+
+/// [`put_short_str`] of a [`ShortStr`] (one copy of the code that reads one, not one per field).
+pub fn put_shortstr(
+    out: &mut Vec<u8>,
+    field: &'static str,
+    s: &ShortStr,
+) -> Result<(), EncodeError> {
+    put_short_str(out, field, s.as_str())
 }
 
 pub fn put_long_str(out: &mut Vec<u8>, field: &'static str, s: &[u8]) -> Result<(), EncodeError> {

@@ -21,23 +21,40 @@ const MAX_RESERVE: usize = 1 << 20;
 /// What a client sends first to select AMQP 0-9-1.
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 
-/// One decoded frame. The u16 is the channel.
+/// One decoded frame. The u16 is the channel. The content header is boxed: it is by far the
+/// largest variant (14 properties), and a frame is moved a few times on its way out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     Method(u16, Method),
-    Header(u16, ContentHeader),
+    Header(u16, Box<ContentHeader>),
     Body(u16, Bytes),
     Heartbeat,
 }
 
-/// Reassembles frames from a byte stream.
+/// A frame as [`FrameDecoder::next_raw`] gives it: decoded, except that a content header is
+/// left as its payload (still in the decoder's buffer) for the caller to decode where the
+/// message's properties live (the engine decodes it into the message it belongs to).
+#[derive(Debug)]
+pub enum RawFrame<'a> {
+    Frame(Frame),
+    Header(u16, &'a [u8]),
+}
+
+/// How a decoder reads a method frame's payload: the methods its side accepts.
+type MethodReader = fn(&mut Reader<'_>) -> Result<Method, DecodeError>;
+
+/// Reassembles frames from a byte stream. Method and header frames are decoded in place from
+/// the receive buffer (no copy, no reference count); a body frame's payload is handed out as a
+/// shared slice of it.
 #[derive(Debug, Clone)]
 pub struct FrameDecoder {
     buf: BytesMut,
     /// Largest accepted frame including overhead; 0 = no limit (before tuning).
     max_frame: u32,
-    /// Decodes a method frame's payload: the methods this side accepts.
-    methods: fn(Bytes) -> Result<Method, DecodeError>,
+    methods: MethodReader,
+    /// Bytes at the front of `buf` that belong to a frame already returned (a header lent out
+    /// by `next_raw`), dropped before anything else is read.
+    consumed: usize,
 }
 
 impl Default for FrameDecoder {
@@ -51,27 +68,28 @@ impl FrameDecoder {
     /// `server-codec`, otherwise those a server sends (as [`FrameDecoder::client`]).
     pub fn new() -> Self {
         #[cfg(feature = "server-codec")]
-        return Self::with_methods(Method::decode);
+        return Self::with_methods(Method::read_any);
         #[cfg(not(feature = "server-codec"))]
         return Self::client();
     }
 
     /// A client's decoder: methods only clients send are [`DecodeError::UnexpectedMethod`].
     pub fn client() -> Self {
-        Self::with_methods(Method::decode_from_server)
+        Self::with_methods(Method::read_from_server)
     }
 
     /// A server's decoder: methods only servers send are [`DecodeError::UnexpectedMethod`].
     #[cfg(feature = "server-codec")]
     pub fn server() -> Self {
-        Self::with_methods(Method::decode_from_client)
+        Self::with_methods(Method::read_from_client)
     }
 
-    fn with_methods(methods: fn(Bytes) -> Result<Method, DecodeError>) -> Self {
+    fn with_methods(methods: MethodReader) -> Self {
         FrameDecoder {
             buf: BytesMut::new(),
             max_frame: 0,
             methods,
+            consumed: 0,
         }
     }
 
@@ -81,16 +99,89 @@ impl FrameDecoder {
 
     /// Appends received bytes; call [`FrameDecoder::next_frame`] until it returns `Ok(None)`.
     pub fn extend(&mut self, data: &[u8]) {
+        self.settle();
         self.buf.extend_from_slice(data);
     }
 
     /// Bytes received but not yet decoded.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.consumed
+    }
+
+    fn settle(&mut self) {
+        if self.consumed > 0 {
+            self.buf.advance(self.consumed);
+            self.consumed = 0;
+        }
     }
 
     /// The next complete frame, `Ok(None)` if more bytes are needed. After an error the stream is unusable.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        let Some((kind, channel, total)) = self.cut()? else {
+            return Ok(None);
+        };
+        Ok(Some(match kind {
+            FRAME_HEADER => {
+                // Boxed first, decoded into the box: the header is never moved.
+                let mut h = Box::new(ContentHeader {
+                    class_id: 60,
+                    body_size: 0,
+                    properties: BasicProperties::default(),
+                });
+                let r = &mut Reader::new(&self.buf[7..total - 1]);
+                let res = ContentHeader::decode_into(r, &mut h.properties);
+                self.buf.advance(total);
+                h.body_size = res?;
+                Frame::Header(channel, h)
+            }
+            _ => self.other(kind, channel, total)?,
+        }))
+    }
+
+    /// Like [`FrameDecoder::next_frame`], but a content header comes as its payload, borrowed
+    /// from the buffer until the next call.
+    pub fn next_raw(&mut self) -> Result<Option<RawFrame<'_>>, DecodeError> {
+        let Some((kind, channel, total)) = self.cut()? else {
+            return Ok(None);
+        };
+        Ok(Some(match kind {
+            FRAME_HEADER => {
+                self.consumed = total;
+                RawFrame::Header(channel, &self.buf[7..total - 1])
+            }
+            _ => RawFrame::Frame(self.other(kind, channel, total)?),
+        }))
+    }
+
+    /// A method, body or heartbeat frame of `total` bytes at the front of the buffer,
+    /// consumed whatever the outcome.
+    fn other(&mut self, kind: u8, channel: u16, total: usize) -> Result<Frame, DecodeError> {
+        Ok(match kind {
+            FRAME_BODY => {
+                let mut whole = self.buf.split_to(total);
+                whole.advance(7);
+                whole.truncate(total - FRAME_OVERHEAD);
+                Frame::Body(channel, whole.freeze())
+            }
+            FRAME_METHOD => {
+                let m = (self.methods)(&mut Reader::new(&self.buf[7..total - 1]));
+                self.buf.advance(total);
+                Frame::Method(channel, m?)
+            }
+            _ => {
+                self.buf.advance(total);
+                if channel != 0 {
+                    return Err(DecodeError::HeartbeatOnChannel(channel));
+                }
+                Frame::Heartbeat
+            }
+        })
+    }
+
+    /// Whether a whole, well-formed frame is at the front of the buffer: its type, channel
+    /// and total length (overhead included).
+    fn cut(&mut self) -> Result<Option<(u8, u16, usize)>, DecodeError> {
+        self.settle();
         if self.buf.len() >= 4 && &self.buf[..4] == b"AMQP" {
             if self.buf.len() < 8 {
                 return Ok(None);
@@ -125,23 +216,7 @@ impl FrameDecoder {
         if end != FRAME_END {
             return Err(DecodeError::BadFrameEnd(end));
         }
-        let mut whole = self.buf.split_to(total);
-        whole.advance(7);
-        whole.truncate(size as usize);
-        let payload = whole.freeze();
-        self.decode_payload(kind, channel, payload).map(Some)
-    }
-
-    fn decode_payload(&self, kind: u8, channel: u16, payload: Bytes) -> Result<Frame, DecodeError> {
-        Ok(match kind {
-            FRAME_METHOD => Frame::Method(channel, (self.methods)(payload)?),
-            FRAME_HEADER => {
-                Frame::Header(channel, ContentHeader::decode(&mut Reader::new(payload))?)
-            }
-            FRAME_BODY => Frame::Body(channel, payload),
-            _ if channel != 0 => return Err(DecodeError::HeartbeatOnChannel(channel)),
-            _ => Frame::Heartbeat,
-        })
+        Ok(Some((kind, channel, total)))
     }
 }
 

@@ -9,9 +9,9 @@
 #![allow(clippy::all)]
 
 use super::codec::{
-    put_long_str, put_short_str, put_u16, put_u32, put_u64, put_u8, DecodeError, EncodeError,
-    Reader,
+    put_long_str, put_shortstr, put_u16, put_u32, put_u64, put_u8, DecodeError, EncodeError, Reader,
 };
+use super::shortstr::ShortStr;
 use super::table::FieldTable;
 use bytes::Bytes;
 
@@ -538,9 +538,9 @@ pub struct ConnectionStart {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionStartOk {
     pub client_properties: FieldTable,
-    pub mechanism: String,
+    pub mechanism: ShortStr,
     pub response: Bytes,
-    pub locale: String,
+    pub locale: ShortStr,
 }
 
 /// `connection.secure` (10, 20).
@@ -574,22 +574,22 @@ pub struct ConnectionTuneOk {
 /// `connection.open` (10, 40).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionOpen {
-    pub virtual_host: String,
-    pub capabilities: String,
+    pub virtual_host: ShortStr,
+    pub capabilities: ShortStr,
     pub insist: bool,
 }
 
 /// `connection.open-ok` (10, 41).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionOpenOk {
-    pub known_hosts: String,
+    pub known_hosts: ShortStr,
 }
 
 /// `connection.close` (10, 50).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionClose {
     pub reply_code: u16,
-    pub reply_text: String,
+    pub reply_text: ShortStr,
     pub class_id: u16,
     pub method_id: u16,
 }
@@ -597,20 +597,20 @@ pub struct ConnectionClose {
 /// `connection.blocked` (10, 60).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionBlocked {
-    pub reason: String,
+    pub reason: ShortStr,
 }
 
 /// `connection.update-secret` (10, 70).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ConnectionUpdateSecret {
     pub new_secret: Bytes,
-    pub reason: String,
+    pub reason: ShortStr,
 }
 
 /// `channel.open` (20, 10).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChannelOpen {
-    pub out_of_band: String,
+    pub out_of_band: ShortStr,
 }
 
 /// `channel.open-ok` (20, 11).
@@ -635,7 +635,7 @@ pub struct ChannelFlowOk {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChannelClose {
     pub reply_code: u16,
-    pub reply_text: String,
+    pub reply_text: ShortStr,
     pub class_id: u16,
     pub method_id: u16,
 }
@@ -643,7 +643,7 @@ pub struct ChannelClose {
 /// `access.request` (30, 10).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AccessRequest {
-    pub realm: String,
+    pub realm: ShortStr,
     pub exclusive: bool,
     pub passive: bool,
     pub active: bool,
@@ -661,8 +661,8 @@ pub struct AccessRequestOk {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExchangeDeclare {
     pub ticket: u16,
-    pub exchange: String,
-    pub kind: String,
+    pub exchange: ShortStr,
+    pub kind: ShortStr,
     pub passive: bool,
     pub durable: bool,
     pub auto_delete: bool,
@@ -675,7 +675,7 @@ pub struct ExchangeDeclare {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExchangeDelete {
     pub ticket: u16,
-    pub exchange: String,
+    pub exchange: ShortStr,
     pub if_unused: bool,
     pub nowait: bool,
 }
@@ -684,9 +684,9 @@ pub struct ExchangeDelete {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExchangeBind {
     pub ticket: u16,
-    pub destination: String,
-    pub source: String,
-    pub routing_key: String,
+    pub destination: ShortStr,
+    pub source: ShortStr,
+    pub routing_key: ShortStr,
     pub nowait: bool,
     pub arguments: FieldTable,
 }
@@ -695,9 +695,9 @@ pub struct ExchangeBind {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ExchangeUnbind {
     pub ticket: u16,
-    pub destination: String,
-    pub source: String,
-    pub routing_key: String,
+    pub destination: ShortStr,
+    pub source: ShortStr,
+    pub routing_key: ShortStr,
     pub nowait: bool,
     pub arguments: FieldTable,
 }
@@ -706,7 +706,7 @@ pub struct ExchangeUnbind {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueDeclare {
     pub ticket: u16,
-    pub queue: String,
+    pub queue: ShortStr,
     pub passive: bool,
     pub durable: bool,
     pub exclusive: bool,
@@ -718,7 +718,7 @@ pub struct QueueDeclare {
 /// `queue.declare-ok` (50, 11).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueDeclareOk {
-    pub queue: String,
+    pub queue: ShortStr,
     pub message_count: u32,
     pub consumer_count: u32,
 }
@@ -727,9 +727,9 @@ pub struct QueueDeclareOk {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueBind {
     pub ticket: u16,
-    pub queue: String,
-    pub exchange: String,
-    pub routing_key: String,
+    pub queue: ShortStr,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     pub nowait: bool,
     pub arguments: FieldTable,
 }
@@ -738,7 +738,7 @@ pub struct QueueBind {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueuePurge {
     pub ticket: u16,
-    pub queue: String,
+    pub queue: ShortStr,
     pub nowait: bool,
 }
 
@@ -752,7 +752,7 @@ pub struct QueuePurgeOk {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueDelete {
     pub ticket: u16,
-    pub queue: String,
+    pub queue: ShortStr,
     pub if_unused: bool,
     pub if_empty: bool,
     pub nowait: bool,
@@ -768,9 +768,9 @@ pub struct QueueDeleteOk {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct QueueUnbind {
     pub ticket: u16,
-    pub queue: String,
-    pub exchange: String,
-    pub routing_key: String,
+    pub queue: ShortStr,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     pub arguments: FieldTable,
 }
 
@@ -786,8 +786,8 @@ pub struct BasicQos {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicConsume {
     pub ticket: u16,
-    pub queue: String,
-    pub consumer_tag: String,
+    pub queue: ShortStr,
+    pub consumer_tag: ShortStr,
     pub no_local: bool,
     pub no_ack: bool,
     pub exclusive: bool,
@@ -798,28 +798,28 @@ pub struct BasicConsume {
 /// `basic.consume-ok` (60, 21).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicConsumeOk {
-    pub consumer_tag: String,
+    pub consumer_tag: ShortStr,
 }
 
 /// `basic.cancel` (60, 30).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicCancel {
-    pub consumer_tag: String,
+    pub consumer_tag: ShortStr,
     pub nowait: bool,
 }
 
 /// `basic.cancel-ok` (60, 31).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicCancelOk {
-    pub consumer_tag: String,
+    pub consumer_tag: ShortStr,
 }
 
 /// `basic.publish` (60, 40).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicPublish {
     pub ticket: u16,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     pub mandatory: bool,
     pub immediate: bool,
 }
@@ -828,26 +828,26 @@ pub struct BasicPublish {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicReturn {
     pub reply_code: u16,
-    pub reply_text: String,
-    pub exchange: String,
-    pub routing_key: String,
+    pub reply_text: ShortStr,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
 }
 
 /// `basic.deliver` (60, 60).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicDeliver {
-    pub consumer_tag: String,
+    pub consumer_tag: ShortStr,
     pub delivery_tag: u64,
     pub redelivered: bool,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
 }
 
 /// `basic.get` (60, 70).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicGet {
     pub ticket: u16,
-    pub queue: String,
+    pub queue: ShortStr,
     pub no_ack: bool,
 }
 
@@ -856,15 +856,15 @@ pub struct BasicGet {
 pub struct BasicGetOk {
     pub delivery_tag: u64,
     pub redelivered: bool,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     pub message_count: u32,
 }
 
 /// `basic.get-empty` (60, 72).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicGetEmpty {
-    pub cluster_id: String,
+    pub cluster_id: ShortStr,
 }
 
 /// `basic.ack` (60, 80).
@@ -1520,9 +1520,9 @@ impl Method {
             }
             Method::ConnectionStartOk(x) => {
                 x.client_properties.encode(out)?;
-                put_short_str(out, "connection.start-ok mechanism", &x.mechanism)?;
+                put_shortstr(out, "connection.start-ok mechanism", &x.mechanism)?;
                 put_long_str(out, "connection.start-ok response", &x.response)?;
-                put_short_str(out, "connection.start-ok locale", &x.locale)?;
+                put_shortstr(out, "connection.start-ok locale", &x.locale)?;
             }
             #[cfg(feature = "server-codec")]
             Method::ConnectionSecure(x) => {
@@ -1543,30 +1543,30 @@ impl Method {
                 put_u16(out, x.heartbeat);
             }
             Method::ConnectionOpen(x) => {
-                put_short_str(out, "connection.open virtual_host", &x.virtual_host)?;
-                put_short_str(out, "connection.open capabilities", &x.capabilities)?;
+                put_shortstr(out, "connection.open virtual_host", &x.virtual_host)?;
+                put_shortstr(out, "connection.open capabilities", &x.capabilities)?;
                 put_u8(out, x.insist as u8);
             }
             #[cfg(feature = "server-codec")]
             Method::ConnectionOpenOk(x) => {
-                put_short_str(out, "connection.open-ok known_hosts", &x.known_hosts)?;
+                put_shortstr(out, "connection.open-ok known_hosts", &x.known_hosts)?;
             }
             Method::ConnectionClose(x) => {
                 put_u16(out, x.reply_code);
-                put_short_str(out, "connection.close reply_text", &x.reply_text)?;
+                put_shortstr(out, "connection.close reply_text", &x.reply_text)?;
                 put_u16(out, x.class_id);
                 put_u16(out, x.method_id);
             }
             #[cfg(feature = "server-codec")]
             Method::ConnectionBlocked(x) => {
-                put_short_str(out, "connection.blocked reason", &x.reason)?;
+                put_shortstr(out, "connection.blocked reason", &x.reason)?;
             }
             Method::ConnectionUpdateSecret(x) => {
                 put_long_str(out, "connection.update-secret new_secret", &x.new_secret)?;
-                put_short_str(out, "connection.update-secret reason", &x.reason)?;
+                put_shortstr(out, "connection.update-secret reason", &x.reason)?;
             }
             Method::ChannelOpen(x) => {
-                put_short_str(out, "channel.open out_of_band", &x.out_of_band)?;
+                put_shortstr(out, "channel.open out_of_band", &x.out_of_band)?;
             }
             #[cfg(feature = "server-codec")]
             Method::ChannelOpenOk(x) => {
@@ -1580,12 +1580,12 @@ impl Method {
             }
             Method::ChannelClose(x) => {
                 put_u16(out, x.reply_code);
-                put_short_str(out, "channel.close reply_text", &x.reply_text)?;
+                put_shortstr(out, "channel.close reply_text", &x.reply_text)?;
                 put_u16(out, x.class_id);
                 put_u16(out, x.method_id);
             }
             Method::AccessRequest(x) => {
-                put_short_str(out, "access.request realm", &x.realm)?;
+                put_shortstr(out, "access.request realm", &x.realm)?;
                 put_u8(
                     out,
                     x.exclusive as u8
@@ -1601,8 +1601,8 @@ impl Method {
             }
             Method::ExchangeDeclare(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "exchange.declare exchange", &x.exchange)?;
-                put_short_str(out, "exchange.declare kind", &x.kind)?;
+                put_shortstr(out, "exchange.declare exchange", &x.exchange)?;
+                put_shortstr(out, "exchange.declare kind", &x.kind)?;
                 put_u8(
                     out,
                     x.passive as u8
@@ -1615,28 +1615,28 @@ impl Method {
             }
             Method::ExchangeDelete(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "exchange.delete exchange", &x.exchange)?;
+                put_shortstr(out, "exchange.delete exchange", &x.exchange)?;
                 put_u8(out, x.if_unused as u8 | ((x.nowait as u8) << 1));
             }
             Method::ExchangeBind(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "exchange.bind destination", &x.destination)?;
-                put_short_str(out, "exchange.bind source", &x.source)?;
-                put_short_str(out, "exchange.bind routing_key", &x.routing_key)?;
+                put_shortstr(out, "exchange.bind destination", &x.destination)?;
+                put_shortstr(out, "exchange.bind source", &x.source)?;
+                put_shortstr(out, "exchange.bind routing_key", &x.routing_key)?;
                 put_u8(out, x.nowait as u8);
                 x.arguments.encode(out)?;
             }
             Method::ExchangeUnbind(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "exchange.unbind destination", &x.destination)?;
-                put_short_str(out, "exchange.unbind source", &x.source)?;
-                put_short_str(out, "exchange.unbind routing_key", &x.routing_key)?;
+                put_shortstr(out, "exchange.unbind destination", &x.destination)?;
+                put_shortstr(out, "exchange.unbind source", &x.source)?;
+                put_shortstr(out, "exchange.unbind routing_key", &x.routing_key)?;
                 put_u8(out, x.nowait as u8);
                 x.arguments.encode(out)?;
             }
             Method::QueueDeclare(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "queue.declare queue", &x.queue)?;
+                put_shortstr(out, "queue.declare queue", &x.queue)?;
                 put_u8(
                     out,
                     x.passive as u8
@@ -1649,21 +1649,21 @@ impl Method {
             }
             #[cfg(feature = "server-codec")]
             Method::QueueDeclareOk(x) => {
-                put_short_str(out, "queue.declare-ok queue", &x.queue)?;
+                put_shortstr(out, "queue.declare-ok queue", &x.queue)?;
                 put_u32(out, x.message_count);
                 put_u32(out, x.consumer_count);
             }
             Method::QueueBind(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "queue.bind queue", &x.queue)?;
-                put_short_str(out, "queue.bind exchange", &x.exchange)?;
-                put_short_str(out, "queue.bind routing_key", &x.routing_key)?;
+                put_shortstr(out, "queue.bind queue", &x.queue)?;
+                put_shortstr(out, "queue.bind exchange", &x.exchange)?;
+                put_shortstr(out, "queue.bind routing_key", &x.routing_key)?;
                 put_u8(out, x.nowait as u8);
                 x.arguments.encode(out)?;
             }
             Method::QueuePurge(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "queue.purge queue", &x.queue)?;
+                put_shortstr(out, "queue.purge queue", &x.queue)?;
                 put_u8(out, x.nowait as u8);
             }
             #[cfg(feature = "server-codec")]
@@ -1672,7 +1672,7 @@ impl Method {
             }
             Method::QueueDelete(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "queue.delete queue", &x.queue)?;
+                put_shortstr(out, "queue.delete queue", &x.queue)?;
                 put_u8(
                     out,
                     x.if_unused as u8 | ((x.if_empty as u8) << 1) | ((x.nowait as u8) << 2),
@@ -1684,9 +1684,9 @@ impl Method {
             }
             Method::QueueUnbind(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "queue.unbind queue", &x.queue)?;
-                put_short_str(out, "queue.unbind exchange", &x.exchange)?;
-                put_short_str(out, "queue.unbind routing_key", &x.routing_key)?;
+                put_shortstr(out, "queue.unbind queue", &x.queue)?;
+                put_shortstr(out, "queue.unbind exchange", &x.exchange)?;
+                put_shortstr(out, "queue.unbind routing_key", &x.routing_key)?;
                 x.arguments.encode(out)?;
             }
             Method::BasicQos(x) => {
@@ -1696,8 +1696,8 @@ impl Method {
             }
             Method::BasicConsume(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "basic.consume queue", &x.queue)?;
-                put_short_str(out, "basic.consume consumer_tag", &x.consumer_tag)?;
+                put_shortstr(out, "basic.consume queue", &x.queue)?;
+                put_shortstr(out, "basic.consume consumer_tag", &x.consumer_tag)?;
                 put_u8(
                     out,
                     x.no_local as u8
@@ -1709,52 +1709,52 @@ impl Method {
             }
             #[cfg(feature = "server-codec")]
             Method::BasicConsumeOk(x) => {
-                put_short_str(out, "basic.consume-ok consumer_tag", &x.consumer_tag)?;
+                put_shortstr(out, "basic.consume-ok consumer_tag", &x.consumer_tag)?;
             }
             Method::BasicCancel(x) => {
-                put_short_str(out, "basic.cancel consumer_tag", &x.consumer_tag)?;
+                put_shortstr(out, "basic.cancel consumer_tag", &x.consumer_tag)?;
                 put_u8(out, x.nowait as u8);
             }
             Method::BasicCancelOk(x) => {
-                put_short_str(out, "basic.cancel-ok consumer_tag", &x.consumer_tag)?;
+                put_shortstr(out, "basic.cancel-ok consumer_tag", &x.consumer_tag)?;
             }
             Method::BasicPublish(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "basic.publish exchange", &x.exchange)?;
-                put_short_str(out, "basic.publish routing_key", &x.routing_key)?;
+                put_shortstr(out, "basic.publish exchange", &x.exchange)?;
+                put_shortstr(out, "basic.publish routing_key", &x.routing_key)?;
                 put_u8(out, x.mandatory as u8 | ((x.immediate as u8) << 1));
             }
             #[cfg(feature = "server-codec")]
             Method::BasicReturn(x) => {
                 put_u16(out, x.reply_code);
-                put_short_str(out, "basic.return reply_text", &x.reply_text)?;
-                put_short_str(out, "basic.return exchange", &x.exchange)?;
-                put_short_str(out, "basic.return routing_key", &x.routing_key)?;
+                put_shortstr(out, "basic.return reply_text", &x.reply_text)?;
+                put_shortstr(out, "basic.return exchange", &x.exchange)?;
+                put_shortstr(out, "basic.return routing_key", &x.routing_key)?;
             }
             #[cfg(feature = "server-codec")]
             Method::BasicDeliver(x) => {
-                put_short_str(out, "basic.deliver consumer_tag", &x.consumer_tag)?;
+                put_shortstr(out, "basic.deliver consumer_tag", &x.consumer_tag)?;
                 put_u64(out, x.delivery_tag);
                 put_u8(out, x.redelivered as u8);
-                put_short_str(out, "basic.deliver exchange", &x.exchange)?;
-                put_short_str(out, "basic.deliver routing_key", &x.routing_key)?;
+                put_shortstr(out, "basic.deliver exchange", &x.exchange)?;
+                put_shortstr(out, "basic.deliver routing_key", &x.routing_key)?;
             }
             Method::BasicGet(x) => {
                 put_u16(out, x.ticket);
-                put_short_str(out, "basic.get queue", &x.queue)?;
+                put_shortstr(out, "basic.get queue", &x.queue)?;
                 put_u8(out, x.no_ack as u8);
             }
             #[cfg(feature = "server-codec")]
             Method::BasicGetOk(x) => {
                 put_u64(out, x.delivery_tag);
                 put_u8(out, x.redelivered as u8);
-                put_short_str(out, "basic.get-ok exchange", &x.exchange)?;
-                put_short_str(out, "basic.get-ok routing_key", &x.routing_key)?;
+                put_shortstr(out, "basic.get-ok exchange", &x.exchange)?;
+                put_shortstr(out, "basic.get-ok routing_key", &x.routing_key)?;
                 put_u32(out, x.message_count);
             }
             #[cfg(feature = "server-codec")]
             Method::BasicGetEmpty(x) => {
-                put_short_str(out, "basic.get-empty cluster_id", &x.cluster_id)?;
+                put_shortstr(out, "basic.get-empty cluster_id", &x.cluster_id)?;
             }
             Method::BasicAck(x) => {
                 put_u64(out, x.delivery_tag);
@@ -1786,45 +1786,50 @@ impl Method {
     /// Decodes a whole method frame payload from a server: the methods a client receives. A method
     /// only clients send is [`DecodeError::UnexpectedMethod`]; trailing bytes are an error.
     pub fn decode_from_server(payload: Bytes) -> Result<Method, DecodeError> {
-        let mut r = Reader::new(payload);
+        Method::read_from_server(&mut Reader::new(&payload))
+    }
+
+    /// [`Method::decode_from_server`] from a reader over the whole payload (long strings are shared
+    /// slices or copies as the reader makes them).
+    pub fn read_from_server(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
         let class = r.u16("method frame: class_id")?;
         let method = r.u16("method frame: method_id")?;
         let m = match (MethodId { class, method }) {
-            MethodId::CONNECTION_START => decode_connection_start(&mut r)?,
-            MethodId::CONNECTION_SECURE => decode_connection_secure(&mut r)?,
-            MethodId::CONNECTION_TUNE => decode_connection_tune(&mut r)?,
-            MethodId::CONNECTION_OPEN_OK => decode_connection_open_ok(&mut r)?,
-            MethodId::CONNECTION_CLOSE => decode_connection_close(&mut r)?,
+            MethodId::CONNECTION_START => decode_connection_start(r)?,
+            MethodId::CONNECTION_SECURE => decode_connection_secure(r)?,
+            MethodId::CONNECTION_TUNE => decode_connection_tune(r)?,
+            MethodId::CONNECTION_OPEN_OK => decode_connection_open_ok(r)?,
+            MethodId::CONNECTION_CLOSE => decode_connection_close(r)?,
             MethodId::CONNECTION_CLOSE_OK => Method::ConnectionCloseOk,
-            MethodId::CONNECTION_BLOCKED => decode_connection_blocked(&mut r)?,
+            MethodId::CONNECTION_BLOCKED => decode_connection_blocked(r)?,
             MethodId::CONNECTION_UNBLOCKED => Method::ConnectionUnblocked,
             MethodId::CONNECTION_UPDATE_SECRET_OK => Method::ConnectionUpdateSecretOk,
-            MethodId::CHANNEL_OPEN_OK => decode_channel_open_ok(&mut r)?,
-            MethodId::CHANNEL_FLOW => decode_channel_flow(&mut r)?,
-            MethodId::CHANNEL_FLOW_OK => decode_channel_flow_ok(&mut r)?,
-            MethodId::CHANNEL_CLOSE => decode_channel_close(&mut r)?,
+            MethodId::CHANNEL_OPEN_OK => decode_channel_open_ok(r)?,
+            MethodId::CHANNEL_FLOW => decode_channel_flow(r)?,
+            MethodId::CHANNEL_FLOW_OK => decode_channel_flow_ok(r)?,
+            MethodId::CHANNEL_CLOSE => decode_channel_close(r)?,
             MethodId::CHANNEL_CLOSE_OK => Method::ChannelCloseOk,
-            MethodId::ACCESS_REQUEST_OK => decode_access_request_ok(&mut r)?,
+            MethodId::ACCESS_REQUEST_OK => decode_access_request_ok(r)?,
             MethodId::EXCHANGE_DECLARE_OK => Method::ExchangeDeclareOk,
             MethodId::EXCHANGE_DELETE_OK => Method::ExchangeDeleteOk,
             MethodId::EXCHANGE_BIND_OK => Method::ExchangeBindOk,
             MethodId::EXCHANGE_UNBIND_OK => Method::ExchangeUnbindOk,
-            MethodId::QUEUE_DECLARE_OK => decode_queue_declare_ok(&mut r)?,
+            MethodId::QUEUE_DECLARE_OK => decode_queue_declare_ok(r)?,
             MethodId::QUEUE_BIND_OK => Method::QueueBindOk,
-            MethodId::QUEUE_PURGE_OK => decode_queue_purge_ok(&mut r)?,
-            MethodId::QUEUE_DELETE_OK => decode_queue_delete_ok(&mut r)?,
+            MethodId::QUEUE_PURGE_OK => decode_queue_purge_ok(r)?,
+            MethodId::QUEUE_DELETE_OK => decode_queue_delete_ok(r)?,
             MethodId::QUEUE_UNBIND_OK => Method::QueueUnbindOk,
             MethodId::BASIC_QOS_OK => Method::BasicQosOk,
-            MethodId::BASIC_CONSUME_OK => decode_basic_consume_ok(&mut r)?,
-            MethodId::BASIC_CANCEL => decode_basic_cancel(&mut r)?,
-            MethodId::BASIC_CANCEL_OK => decode_basic_cancel_ok(&mut r)?,
-            MethodId::BASIC_RETURN => decode_basic_return(&mut r)?,
-            MethodId::BASIC_DELIVER => decode_basic_deliver(&mut r)?,
-            MethodId::BASIC_GET_OK => decode_basic_get_ok(&mut r)?,
-            MethodId::BASIC_GET_EMPTY => decode_basic_get_empty(&mut r)?,
-            MethodId::BASIC_ACK => decode_basic_ack(&mut r)?,
+            MethodId::BASIC_CONSUME_OK => decode_basic_consume_ok(r)?,
+            MethodId::BASIC_CANCEL => decode_basic_cancel(r)?,
+            MethodId::BASIC_CANCEL_OK => decode_basic_cancel_ok(r)?,
+            MethodId::BASIC_RETURN => decode_basic_return(r)?,
+            MethodId::BASIC_DELIVER => decode_basic_deliver(r)?,
+            MethodId::BASIC_GET_OK => decode_basic_get_ok(r)?,
+            MethodId::BASIC_GET_EMPTY => decode_basic_get_empty(r)?,
+            MethodId::BASIC_ACK => decode_basic_ack(r)?,
             MethodId::BASIC_RECOVER_OK => Method::BasicRecoverOk,
-            MethodId::BASIC_NACK => decode_basic_nack(&mut r)?,
+            MethodId::BASIC_NACK => decode_basic_nack(r)?,
             MethodId::TX_SELECT_OK => Method::TxSelectOk,
             MethodId::TX_COMMIT_OK => Method::TxCommitOk,
             MethodId::TX_ROLLBACK_OK => Method::TxRollbackOk,
@@ -1839,47 +1844,53 @@ impl Method {
     /// only servers send is [`DecodeError::UnexpectedMethod`]; trailing bytes are an error.
     #[cfg(feature = "server-codec")]
     pub fn decode_from_client(payload: Bytes) -> Result<Method, DecodeError> {
-        let mut r = Reader::new(payload);
+        Method::read_from_client(&mut Reader::new(&payload))
+    }
+
+    /// [`Method::decode_from_client`] from a reader over the whole payload (long strings are shared
+    /// slices or copies as the reader makes them).
+    #[cfg(feature = "server-codec")]
+    pub fn read_from_client(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
         let class = r.u16("method frame: class_id")?;
         let method = r.u16("method frame: method_id")?;
         let m = match (MethodId { class, method }) {
-            MethodId::CONNECTION_START_OK => decode_connection_start_ok(&mut r)?,
-            MethodId::CONNECTION_SECURE_OK => decode_connection_secure_ok(&mut r)?,
-            MethodId::CONNECTION_TUNE_OK => decode_connection_tune_ok(&mut r)?,
-            MethodId::CONNECTION_OPEN => decode_connection_open(&mut r)?,
-            MethodId::CONNECTION_CLOSE => decode_connection_close(&mut r)?,
+            MethodId::CONNECTION_START_OK => decode_connection_start_ok(r)?,
+            MethodId::CONNECTION_SECURE_OK => decode_connection_secure_ok(r)?,
+            MethodId::CONNECTION_TUNE_OK => decode_connection_tune_ok(r)?,
+            MethodId::CONNECTION_OPEN => decode_connection_open(r)?,
+            MethodId::CONNECTION_CLOSE => decode_connection_close(r)?,
             MethodId::CONNECTION_CLOSE_OK => Method::ConnectionCloseOk,
-            MethodId::CONNECTION_UPDATE_SECRET => decode_connection_update_secret(&mut r)?,
-            MethodId::CHANNEL_OPEN => decode_channel_open(&mut r)?,
-            MethodId::CHANNEL_FLOW => decode_channel_flow(&mut r)?,
-            MethodId::CHANNEL_FLOW_OK => decode_channel_flow_ok(&mut r)?,
-            MethodId::CHANNEL_CLOSE => decode_channel_close(&mut r)?,
+            MethodId::CONNECTION_UPDATE_SECRET => decode_connection_update_secret(r)?,
+            MethodId::CHANNEL_OPEN => decode_channel_open(r)?,
+            MethodId::CHANNEL_FLOW => decode_channel_flow(r)?,
+            MethodId::CHANNEL_FLOW_OK => decode_channel_flow_ok(r)?,
+            MethodId::CHANNEL_CLOSE => decode_channel_close(r)?,
             MethodId::CHANNEL_CLOSE_OK => Method::ChannelCloseOk,
-            MethodId::ACCESS_REQUEST => decode_access_request(&mut r)?,
-            MethodId::EXCHANGE_DECLARE => decode_exchange_declare(&mut r)?,
-            MethodId::EXCHANGE_DELETE => decode_exchange_delete(&mut r)?,
-            MethodId::EXCHANGE_BIND => decode_exchange_bind(&mut r)?,
-            MethodId::EXCHANGE_UNBIND => decode_exchange_unbind(&mut r)?,
-            MethodId::QUEUE_DECLARE => decode_queue_declare(&mut r)?,
-            MethodId::QUEUE_BIND => decode_queue_bind(&mut r)?,
-            MethodId::QUEUE_PURGE => decode_queue_purge(&mut r)?,
-            MethodId::QUEUE_DELETE => decode_queue_delete(&mut r)?,
-            MethodId::QUEUE_UNBIND => decode_queue_unbind(&mut r)?,
-            MethodId::BASIC_QOS => decode_basic_qos(&mut r)?,
-            MethodId::BASIC_CONSUME => decode_basic_consume(&mut r)?,
-            MethodId::BASIC_CANCEL => decode_basic_cancel(&mut r)?,
-            MethodId::BASIC_CANCEL_OK => decode_basic_cancel_ok(&mut r)?,
-            MethodId::BASIC_PUBLISH => decode_basic_publish(&mut r)?,
-            MethodId::BASIC_GET => decode_basic_get(&mut r)?,
-            MethodId::BASIC_ACK => decode_basic_ack(&mut r)?,
-            MethodId::BASIC_REJECT => decode_basic_reject(&mut r)?,
-            MethodId::BASIC_RECOVER_ASYNC => decode_basic_recover_async(&mut r)?,
-            MethodId::BASIC_RECOVER => decode_basic_recover(&mut r)?,
-            MethodId::BASIC_NACK => decode_basic_nack(&mut r)?,
+            MethodId::ACCESS_REQUEST => decode_access_request(r)?,
+            MethodId::EXCHANGE_DECLARE => decode_exchange_declare(r)?,
+            MethodId::EXCHANGE_DELETE => decode_exchange_delete(r)?,
+            MethodId::EXCHANGE_BIND => decode_exchange_bind(r)?,
+            MethodId::EXCHANGE_UNBIND => decode_exchange_unbind(r)?,
+            MethodId::QUEUE_DECLARE => decode_queue_declare(r)?,
+            MethodId::QUEUE_BIND => decode_queue_bind(r)?,
+            MethodId::QUEUE_PURGE => decode_queue_purge(r)?,
+            MethodId::QUEUE_DELETE => decode_queue_delete(r)?,
+            MethodId::QUEUE_UNBIND => decode_queue_unbind(r)?,
+            MethodId::BASIC_QOS => decode_basic_qos(r)?,
+            MethodId::BASIC_CONSUME => decode_basic_consume(r)?,
+            MethodId::BASIC_CANCEL => decode_basic_cancel(r)?,
+            MethodId::BASIC_CANCEL_OK => decode_basic_cancel_ok(r)?,
+            MethodId::BASIC_PUBLISH => decode_basic_publish(r)?,
+            MethodId::BASIC_GET => decode_basic_get(r)?,
+            MethodId::BASIC_ACK => decode_basic_ack(r)?,
+            MethodId::BASIC_REJECT => decode_basic_reject(r)?,
+            MethodId::BASIC_RECOVER_ASYNC => decode_basic_recover_async(r)?,
+            MethodId::BASIC_RECOVER => decode_basic_recover(r)?,
+            MethodId::BASIC_NACK => decode_basic_nack(r)?,
             MethodId::TX_SELECT => Method::TxSelect,
             MethodId::TX_COMMIT => Method::TxCommit,
             MethodId::TX_ROLLBACK => Method::TxRollback,
-            MethodId::CONFIRM_SELECT => decode_confirm_select(&mut r)?,
+            MethodId::CONFIRM_SELECT => decode_confirm_select(r)?,
             id => return Err(not_decoded(id, MethodId::sent_by_server)),
         };
         r.finish()?;
@@ -1889,75 +1900,81 @@ impl Method {
     /// Decodes a whole method frame payload, any method in the spec; trailing bytes are an error.
     #[cfg(feature = "server-codec")]
     pub fn decode(payload: Bytes) -> Result<Method, DecodeError> {
-        let mut r = Reader::new(payload);
+        Method::read_any(&mut Reader::new(&payload))
+    }
+
+    /// [`Method::decode`] from a reader over the whole payload (long strings are shared
+    /// slices or copies as the reader makes them).
+    #[cfg(feature = "server-codec")]
+    pub fn read_any(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
         let class = r.u16("method frame: class_id")?;
         let method = r.u16("method frame: method_id")?;
         let m = match (MethodId { class, method }) {
-            MethodId::CONNECTION_START => decode_connection_start(&mut r)?,
-            MethodId::CONNECTION_START_OK => decode_connection_start_ok(&mut r)?,
-            MethodId::CONNECTION_SECURE => decode_connection_secure(&mut r)?,
-            MethodId::CONNECTION_SECURE_OK => decode_connection_secure_ok(&mut r)?,
-            MethodId::CONNECTION_TUNE => decode_connection_tune(&mut r)?,
-            MethodId::CONNECTION_TUNE_OK => decode_connection_tune_ok(&mut r)?,
-            MethodId::CONNECTION_OPEN => decode_connection_open(&mut r)?,
-            MethodId::CONNECTION_OPEN_OK => decode_connection_open_ok(&mut r)?,
-            MethodId::CONNECTION_CLOSE => decode_connection_close(&mut r)?,
+            MethodId::CONNECTION_START => decode_connection_start(r)?,
+            MethodId::CONNECTION_START_OK => decode_connection_start_ok(r)?,
+            MethodId::CONNECTION_SECURE => decode_connection_secure(r)?,
+            MethodId::CONNECTION_SECURE_OK => decode_connection_secure_ok(r)?,
+            MethodId::CONNECTION_TUNE => decode_connection_tune(r)?,
+            MethodId::CONNECTION_TUNE_OK => decode_connection_tune_ok(r)?,
+            MethodId::CONNECTION_OPEN => decode_connection_open(r)?,
+            MethodId::CONNECTION_OPEN_OK => decode_connection_open_ok(r)?,
+            MethodId::CONNECTION_CLOSE => decode_connection_close(r)?,
             MethodId::CONNECTION_CLOSE_OK => Method::ConnectionCloseOk,
-            MethodId::CONNECTION_BLOCKED => decode_connection_blocked(&mut r)?,
+            MethodId::CONNECTION_BLOCKED => decode_connection_blocked(r)?,
             MethodId::CONNECTION_UNBLOCKED => Method::ConnectionUnblocked,
-            MethodId::CONNECTION_UPDATE_SECRET => decode_connection_update_secret(&mut r)?,
+            MethodId::CONNECTION_UPDATE_SECRET => decode_connection_update_secret(r)?,
             MethodId::CONNECTION_UPDATE_SECRET_OK => Method::ConnectionUpdateSecretOk,
-            MethodId::CHANNEL_OPEN => decode_channel_open(&mut r)?,
-            MethodId::CHANNEL_OPEN_OK => decode_channel_open_ok(&mut r)?,
-            MethodId::CHANNEL_FLOW => decode_channel_flow(&mut r)?,
-            MethodId::CHANNEL_FLOW_OK => decode_channel_flow_ok(&mut r)?,
-            MethodId::CHANNEL_CLOSE => decode_channel_close(&mut r)?,
+            MethodId::CHANNEL_OPEN => decode_channel_open(r)?,
+            MethodId::CHANNEL_OPEN_OK => decode_channel_open_ok(r)?,
+            MethodId::CHANNEL_FLOW => decode_channel_flow(r)?,
+            MethodId::CHANNEL_FLOW_OK => decode_channel_flow_ok(r)?,
+            MethodId::CHANNEL_CLOSE => decode_channel_close(r)?,
             MethodId::CHANNEL_CLOSE_OK => Method::ChannelCloseOk,
-            MethodId::ACCESS_REQUEST => decode_access_request(&mut r)?,
-            MethodId::ACCESS_REQUEST_OK => decode_access_request_ok(&mut r)?,
-            MethodId::EXCHANGE_DECLARE => decode_exchange_declare(&mut r)?,
+            MethodId::ACCESS_REQUEST => decode_access_request(r)?,
+            MethodId::ACCESS_REQUEST_OK => decode_access_request_ok(r)?,
+            MethodId::EXCHANGE_DECLARE => decode_exchange_declare(r)?,
             MethodId::EXCHANGE_DECLARE_OK => Method::ExchangeDeclareOk,
-            MethodId::EXCHANGE_DELETE => decode_exchange_delete(&mut r)?,
+            MethodId::EXCHANGE_DELETE => decode_exchange_delete(r)?,
             MethodId::EXCHANGE_DELETE_OK => Method::ExchangeDeleteOk,
-            MethodId::EXCHANGE_BIND => decode_exchange_bind(&mut r)?,
+            MethodId::EXCHANGE_BIND => decode_exchange_bind(r)?,
             MethodId::EXCHANGE_BIND_OK => Method::ExchangeBindOk,
-            MethodId::EXCHANGE_UNBIND => decode_exchange_unbind(&mut r)?,
+            MethodId::EXCHANGE_UNBIND => decode_exchange_unbind(r)?,
             MethodId::EXCHANGE_UNBIND_OK => Method::ExchangeUnbindOk,
-            MethodId::QUEUE_DECLARE => decode_queue_declare(&mut r)?,
-            MethodId::QUEUE_DECLARE_OK => decode_queue_declare_ok(&mut r)?,
-            MethodId::QUEUE_BIND => decode_queue_bind(&mut r)?,
+            MethodId::QUEUE_DECLARE => decode_queue_declare(r)?,
+            MethodId::QUEUE_DECLARE_OK => decode_queue_declare_ok(r)?,
+            MethodId::QUEUE_BIND => decode_queue_bind(r)?,
             MethodId::QUEUE_BIND_OK => Method::QueueBindOk,
-            MethodId::QUEUE_PURGE => decode_queue_purge(&mut r)?,
-            MethodId::QUEUE_PURGE_OK => decode_queue_purge_ok(&mut r)?,
-            MethodId::QUEUE_DELETE => decode_queue_delete(&mut r)?,
-            MethodId::QUEUE_DELETE_OK => decode_queue_delete_ok(&mut r)?,
-            MethodId::QUEUE_UNBIND => decode_queue_unbind(&mut r)?,
+            MethodId::QUEUE_PURGE => decode_queue_purge(r)?,
+            MethodId::QUEUE_PURGE_OK => decode_queue_purge_ok(r)?,
+            MethodId::QUEUE_DELETE => decode_queue_delete(r)?,
+            MethodId::QUEUE_DELETE_OK => decode_queue_delete_ok(r)?,
+            MethodId::QUEUE_UNBIND => decode_queue_unbind(r)?,
             MethodId::QUEUE_UNBIND_OK => Method::QueueUnbindOk,
-            MethodId::BASIC_QOS => decode_basic_qos(&mut r)?,
+            MethodId::BASIC_QOS => decode_basic_qos(r)?,
             MethodId::BASIC_QOS_OK => Method::BasicQosOk,
-            MethodId::BASIC_CONSUME => decode_basic_consume(&mut r)?,
-            MethodId::BASIC_CONSUME_OK => decode_basic_consume_ok(&mut r)?,
-            MethodId::BASIC_CANCEL => decode_basic_cancel(&mut r)?,
-            MethodId::BASIC_CANCEL_OK => decode_basic_cancel_ok(&mut r)?,
-            MethodId::BASIC_PUBLISH => decode_basic_publish(&mut r)?,
-            MethodId::BASIC_RETURN => decode_basic_return(&mut r)?,
-            MethodId::BASIC_DELIVER => decode_basic_deliver(&mut r)?,
-            MethodId::BASIC_GET => decode_basic_get(&mut r)?,
-            MethodId::BASIC_GET_OK => decode_basic_get_ok(&mut r)?,
-            MethodId::BASIC_GET_EMPTY => decode_basic_get_empty(&mut r)?,
-            MethodId::BASIC_ACK => decode_basic_ack(&mut r)?,
-            MethodId::BASIC_REJECT => decode_basic_reject(&mut r)?,
-            MethodId::BASIC_RECOVER_ASYNC => decode_basic_recover_async(&mut r)?,
-            MethodId::BASIC_RECOVER => decode_basic_recover(&mut r)?,
+            MethodId::BASIC_CONSUME => decode_basic_consume(r)?,
+            MethodId::BASIC_CONSUME_OK => decode_basic_consume_ok(r)?,
+            MethodId::BASIC_CANCEL => decode_basic_cancel(r)?,
+            MethodId::BASIC_CANCEL_OK => decode_basic_cancel_ok(r)?,
+            MethodId::BASIC_PUBLISH => decode_basic_publish(r)?,
+            MethodId::BASIC_RETURN => decode_basic_return(r)?,
+            MethodId::BASIC_DELIVER => decode_basic_deliver(r)?,
+            MethodId::BASIC_GET => decode_basic_get(r)?,
+            MethodId::BASIC_GET_OK => decode_basic_get_ok(r)?,
+            MethodId::BASIC_GET_EMPTY => decode_basic_get_empty(r)?,
+            MethodId::BASIC_ACK => decode_basic_ack(r)?,
+            MethodId::BASIC_REJECT => decode_basic_reject(r)?,
+            MethodId::BASIC_RECOVER_ASYNC => decode_basic_recover_async(r)?,
+            MethodId::BASIC_RECOVER => decode_basic_recover(r)?,
             MethodId::BASIC_RECOVER_OK => Method::BasicRecoverOk,
-            MethodId::BASIC_NACK => decode_basic_nack(&mut r)?,
+            MethodId::BASIC_NACK => decode_basic_nack(r)?,
             MethodId::TX_SELECT => Method::TxSelect,
             MethodId::TX_SELECT_OK => Method::TxSelectOk,
             MethodId::TX_COMMIT => Method::TxCommit,
             MethodId::TX_COMMIT_OK => Method::TxCommitOk,
             MethodId::TX_ROLLBACK => Method::TxRollback,
             MethodId::TX_ROLLBACK_OK => Method::TxRollbackOk,
-            MethodId::CONFIRM_SELECT => decode_confirm_select(&mut r)?,
+            MethodId::CONFIRM_SELECT => decode_confirm_select(r)?,
             MethodId::CONFIRM_SELECT_OK => Method::ConfirmSelectOk,
             id => return Err(DecodeError::UnknownMethod(id.class, id.method)),
         };
@@ -1977,596 +1994,482 @@ fn not_decoded(id: MethodId, other_direction: fn(MethodId) -> bool) -> DecodeErr
 }
 
 #[inline]
-fn decode_connection_start(r: &mut Reader) -> Result<Method, DecodeError> {
-    let version_major = r.u8("connection.start: version_major")?;
-    let version_minor = r.u8("connection.start: version_minor")?;
-    let server_properties =
+fn decode_connection_start(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionStart::default();
+    x.version_major = r.u8("connection.start: version_major")?;
+    x.version_minor = r.u8("connection.start: version_minor")?;
+    x.server_properties =
         FieldTable::decode(r).map_err(|e| e.in_field("connection.start: server_properties"))?;
-    let mechanisms = r.long_str("connection.start: mechanisms")?;
-    let locales = r.long_str("connection.start: locales")?;
-    Ok(Method::ConnectionStart(ConnectionStart {
-        version_major,
-        version_minor,
-        server_properties,
-        mechanisms,
-        locales,
-    }))
+    x.mechanisms = r.long_str("connection.start: mechanisms")?;
+    x.locales = r.long_str("connection.start: locales")?;
+    Ok(Method::ConnectionStart(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_connection_start_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let client_properties =
+fn decode_connection_start_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionStartOk::default();
+    x.client_properties =
         FieldTable::decode(r).map_err(|e| e.in_field("connection.start-ok: client_properties"))?;
-    let mechanism = r.short_str("connection.start-ok: mechanism")?;
-    let response = r.long_str("connection.start-ok: response")?;
-    let locale = r.short_str("connection.start-ok: locale")?;
-    Ok(Method::ConnectionStartOk(ConnectionStartOk {
-        client_properties,
-        mechanism,
-        response,
-        locale,
-    }))
+    r.short_str_into(&mut x.mechanism, "connection.start-ok: mechanism")?;
+    x.response = r.long_str("connection.start-ok: response")?;
+    r.short_str_into(&mut x.locale, "connection.start-ok: locale")?;
+    Ok(Method::ConnectionStartOk(x))
 }
 
 #[inline]
-fn decode_connection_secure(r: &mut Reader) -> Result<Method, DecodeError> {
-    let challenge = r.long_str("connection.secure: challenge")?;
-    Ok(Method::ConnectionSecure(ConnectionSecure { challenge }))
+fn decode_connection_secure(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionSecure::default();
+    x.challenge = r.long_str("connection.secure: challenge")?;
+    Ok(Method::ConnectionSecure(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_connection_secure_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let response = r.long_str("connection.secure-ok: response")?;
-    Ok(Method::ConnectionSecureOk(ConnectionSecureOk { response }))
+fn decode_connection_secure_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionSecureOk::default();
+    x.response = r.long_str("connection.secure-ok: response")?;
+    Ok(Method::ConnectionSecureOk(x))
 }
 
 #[inline]
-fn decode_connection_tune(r: &mut Reader) -> Result<Method, DecodeError> {
-    let channel_max = r.u16("connection.tune: channel_max")?;
-    let frame_max = r.u32("connection.tune: frame_max")?;
-    let heartbeat = r.u16("connection.tune: heartbeat")?;
-    Ok(Method::ConnectionTune(ConnectionTune {
-        channel_max,
-        frame_max,
-        heartbeat,
-    }))
-}
-
-#[cfg(feature = "server-codec")]
-#[inline]
-fn decode_connection_tune_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let channel_max = r.u16("connection.tune-ok: channel_max")?;
-    let frame_max = r.u32("connection.tune-ok: frame_max")?;
-    let heartbeat = r.u16("connection.tune-ok: heartbeat")?;
-    Ok(Method::ConnectionTuneOk(ConnectionTuneOk {
-        channel_max,
-        frame_max,
-        heartbeat,
-    }))
+fn decode_connection_tune(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionTune::default();
+    x.channel_max = r.u16("connection.tune: channel_max")?;
+    x.frame_max = r.u32("connection.tune: frame_max")?;
+    x.heartbeat = r.u16("connection.tune: heartbeat")?;
+    Ok(Method::ConnectionTune(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_connection_open(r: &mut Reader) -> Result<Method, DecodeError> {
-    let virtual_host = r.short_str("connection.open: virtual_host")?;
-    let capabilities = r.short_str("connection.open: capabilities")?;
+fn decode_connection_tune_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionTuneOk::default();
+    x.channel_max = r.u16("connection.tune-ok: channel_max")?;
+    x.frame_max = r.u32("connection.tune-ok: frame_max")?;
+    x.heartbeat = r.u16("connection.tune-ok: heartbeat")?;
+    Ok(Method::ConnectionTuneOk(x))
+}
+
+#[cfg(feature = "server-codec")]
+#[inline]
+fn decode_connection_open(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionOpen::default();
+    r.short_str_into(&mut x.virtual_host, "connection.open: virtual_host")?;
+    r.short_str_into(&mut x.capabilities, "connection.open: capabilities")?;
     let bits = r.u8("connection.open: insist")?;
-    let insist = bits & 1 != 0;
-    Ok(Method::ConnectionOpen(ConnectionOpen {
-        virtual_host,
-        capabilities,
-        insist,
-    }))
+    x.insist = bits & 1 != 0;
+    Ok(Method::ConnectionOpen(x))
 }
 
 #[inline]
-fn decode_connection_open_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let known_hosts = r.short_str("connection.open-ok: known_hosts")?;
-    Ok(Method::ConnectionOpenOk(ConnectionOpenOk { known_hosts }))
+fn decode_connection_open_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionOpenOk::default();
+    r.short_str_into(&mut x.known_hosts, "connection.open-ok: known_hosts")?;
+    Ok(Method::ConnectionOpenOk(x))
 }
 
 #[inline]
-fn decode_connection_close(r: &mut Reader) -> Result<Method, DecodeError> {
-    let reply_code = r.u16("connection.close: reply_code")?;
-    let reply_text = r.short_str("connection.close: reply_text")?;
-    let class_id = r.u16("connection.close: class_id")?;
-    let method_id = r.u16("connection.close: method_id")?;
-    Ok(Method::ConnectionClose(ConnectionClose {
-        reply_code,
-        reply_text,
-        class_id,
-        method_id,
-    }))
+fn decode_connection_close(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionClose::default();
+    x.reply_code = r.u16("connection.close: reply_code")?;
+    r.short_str_into(&mut x.reply_text, "connection.close: reply_text")?;
+    x.class_id = r.u16("connection.close: class_id")?;
+    x.method_id = r.u16("connection.close: method_id")?;
+    Ok(Method::ConnectionClose(x))
 }
 
 #[inline]
-fn decode_connection_blocked(r: &mut Reader) -> Result<Method, DecodeError> {
-    let reason = r.short_str("connection.blocked: reason")?;
-    Ok(Method::ConnectionBlocked(ConnectionBlocked { reason }))
+fn decode_connection_blocked(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionBlocked::default();
+    r.short_str_into(&mut x.reason, "connection.blocked: reason")?;
+    Ok(Method::ConnectionBlocked(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_connection_update_secret(r: &mut Reader) -> Result<Method, DecodeError> {
-    let new_secret = r.long_str("connection.update-secret: new_secret")?;
-    let reason = r.short_str("connection.update-secret: reason")?;
-    Ok(Method::ConnectionUpdateSecret(ConnectionUpdateSecret {
-        new_secret,
-        reason,
-    }))
+fn decode_connection_update_secret(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConnectionUpdateSecret::default();
+    x.new_secret = r.long_str("connection.update-secret: new_secret")?;
+    r.short_str_into(&mut x.reason, "connection.update-secret: reason")?;
+    Ok(Method::ConnectionUpdateSecret(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_channel_open(r: &mut Reader) -> Result<Method, DecodeError> {
-    let out_of_band = r.short_str("channel.open: out_of_band")?;
-    Ok(Method::ChannelOpen(ChannelOpen { out_of_band }))
+fn decode_channel_open(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ChannelOpen::default();
+    r.short_str_into(&mut x.out_of_band, "channel.open: out_of_band")?;
+    Ok(Method::ChannelOpen(x))
 }
 
 #[inline]
-fn decode_channel_open_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let channel_id = r.long_str("channel.open-ok: channel_id")?;
-    Ok(Method::ChannelOpenOk(ChannelOpenOk { channel_id }))
+fn decode_channel_open_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ChannelOpenOk::default();
+    x.channel_id = r.long_str("channel.open-ok: channel_id")?;
+    Ok(Method::ChannelOpenOk(x))
 }
 
 #[inline]
-fn decode_channel_flow(r: &mut Reader) -> Result<Method, DecodeError> {
+fn decode_channel_flow(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ChannelFlow::default();
     let bits = r.u8("channel.flow: active")?;
-    let active = bits & 1 != 0;
-    Ok(Method::ChannelFlow(ChannelFlow { active }))
+    x.active = bits & 1 != 0;
+    Ok(Method::ChannelFlow(x))
 }
 
 #[inline]
-fn decode_channel_flow_ok(r: &mut Reader) -> Result<Method, DecodeError> {
+fn decode_channel_flow_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ChannelFlowOk::default();
     let bits = r.u8("channel.flow-ok: active")?;
-    let active = bits & 1 != 0;
-    Ok(Method::ChannelFlowOk(ChannelFlowOk { active }))
+    x.active = bits & 1 != 0;
+    Ok(Method::ChannelFlowOk(x))
 }
 
 #[inline]
-fn decode_channel_close(r: &mut Reader) -> Result<Method, DecodeError> {
-    let reply_code = r.u16("channel.close: reply_code")?;
-    let reply_text = r.short_str("channel.close: reply_text")?;
-    let class_id = r.u16("channel.close: class_id")?;
-    let method_id = r.u16("channel.close: method_id")?;
-    Ok(Method::ChannelClose(ChannelClose {
-        reply_code,
-        reply_text,
-        class_id,
-        method_id,
-    }))
+fn decode_channel_close(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ChannelClose::default();
+    x.reply_code = r.u16("channel.close: reply_code")?;
+    r.short_str_into(&mut x.reply_text, "channel.close: reply_text")?;
+    x.class_id = r.u16("channel.close: class_id")?;
+    x.method_id = r.u16("channel.close: method_id")?;
+    Ok(Method::ChannelClose(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_access_request(r: &mut Reader) -> Result<Method, DecodeError> {
-    let realm = r.short_str("access.request: realm")?;
+fn decode_access_request(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = AccessRequest::default();
+    r.short_str_into(&mut x.realm, "access.request: realm")?;
     let bits = r.u8("access.request: exclusive")?;
-    let exclusive = bits & 1 != 0;
-    let passive = bits & (1 << 1) != 0;
-    let active = bits & (1 << 2) != 0;
-    let write = bits & (1 << 3) != 0;
-    let read = bits & (1 << 4) != 0;
-    Ok(Method::AccessRequest(AccessRequest {
-        realm,
-        exclusive,
-        passive,
-        active,
-        write,
-        read,
-    }))
+    x.exclusive = bits & 1 != 0;
+    x.passive = bits & (1 << 1) != 0;
+    x.active = bits & (1 << 2) != 0;
+    x.write = bits & (1 << 3) != 0;
+    x.read = bits & (1 << 4) != 0;
+    Ok(Method::AccessRequest(x))
 }
 
 #[inline]
-fn decode_access_request_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("access.request-ok: ticket")?;
-    Ok(Method::AccessRequestOk(AccessRequestOk { ticket }))
+fn decode_access_request_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = AccessRequestOk::default();
+    x.ticket = r.u16("access.request-ok: ticket")?;
+    Ok(Method::AccessRequestOk(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_exchange_declare(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("exchange.declare: ticket")?;
-    let exchange = r.short_str("exchange.declare: exchange")?;
-    let kind = r.short_str("exchange.declare: kind")?;
+fn decode_exchange_declare(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ExchangeDeclare::default();
+    x.ticket = r.u16("exchange.declare: ticket")?;
+    r.short_str_into(&mut x.exchange, "exchange.declare: exchange")?;
+    r.short_str_into(&mut x.kind, "exchange.declare: kind")?;
     let bits = r.u8("exchange.declare: passive")?;
-    let passive = bits & 1 != 0;
-    let durable = bits & (1 << 1) != 0;
-    let auto_delete = bits & (1 << 2) != 0;
-    let internal = bits & (1 << 3) != 0;
-    let nowait = bits & (1 << 4) != 0;
-    let arguments = FieldTable::decode(r).map_err(|e| e.in_field("exchange.declare: arguments"))?;
-    Ok(Method::ExchangeDeclare(ExchangeDeclare {
-        ticket,
-        exchange,
-        kind,
-        passive,
-        durable,
-        auto_delete,
-        internal,
-        nowait,
-        arguments,
-    }))
+    x.passive = bits & 1 != 0;
+    x.durable = bits & (1 << 1) != 0;
+    x.auto_delete = bits & (1 << 2) != 0;
+    x.internal = bits & (1 << 3) != 0;
+    x.nowait = bits & (1 << 4) != 0;
+    x.arguments = FieldTable::decode(r).map_err(|e| e.in_field("exchange.declare: arguments"))?;
+    Ok(Method::ExchangeDeclare(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_exchange_delete(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("exchange.delete: ticket")?;
-    let exchange = r.short_str("exchange.delete: exchange")?;
+fn decode_exchange_delete(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ExchangeDelete::default();
+    x.ticket = r.u16("exchange.delete: ticket")?;
+    r.short_str_into(&mut x.exchange, "exchange.delete: exchange")?;
     let bits = r.u8("exchange.delete: if_unused")?;
-    let if_unused = bits & 1 != 0;
-    let nowait = bits & (1 << 1) != 0;
-    Ok(Method::ExchangeDelete(ExchangeDelete {
-        ticket,
-        exchange,
-        if_unused,
-        nowait,
-    }))
+    x.if_unused = bits & 1 != 0;
+    x.nowait = bits & (1 << 1) != 0;
+    Ok(Method::ExchangeDelete(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_exchange_bind(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("exchange.bind: ticket")?;
-    let destination = r.short_str("exchange.bind: destination")?;
-    let source = r.short_str("exchange.bind: source")?;
-    let routing_key = r.short_str("exchange.bind: routing_key")?;
+fn decode_exchange_bind(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ExchangeBind::default();
+    x.ticket = r.u16("exchange.bind: ticket")?;
+    r.short_str_into(&mut x.destination, "exchange.bind: destination")?;
+    r.short_str_into(&mut x.source, "exchange.bind: source")?;
+    r.short_str_into(&mut x.routing_key, "exchange.bind: routing_key")?;
     let bits = r.u8("exchange.bind: nowait")?;
-    let nowait = bits & 1 != 0;
-    let arguments = FieldTable::decode(r).map_err(|e| e.in_field("exchange.bind: arguments"))?;
-    Ok(Method::ExchangeBind(ExchangeBind {
-        ticket,
-        destination,
-        source,
-        routing_key,
-        nowait,
-        arguments,
-    }))
+    x.nowait = bits & 1 != 0;
+    x.arguments = FieldTable::decode(r).map_err(|e| e.in_field("exchange.bind: arguments"))?;
+    Ok(Method::ExchangeBind(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_exchange_unbind(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("exchange.unbind: ticket")?;
-    let destination = r.short_str("exchange.unbind: destination")?;
-    let source = r.short_str("exchange.unbind: source")?;
-    let routing_key = r.short_str("exchange.unbind: routing_key")?;
+fn decode_exchange_unbind(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ExchangeUnbind::default();
+    x.ticket = r.u16("exchange.unbind: ticket")?;
+    r.short_str_into(&mut x.destination, "exchange.unbind: destination")?;
+    r.short_str_into(&mut x.source, "exchange.unbind: source")?;
+    r.short_str_into(&mut x.routing_key, "exchange.unbind: routing_key")?;
     let bits = r.u8("exchange.unbind: nowait")?;
-    let nowait = bits & 1 != 0;
-    let arguments = FieldTable::decode(r).map_err(|e| e.in_field("exchange.unbind: arguments"))?;
-    Ok(Method::ExchangeUnbind(ExchangeUnbind {
-        ticket,
-        destination,
-        source,
-        routing_key,
-        nowait,
-        arguments,
-    }))
+    x.nowait = bits & 1 != 0;
+    x.arguments = FieldTable::decode(r).map_err(|e| e.in_field("exchange.unbind: arguments"))?;
+    Ok(Method::ExchangeUnbind(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_queue_declare(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("queue.declare: ticket")?;
-    let queue = r.short_str("queue.declare: queue")?;
+fn decode_queue_declare(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueueDeclare::default();
+    x.ticket = r.u16("queue.declare: ticket")?;
+    r.short_str_into(&mut x.queue, "queue.declare: queue")?;
     let bits = r.u8("queue.declare: passive")?;
-    let passive = bits & 1 != 0;
-    let durable = bits & (1 << 1) != 0;
-    let exclusive = bits & (1 << 2) != 0;
-    let auto_delete = bits & (1 << 3) != 0;
-    let nowait = bits & (1 << 4) != 0;
-    let arguments = FieldTable::decode(r).map_err(|e| e.in_field("queue.declare: arguments"))?;
-    Ok(Method::QueueDeclare(QueueDeclare {
-        ticket,
-        queue,
-        passive,
-        durable,
-        exclusive,
-        auto_delete,
-        nowait,
-        arguments,
-    }))
+    x.passive = bits & 1 != 0;
+    x.durable = bits & (1 << 1) != 0;
+    x.exclusive = bits & (1 << 2) != 0;
+    x.auto_delete = bits & (1 << 3) != 0;
+    x.nowait = bits & (1 << 4) != 0;
+    x.arguments = FieldTable::decode(r).map_err(|e| e.in_field("queue.declare: arguments"))?;
+    Ok(Method::QueueDeclare(x))
 }
 
 #[inline]
-fn decode_queue_declare_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let queue = r.short_str("queue.declare-ok: queue")?;
-    let message_count = r.u32("queue.declare-ok: message_count")?;
-    let consumer_count = r.u32("queue.declare-ok: consumer_count")?;
-    Ok(Method::QueueDeclareOk(QueueDeclareOk {
-        queue,
-        message_count,
-        consumer_count,
-    }))
+fn decode_queue_declare_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueueDeclareOk::default();
+    r.short_str_into(&mut x.queue, "queue.declare-ok: queue")?;
+    x.message_count = r.u32("queue.declare-ok: message_count")?;
+    x.consumer_count = r.u32("queue.declare-ok: consumer_count")?;
+    Ok(Method::QueueDeclareOk(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_queue_bind(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("queue.bind: ticket")?;
-    let queue = r.short_str("queue.bind: queue")?;
-    let exchange = r.short_str("queue.bind: exchange")?;
-    let routing_key = r.short_str("queue.bind: routing_key")?;
+fn decode_queue_bind(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueueBind::default();
+    x.ticket = r.u16("queue.bind: ticket")?;
+    r.short_str_into(&mut x.queue, "queue.bind: queue")?;
+    r.short_str_into(&mut x.exchange, "queue.bind: exchange")?;
+    r.short_str_into(&mut x.routing_key, "queue.bind: routing_key")?;
     let bits = r.u8("queue.bind: nowait")?;
-    let nowait = bits & 1 != 0;
-    let arguments = FieldTable::decode(r).map_err(|e| e.in_field("queue.bind: arguments"))?;
-    Ok(Method::QueueBind(QueueBind {
-        ticket,
-        queue,
-        exchange,
-        routing_key,
-        nowait,
-        arguments,
-    }))
+    x.nowait = bits & 1 != 0;
+    x.arguments = FieldTable::decode(r).map_err(|e| e.in_field("queue.bind: arguments"))?;
+    Ok(Method::QueueBind(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_queue_purge(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("queue.purge: ticket")?;
-    let queue = r.short_str("queue.purge: queue")?;
+fn decode_queue_purge(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueuePurge::default();
+    x.ticket = r.u16("queue.purge: ticket")?;
+    r.short_str_into(&mut x.queue, "queue.purge: queue")?;
     let bits = r.u8("queue.purge: nowait")?;
-    let nowait = bits & 1 != 0;
-    Ok(Method::QueuePurge(QueuePurge {
-        ticket,
-        queue,
-        nowait,
-    }))
+    x.nowait = bits & 1 != 0;
+    Ok(Method::QueuePurge(x))
 }
 
 #[inline]
-fn decode_queue_purge_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let message_count = r.u32("queue.purge-ok: message_count")?;
-    Ok(Method::QueuePurgeOk(QueuePurgeOk { message_count }))
+fn decode_queue_purge_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueuePurgeOk::default();
+    x.message_count = r.u32("queue.purge-ok: message_count")?;
+    Ok(Method::QueuePurgeOk(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_queue_delete(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("queue.delete: ticket")?;
-    let queue = r.short_str("queue.delete: queue")?;
+fn decode_queue_delete(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueueDelete::default();
+    x.ticket = r.u16("queue.delete: ticket")?;
+    r.short_str_into(&mut x.queue, "queue.delete: queue")?;
     let bits = r.u8("queue.delete: if_unused")?;
-    let if_unused = bits & 1 != 0;
-    let if_empty = bits & (1 << 1) != 0;
-    let nowait = bits & (1 << 2) != 0;
-    Ok(Method::QueueDelete(QueueDelete {
-        ticket,
-        queue,
-        if_unused,
-        if_empty,
-        nowait,
-    }))
+    x.if_unused = bits & 1 != 0;
+    x.if_empty = bits & (1 << 1) != 0;
+    x.nowait = bits & (1 << 2) != 0;
+    Ok(Method::QueueDelete(x))
 }
 
 #[inline]
-fn decode_queue_delete_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let message_count = r.u32("queue.delete-ok: message_count")?;
-    Ok(Method::QueueDeleteOk(QueueDeleteOk { message_count }))
+fn decode_queue_delete_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueueDeleteOk::default();
+    x.message_count = r.u32("queue.delete-ok: message_count")?;
+    Ok(Method::QueueDeleteOk(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_queue_unbind(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("queue.unbind: ticket")?;
-    let queue = r.short_str("queue.unbind: queue")?;
-    let exchange = r.short_str("queue.unbind: exchange")?;
-    let routing_key = r.short_str("queue.unbind: routing_key")?;
-    let arguments = FieldTable::decode(r).map_err(|e| e.in_field("queue.unbind: arguments"))?;
-    Ok(Method::QueueUnbind(QueueUnbind {
-        ticket,
-        queue,
-        exchange,
-        routing_key,
-        arguments,
-    }))
+fn decode_queue_unbind(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = QueueUnbind::default();
+    x.ticket = r.u16("queue.unbind: ticket")?;
+    r.short_str_into(&mut x.queue, "queue.unbind: queue")?;
+    r.short_str_into(&mut x.exchange, "queue.unbind: exchange")?;
+    r.short_str_into(&mut x.routing_key, "queue.unbind: routing_key")?;
+    x.arguments = FieldTable::decode(r).map_err(|e| e.in_field("queue.unbind: arguments"))?;
+    Ok(Method::QueueUnbind(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_basic_qos(r: &mut Reader) -> Result<Method, DecodeError> {
-    let prefetch_size = r.u32("basic.qos: prefetch_size")?;
-    let prefetch_count = r.u16("basic.qos: prefetch_count")?;
+fn decode_basic_qos(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicQos::default();
+    x.prefetch_size = r.u32("basic.qos: prefetch_size")?;
+    x.prefetch_count = r.u16("basic.qos: prefetch_count")?;
     let bits = r.u8("basic.qos: global")?;
-    let global = bits & 1 != 0;
-    Ok(Method::BasicQos(BasicQos {
-        prefetch_size,
-        prefetch_count,
-        global,
-    }))
+    x.global = bits & 1 != 0;
+    Ok(Method::BasicQos(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_basic_consume(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("basic.consume: ticket")?;
-    let queue = r.short_str("basic.consume: queue")?;
-    let consumer_tag = r.short_str("basic.consume: consumer_tag")?;
+fn decode_basic_consume(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicConsume::default();
+    x.ticket = r.u16("basic.consume: ticket")?;
+    r.short_str_into(&mut x.queue, "basic.consume: queue")?;
+    r.short_str_into(&mut x.consumer_tag, "basic.consume: consumer_tag")?;
     let bits = r.u8("basic.consume: no_local")?;
-    let no_local = bits & 1 != 0;
-    let no_ack = bits & (1 << 1) != 0;
-    let exclusive = bits & (1 << 2) != 0;
-    let nowait = bits & (1 << 3) != 0;
-    let arguments = FieldTable::decode(r).map_err(|e| e.in_field("basic.consume: arguments"))?;
-    Ok(Method::BasicConsume(BasicConsume {
-        ticket,
-        queue,
-        consumer_tag,
-        no_local,
-        no_ack,
-        exclusive,
-        nowait,
-        arguments,
-    }))
+    x.no_local = bits & 1 != 0;
+    x.no_ack = bits & (1 << 1) != 0;
+    x.exclusive = bits & (1 << 2) != 0;
+    x.nowait = bits & (1 << 3) != 0;
+    x.arguments = FieldTable::decode(r).map_err(|e| e.in_field("basic.consume: arguments"))?;
+    Ok(Method::BasicConsume(x))
 }
 
 #[inline]
-fn decode_basic_consume_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let consumer_tag = r.short_str("basic.consume-ok: consumer_tag")?;
-    Ok(Method::BasicConsumeOk(BasicConsumeOk { consumer_tag }))
+fn decode_basic_consume_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicConsumeOk::default();
+    r.short_str_into(&mut x.consumer_tag, "basic.consume-ok: consumer_tag")?;
+    Ok(Method::BasicConsumeOk(x))
 }
 
 #[inline]
-fn decode_basic_cancel(r: &mut Reader) -> Result<Method, DecodeError> {
-    let consumer_tag = r.short_str("basic.cancel: consumer_tag")?;
+fn decode_basic_cancel(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicCancel::default();
+    r.short_str_into(&mut x.consumer_tag, "basic.cancel: consumer_tag")?;
     let bits = r.u8("basic.cancel: nowait")?;
-    let nowait = bits & 1 != 0;
-    Ok(Method::BasicCancel(BasicCancel {
-        consumer_tag,
-        nowait,
-    }))
+    x.nowait = bits & 1 != 0;
+    Ok(Method::BasicCancel(x))
 }
 
 #[inline]
-fn decode_basic_cancel_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let consumer_tag = r.short_str("basic.cancel-ok: consumer_tag")?;
-    Ok(Method::BasicCancelOk(BasicCancelOk { consumer_tag }))
+fn decode_basic_cancel_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicCancelOk::default();
+    r.short_str_into(&mut x.consumer_tag, "basic.cancel-ok: consumer_tag")?;
+    Ok(Method::BasicCancelOk(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_basic_publish(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("basic.publish: ticket")?;
-    let exchange = r.short_str("basic.publish: exchange")?;
-    let routing_key = r.short_str("basic.publish: routing_key")?;
+fn decode_basic_publish(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicPublish::default();
+    x.ticket = r.u16("basic.publish: ticket")?;
+    r.short_str_into(&mut x.exchange, "basic.publish: exchange")?;
+    r.short_str_into(&mut x.routing_key, "basic.publish: routing_key")?;
     let bits = r.u8("basic.publish: mandatory")?;
-    let mandatory = bits & 1 != 0;
-    let immediate = bits & (1 << 1) != 0;
-    Ok(Method::BasicPublish(BasicPublish {
-        ticket,
-        exchange,
-        routing_key,
-        mandatory,
-        immediate,
-    }))
+    x.mandatory = bits & 1 != 0;
+    x.immediate = bits & (1 << 1) != 0;
+    Ok(Method::BasicPublish(x))
 }
 
 #[inline]
-fn decode_basic_return(r: &mut Reader) -> Result<Method, DecodeError> {
-    let reply_code = r.u16("basic.return: reply_code")?;
-    let reply_text = r.short_str("basic.return: reply_text")?;
-    let exchange = r.short_str("basic.return: exchange")?;
-    let routing_key = r.short_str("basic.return: routing_key")?;
-    Ok(Method::BasicReturn(BasicReturn {
-        reply_code,
-        reply_text,
-        exchange,
-        routing_key,
-    }))
+fn decode_basic_return(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicReturn::default();
+    x.reply_code = r.u16("basic.return: reply_code")?;
+    r.short_str_into(&mut x.reply_text, "basic.return: reply_text")?;
+    r.short_str_into(&mut x.exchange, "basic.return: exchange")?;
+    r.short_str_into(&mut x.routing_key, "basic.return: routing_key")?;
+    Ok(Method::BasicReturn(x))
 }
 
 #[inline]
-fn decode_basic_deliver(r: &mut Reader) -> Result<Method, DecodeError> {
-    let consumer_tag = r.short_str("basic.deliver: consumer_tag")?;
-    let delivery_tag = r.u64("basic.deliver: delivery_tag")?;
+fn decode_basic_deliver(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicDeliver::default();
+    r.short_str_into(&mut x.consumer_tag, "basic.deliver: consumer_tag")?;
+    x.delivery_tag = r.u64("basic.deliver: delivery_tag")?;
     let bits = r.u8("basic.deliver: redelivered")?;
-    let redelivered = bits & 1 != 0;
-    let exchange = r.short_str("basic.deliver: exchange")?;
-    let routing_key = r.short_str("basic.deliver: routing_key")?;
-    Ok(Method::BasicDeliver(BasicDeliver {
-        consumer_tag,
-        delivery_tag,
-        redelivered,
-        exchange,
-        routing_key,
-    }))
+    x.redelivered = bits & 1 != 0;
+    r.short_str_into(&mut x.exchange, "basic.deliver: exchange")?;
+    r.short_str_into(&mut x.routing_key, "basic.deliver: routing_key")?;
+    Ok(Method::BasicDeliver(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_basic_get(r: &mut Reader) -> Result<Method, DecodeError> {
-    let ticket = r.u16("basic.get: ticket")?;
-    let queue = r.short_str("basic.get: queue")?;
+fn decode_basic_get(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicGet::default();
+    x.ticket = r.u16("basic.get: ticket")?;
+    r.short_str_into(&mut x.queue, "basic.get: queue")?;
     let bits = r.u8("basic.get: no_ack")?;
-    let no_ack = bits & 1 != 0;
-    Ok(Method::BasicGet(BasicGet {
-        ticket,
-        queue,
-        no_ack,
-    }))
+    x.no_ack = bits & 1 != 0;
+    Ok(Method::BasicGet(x))
 }
 
 #[inline]
-fn decode_basic_get_ok(r: &mut Reader) -> Result<Method, DecodeError> {
-    let delivery_tag = r.u64("basic.get-ok: delivery_tag")?;
+fn decode_basic_get_ok(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicGetOk::default();
+    x.delivery_tag = r.u64("basic.get-ok: delivery_tag")?;
     let bits = r.u8("basic.get-ok: redelivered")?;
-    let redelivered = bits & 1 != 0;
-    let exchange = r.short_str("basic.get-ok: exchange")?;
-    let routing_key = r.short_str("basic.get-ok: routing_key")?;
-    let message_count = r.u32("basic.get-ok: message_count")?;
-    Ok(Method::BasicGetOk(BasicGetOk {
-        delivery_tag,
-        redelivered,
-        exchange,
-        routing_key,
-        message_count,
-    }))
+    x.redelivered = bits & 1 != 0;
+    r.short_str_into(&mut x.exchange, "basic.get-ok: exchange")?;
+    r.short_str_into(&mut x.routing_key, "basic.get-ok: routing_key")?;
+    x.message_count = r.u32("basic.get-ok: message_count")?;
+    Ok(Method::BasicGetOk(x))
 }
 
 #[inline]
-fn decode_basic_get_empty(r: &mut Reader) -> Result<Method, DecodeError> {
-    let cluster_id = r.short_str("basic.get-empty: cluster_id")?;
-    Ok(Method::BasicGetEmpty(BasicGetEmpty { cluster_id }))
+fn decode_basic_get_empty(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicGetEmpty::default();
+    r.short_str_into(&mut x.cluster_id, "basic.get-empty: cluster_id")?;
+    Ok(Method::BasicGetEmpty(x))
 }
 
 #[inline]
-fn decode_basic_ack(r: &mut Reader) -> Result<Method, DecodeError> {
-    let delivery_tag = r.u64("basic.ack: delivery_tag")?;
+fn decode_basic_ack(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicAck::default();
+    x.delivery_tag = r.u64("basic.ack: delivery_tag")?;
     let bits = r.u8("basic.ack: multiple")?;
-    let multiple = bits & 1 != 0;
-    Ok(Method::BasicAck(BasicAck {
-        delivery_tag,
-        multiple,
-    }))
+    x.multiple = bits & 1 != 0;
+    Ok(Method::BasicAck(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_basic_reject(r: &mut Reader) -> Result<Method, DecodeError> {
-    let delivery_tag = r.u64("basic.reject: delivery_tag")?;
+fn decode_basic_reject(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicReject::default();
+    x.delivery_tag = r.u64("basic.reject: delivery_tag")?;
     let bits = r.u8("basic.reject: requeue")?;
-    let requeue = bits & 1 != 0;
-    Ok(Method::BasicReject(BasicReject {
-        delivery_tag,
-        requeue,
-    }))
+    x.requeue = bits & 1 != 0;
+    Ok(Method::BasicReject(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_basic_recover_async(r: &mut Reader) -> Result<Method, DecodeError> {
+fn decode_basic_recover_async(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicRecoverAsync::default();
     let bits = r.u8("basic.recover-async: requeue")?;
-    let requeue = bits & 1 != 0;
-    Ok(Method::BasicRecoverAsync(BasicRecoverAsync { requeue }))
+    x.requeue = bits & 1 != 0;
+    Ok(Method::BasicRecoverAsync(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_basic_recover(r: &mut Reader) -> Result<Method, DecodeError> {
+fn decode_basic_recover(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicRecover::default();
     let bits = r.u8("basic.recover: requeue")?;
-    let requeue = bits & 1 != 0;
-    Ok(Method::BasicRecover(BasicRecover { requeue }))
+    x.requeue = bits & 1 != 0;
+    Ok(Method::BasicRecover(x))
 }
 
 #[inline]
-fn decode_basic_nack(r: &mut Reader) -> Result<Method, DecodeError> {
-    let delivery_tag = r.u64("basic.nack: delivery_tag")?;
+fn decode_basic_nack(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = BasicNack::default();
+    x.delivery_tag = r.u64("basic.nack: delivery_tag")?;
     let bits = r.u8("basic.nack: multiple")?;
-    let multiple = bits & 1 != 0;
-    let requeue = bits & (1 << 1) != 0;
-    Ok(Method::BasicNack(BasicNack {
-        delivery_tag,
-        multiple,
-        requeue,
-    }))
+    x.multiple = bits & 1 != 0;
+    x.requeue = bits & (1 << 1) != 0;
+    Ok(Method::BasicNack(x))
 }
 
 #[cfg(feature = "server-codec")]
 #[inline]
-fn decode_confirm_select(r: &mut Reader) -> Result<Method, DecodeError> {
+fn decode_confirm_select(r: &mut Reader<'_>) -> Result<Method, DecodeError> {
+    let mut x = ConfirmSelect::default();
     let bits = r.u8("confirm.select: nowait")?;
-    let nowait = bits & 1 != 0;
-    Ok(Method::ConfirmSelect(ConfirmSelect { nowait }))
+    x.nowait = bits & 1 != 0;
+    Ok(Method::ConfirmSelect(x))
 }

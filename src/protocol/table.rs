@@ -102,12 +102,12 @@ impl FieldValue {
         })
     }
 
-    pub fn decode(r: &mut Reader) -> Result<FieldValue, DecodeError> {
+    pub fn decode(r: &mut Reader<'_>) -> Result<FieldValue, DecodeError> {
         FieldValue::decode_at(r, 0)
     }
 
     /// `depth` counts the tables and arrays around this value.
-    fn decode_at(r: &mut Reader, depth: usize) -> Result<FieldValue, DecodeError> {
+    fn decode_at(r: &mut Reader<'_>, depth: usize) -> Result<FieldValue, DecodeError> {
         const VALUE: &str = "field value";
         let tag = r.u8("field value: type tag")?;
         Ok(match tag {
@@ -136,7 +136,7 @@ impl FieldValue {
                     return Err(DecodeError::NestingTooDeep);
                 }
                 let n = r.u32("field array: length")? as usize;
-                let mut inner = Reader::new(r.bytes(n, "field array")?);
+                let mut inner = r.sub(n, "field array")?;
                 let mut items = Vec::new();
                 while inner.remaining() > 0 {
                     items.push(FieldValue::decode_at(&mut inner, depth + 1)?);
@@ -272,20 +272,20 @@ impl FieldTable {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    pub fn decode(r: &mut Reader) -> Result<FieldTable, DecodeError> {
+    pub fn decode(r: &mut Reader<'_>) -> Result<FieldTable, DecodeError> {
         FieldTable::decode_at(r, 0)
     }
 
     /// `depth` counts the tables and arrays around this table.
-    fn decode_at(r: &mut Reader, depth: usize) -> Result<FieldTable, DecodeError> {
+    fn decode_at(r: &mut Reader<'_>, depth: usize) -> Result<FieldTable, DecodeError> {
         if depth >= MAX_NESTING {
             return Err(DecodeError::NestingTooDeep);
         }
         let n = r.u32("field table: length")? as usize;
-        let mut inner = Reader::new(r.bytes(n, "field table")?);
+        let mut inner = r.sub(n, "field table")?;
         let mut entries = Vec::new();
         while inner.remaining() > 0 {
-            let key = inner.short_str("field table: key")?;
+            let key = inner.short_string("field table: key")?;
             let value = FieldValue::decode_at(&mut inner, depth + 1)?;
             entries.push((key, value));
         }

@@ -401,7 +401,7 @@ async fn hostile_delivery_for_an_unknown_consumer_tag_is_rejected_for_redelivery
             consumer_tag: "nobody".into(),
             delivery_tag: 7,
             redelivered: false,
-            exchange: String::new(),
+            exchange: ShortStr::new(),
             routing_key: "q".into(),
         }),
         &BasicProperties::default(),

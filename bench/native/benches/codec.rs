@@ -32,8 +32,8 @@ const CHANNEL: u16 = 1;
 fn warren_publish(out: &mut Vec<u8>, props: &BasicProperties) {
     let m = Method::BasicPublish(BasicPublish {
         ticket: 0,
-        exchange: EXCHANGE.to_owned(),
-        routing_key: ROUTING_KEY.to_owned(),
+        exchange: EXCHANGE.into(),
+        routing_key: ROUTING_KEY.into(),
         mandatory: false,
         immediate: false,
     });
@@ -42,11 +42,11 @@ fn warren_publish(out: &mut Vec<u8>, props: &BasicProperties) {
 
 fn warren_deliver(out: &mut Vec<u8>, props: &BasicProperties, tag: u64) {
     let m = Method::BasicDeliver(BasicDeliver {
-        consumer_tag: CONSUMER_TAG.to_owned(),
+        consumer_tag: CONSUMER_TAG.into(),
         delivery_tag: tag,
         redelivered: false,
-        exchange: EXCHANGE.to_owned(),
-        routing_key: ROUTING_KEY.to_owned(),
+        exchange: EXCHANGE.into(),
+        routing_key: ROUTING_KEY.into(),
     });
     encode_content(out, CHANNEL, &m, props, BODY, FRAME_MAX).unwrap();
 }
