@@ -205,10 +205,8 @@ impl Engine {
                 }
                 Ok(None) => return,
                 Err(DecodeError::ProtocolHeader(h)) => {
-                    let text = format!(
-                        "broker refused AMQP 0-9-1 and offered protocol {:?}",
-                        &h[4..]
-                    );
+                    let offered = crate::protocol::codec::byte_list(&h[4..]);
+                    let text = format!("broker refused AMQP 0-9-1 and offered protocol {offered}");
                     return self.fail(Error::ConnectionLost {
                         cause: TransportError::Refused(text),
                         handshake: true,

@@ -71,7 +71,8 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes after payload"),
             DecodeError::FrameTooLarge(n) => write!(f, "frame of {n} bytes exceeds frame_max"),
             DecodeError::ProtocolHeader(h) => {
-                write!(f, "peer refused protocol version, sent {h:?}")
+                f.write_str("peer refused protocol version, sent ")?;
+                f.write_str(&byte_list(h))
             }
             DecodeError::BadPropertyFlags(x) => write!(f, "invalid property flags 0x{x:04x}"),
             DecodeError::NestingTooDeep => {
@@ -99,6 +100,26 @@ impl DecodeError {
 }
 
 impl std::error::Error for DecodeError {}
+
+/// Bytes as `{:?}` writes a byte array or slice (`[65, 77, 0]`), without the `Debug` machinery
+/// (only the protocol header texts use it).
+pub(crate) fn byte_list(bytes: &[u8]) -> String {
+    let mut out = String::from("[");
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if *b >= 100 {
+            out.push(char::from(b'0' + b / 100));
+        }
+        if *b >= 10 {
+            out.push(char::from(b'0' + b / 10 % 10));
+        }
+        out.push(char::from(b'0' + b % 10));
+    }
+    out.push(']');
+    out
+}
 
 /// Why a value could not be encoded. Nothing is written when encoding fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -306,4 +327,19 @@ pub fn patch_len(out: &mut [u8], at: usize, field: &'static str) -> Result<(), E
     let len32 = u32::try_from(len).map_err(|_| EncodeError::TooLong { field, len })?;
     out[at..at + 4].copy_from_slice(&len32.to_be_bytes());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_list_is_debug() {
+        let h = *b"AMQP\x00\x00\x09\x01";
+        assert_eq!(super::byte_list(&h), format!("{h:?}"));
+        assert_eq!(super::byte_list(&h[4..]), format!("{:?}", &h[4..]));
+        assert_eq!(super::byte_list(&[]), "[]");
+        assert_eq!(
+            super::byte_list(&[255, 100, 99, 10, 9]),
+            "[255, 100, 99, 10, 9]"
+        );
+    }
 }
