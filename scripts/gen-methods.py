@@ -125,20 +125,38 @@ for m in methods:
 w('')
 w('    /// The spec name (`class.method`), `None` for ids the spec does not define.')
 w('    pub fn name(self) -> Option<&\'static str> {')
-w('        Some(match self {')
-for m in methods:
-    w(f"            MethodId::{m['const']} => \"{m['cls']}.{m['mname']}\",")
-w('            _ => return None,')
-w('        })')
+w('        self.info().map(|i| i.name)')
 w('    }')
 w('')
-for who, key in (('clients', 'client'), ('servers', 'server')):
+for who, key, bit in (('clients', 'client', 'CLIENT'), ('servers', 'server', 'SERVER')):
     w(f'    /// Whether {who} send this method (false for ids the spec does not define).')
     w(f'    pub fn sent_by_{key}(self) -> bool {{')
-    w('        matches!(self, ' + ' | '.join(f"MethodId::{m['const']}" for m in methods if m[key]) + ')')
+    w(f'        self.info().is_some_and(|i| i.senders & {bit} != 0)')
     w('    }')
     w('')
+w('    /// The spec\'s entry for this id: one table, searched (a `match` over 66 ids is more code')
+w('    /// than the table, and these are not on a hot path).')
+w('    fn info(self) -> Option<&\'static Info> {')
+w('        INFO.iter().find(|i| i.class == self.class && i.method == self.method)')
+w('    }')
 w('}')
+w('')
+w('/// What [`MethodId`] looks up: ids, name, who sends the method.')
+w('struct Info {')
+w('    class: u16,')
+w('    method: u16,')
+w('    senders: u8,')
+w('    name: &\'static str,')
+w('}')
+w('')
+w('const CLIENT: u8 = 1;')
+w('const SERVER: u8 = 2;')
+w('')
+w(f'static INFO: [Info; {len(methods)}] = [')
+for m in methods:
+    senders = ' | '.join(x for x, on in (('CLIENT', m['client']), ('SERVER', m['server'])) if on)
+    w(f"    Info {{ class: {m['cid']}, method: {m['mid']}, senders: {senders}, name: \"{m['cls']}.{m['mname']}\" }},")
+w('];')
 w('')
 w('impl std::fmt::Display for MethodId {')
 w('    fn fmt(&self, f: &mut std::fmt::Formatter<\'_>) -> std::fmt::Result {')
@@ -174,8 +192,14 @@ def match_fn(fname, ret, val):
     w('        }')
     w('    }')
     w('')
-match_fn('class_id', 'u16', lambda m: str(m['cid']))
-match_fn('method_id', 'u16', lambda m: str(m['mid']))
+w('    pub fn class_id(&self) -> u16 {')
+w('        self.id().class')
+w('    }')
+w('')
+w('    pub fn method_id(&self) -> u16 {')
+w('        self.id().method')
+w('    }')
+w('')
 match_fn('name', '&\'static str', lambda m: f'"{m["cls"]}.{m["mname"]}"')
 match_fn('id', 'MethodId', lambda m: f"MethodId::{m['const']}")
 w('    /// Whether the spec marks the method synchronous (the peer answers it with one of [`Method::replies`]).')
@@ -203,8 +227,9 @@ w(f'        {NOT_SERVER_CODEC}')
 w('        if !self.id().sent_by_client() {')
 w('            return Err(EncodeError::Unrepresentable("a method only servers send (feature server-codec)"));')
 w('        }')
-w('        put_u16(out, self.class_id());')
-w('        put_u16(out, self.method_id());')
+w('        let id = self.id();')
+w('        put_u16(out, id.class);')
+w('        put_u16(out, id.method);')
 w('        match self {')
 for m in methods:
     if not m['args']:
@@ -261,7 +286,7 @@ def dispatch(fname, rname, doc, cfg, accept, other):
         if not accept(m):
             continue
         key = f"MethodId::{m['const']}"
-        w(f"            {key} => " + (f"{m['fn']}(r)?," if m['args'] else f"Method::{m['name']},"))
+        w(f"            {key} => " + (f"{m['fn']}(r)," if m['args'] else f"Method::{m['name']},"))
     w(f'            id => return Err({other}),')
     w('        };')
     w('        r.finish()?;')
@@ -294,21 +319,21 @@ w('}')
 w('')
 
 # One decoder per method with arguments, shared by the dispatchers above. Fields are decoded
-# into a defaulted struct in wire order: short strings through a pointer (`short_str_into`), so
-# no 40-byte result travels through each call site.
+# into a defaulted struct in wire order with the Reader's sticky `take_*` reads: straight-line
+# code, the first failure reported by the dispatcher's `r.finish()`.
 for m in methods:
     if not m['args']:
         continue
     if not m['server']:
         w(SERVER_CODEC)
     w('#[inline]')
-    w(f"fn {m['fn']}(r: &mut Reader<'_>) -> Result<Method, DecodeError> {{")
+    w(f"fn {m['fn']}(r: &mut Reader<'_>) -> Method {{")
     w(f"    let mut x = {m['name']}::default();")
     bitpos = None
     for n, t in m['args']:
         if t == 'bit':
             if bitpos is None or bitpos == 8:
-                w(f'    let bits = r.u8("{m["cls"]}.{m["mname"]}: {n}")?;')
+                w(f'    let bits = r.take_u8("{m["cls"]}.{m["mname"]}: {n}");')
                 bitpos = 0
             w(f'    x.{n} = bits & (1 << {bitpos}) != 0;' if bitpos else f'    x.{n} = bits & 1 != 0;')
             bitpos += 1
@@ -316,13 +341,13 @@ for m in methods:
         bitpos = None
         what = f'"{m["cls"]}.{m["mname"]}: {n}"'
         if t == 'shortstr':
-            w(f'    r.short_str_into(&mut x.{n}, {what})?;')
+            w(f'    r.take_short_str(&mut x.{n}, {what});')
             continue
-        rd = {'octet': f'r.u8({what})?', 'short': f'r.u16({what})?', 'long': f'r.u32({what})?', 'longlong': f'r.u64({what})?',
-              'timestamp': f'r.u64({what})?', 'longstr': f'r.long_str({what})?',
-              'table': f'FieldTable::decode(r).map_err(|e| e.in_field({what}))?'}[t]
+        rd = {'octet': f'r.take_u8({what})', 'short': f'r.take_u16({what})', 'long': f'r.take_u32({what})',
+              'longlong': f'r.take_u64({what})', 'timestamp': f'r.take_u64({what})',
+              'longstr': f'r.take_long_str({what})', 'table': f'r.take_table({what})'}[t]
         w(f'    x.{n} = {rd};')
-    w(f"    Ok(Method::{m['name']}(x))")
+    w(f"    Method::{m['name']}(x)")
     w('}')
     w('')
 written = [os.path.join(root, 'src/protocol/methods.rs')]

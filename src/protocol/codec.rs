@@ -6,6 +6,7 @@
 
 use super::methods::MethodId;
 use super::shortstr::ShortStr;
+use super::table::FieldTable;
 use bytes::Bytes;
 use std::fmt;
 
@@ -154,22 +155,104 @@ impl std::error::Error for EncodeError {}
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The first failure of a `take_*` read.
+    failed: Option<DecodeError>,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            failed: None,
+        }
     }
 
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    /// Errors unless the whole payload was consumed.
+    /// The first failed `take_*` read if there was one, else an error unless the whole payload
+    /// was consumed.
     pub fn finish(&self) -> Result<(), DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         match self.remaining() {
             0 => Ok(()),
             n => Err(DecodeError::TrailingBytes(n)),
+        }
+    }
+
+    // ----- sticky reads -----
+    //
+    // `take_*` reads return the value, or on failure a default: the first error is kept for
+    // `finish` and the rest of the payload is skipped (so every later read fails too, without
+    // replacing it). A decoder of many fields is then straight-line code with one error check at
+    // its end (the generated method decoders are), and reports what a read-and-return-on-error
+    // decoder would: the first field that failed.
+
+    /// Records `e` (unless a failure is recorded already) and skips the rest of the payload.
+    pub fn fail(&mut self, e: DecodeError) {
+        if self.failed.is_none() {
+            self.failed = Some(e);
+        }
+        self.pos = self.buf.len();
+    }
+
+    fn taken<T: Default>(&mut self, r: Result<T, DecodeError>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(e);
+                T::default()
+            }
+        }
+    }
+
+    pub fn take_u8(&mut self, what: &'static str) -> u8 {
+        let r = self.u8(what);
+        self.taken(r)
+    }
+    pub fn take_u16(&mut self, what: &'static str) -> u16 {
+        let r = self.u16(what);
+        self.taken(r)
+    }
+    pub fn take_u32(&mut self, what: &'static str) -> u32 {
+        let r = self.u32(what);
+        self.taken(r)
+    }
+    pub fn take_u64(&mut self, what: &'static str) -> u64 {
+        let r = self.u64(what);
+        self.taken(r)
+    }
+    pub fn take_long_str(&mut self, what: &'static str) -> Bytes {
+        let r = self.long_str(what);
+        self.taken(r)
+    }
+
+    /// A field table; a truncation inside it is named after the field (`what`).
+    pub fn take_table(&mut self, what: &'static str) -> FieldTable {
+        let r = FieldTable::decode(self).map_err(|e| e.in_field(what));
+        self.taken(r)
+    }
+
+    /// A present optional short string (a basic property) into `out` (left as it is on failure).
+    pub fn take_opt_short_str(&mut self, out: &mut Option<ShortStr>, what: &'static str) {
+        let mut s = ShortStr::new();
+        self.take_short_str(&mut s, what);
+        *out = Some(s);
+    }
+
+    /// The failure of a `take_*` read, if one failed.
+    pub fn failed(&self) -> Option<&DecodeError> {
+        self.failed.as_ref()
+    }
+
+    /// A short string into `out` (left as it is on failure).
+    pub fn take_short_str(&mut self, out: &mut ShortStr, what: &'static str) {
+        if let Err(e) = self.short_str_into(out, what) {
+            self.fail(e)
         }
     }
 
@@ -239,17 +322,6 @@ impl<'a> Reader<'a> {
     ) -> Result<(), DecodeError> {
         let n = self.u8(what)? as usize;
         *out = ShortStr::from_utf8_lossy(self.slice(n, what)?);
-        Ok(())
-    }
-
-    /// A present optional short string (a basic property), written to `out`.
-    pub fn opt_short_str(
-        &mut self,
-        out: &mut Option<ShortStr>,
-        what: &'static str,
-    ) -> Result<(), DecodeError> {
-        let n = self.u8(what)? as usize;
-        *out = Some(ShortStr::from_utf8_lossy(self.slice(n, what)?));
         Ok(())
     }
 

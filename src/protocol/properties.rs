@@ -137,55 +137,57 @@ impl BasicProperties {
         if flags & flag::UNUSED != 0 {
             return Err(DecodeError::BadPropertyFlags(flags));
         }
-        // Field by field into place, each present string through one shared function: no
-        // intermediate values (a string property is 32 bytes) and little code per property.
+        // Field by field into place with the sticky reads (straight-line code, the first
+        // failure reported at the end): no intermediate values (a string property is 32 bytes).
         let has = |f: u16| flags & f != 0;
         if has(flag::CONTENT_TYPE) {
-            r.opt_short_str(&mut self.content_type, "basic properties: content_type")?;
+            r.take_opt_short_str(&mut self.content_type, "basic properties: content_type");
         }
         if has(flag::CONTENT_ENCODING) {
             let what = "basic properties: content_encoding";
-            r.opt_short_str(&mut self.content_encoding, what)?;
+            r.take_opt_short_str(&mut self.content_encoding, what);
         }
         if has(flag::HEADERS) {
-            let t = FieldTable::decode(r).map_err(|e| e.in_field("basic properties: headers"))?;
-            self.headers = Some(t);
+            self.headers = Some(r.take_table("basic properties: headers"));
         }
         if has(flag::DELIVERY_MODE) {
-            self.delivery_mode = Some(r.u8("basic properties: delivery_mode")?);
+            self.delivery_mode = Some(r.take_u8("basic properties: delivery_mode"));
         }
         if has(flag::PRIORITY) {
-            self.priority = Some(r.u8("basic properties: priority")?);
+            self.priority = Some(r.take_u8("basic properties: priority"));
         }
         if has(flag::CORRELATION_ID) {
             let what = "basic properties: correlation_id";
-            r.opt_short_str(&mut self.correlation_id, what)?;
+            r.take_opt_short_str(&mut self.correlation_id, what);
         }
         if has(flag::REPLY_TO) {
-            r.opt_short_str(&mut self.reply_to, "basic properties: reply_to")?;
+            r.take_opt_short_str(&mut self.reply_to, "basic properties: reply_to");
         }
         if has(flag::EXPIRATION) {
-            r.opt_short_str(&mut self.expiration, "basic properties: expiration")?;
+            r.take_opt_short_str(&mut self.expiration, "basic properties: expiration");
         }
         if has(flag::MESSAGE_ID) {
-            r.opt_short_str(&mut self.message_id, "basic properties: message_id")?;
+            r.take_opt_short_str(&mut self.message_id, "basic properties: message_id");
         }
         if has(flag::TIMESTAMP) {
-            self.timestamp = Some(r.u64("basic properties: timestamp")?);
+            self.timestamp = Some(r.take_u64("basic properties: timestamp"));
         }
         if has(flag::TYPE) {
-            r.opt_short_str(&mut self.kind, "basic properties: type")?;
+            r.take_opt_short_str(&mut self.kind, "basic properties: type");
         }
         if has(flag::USER_ID) {
-            r.opt_short_str(&mut self.user_id, "basic properties: user_id")?;
+            r.take_opt_short_str(&mut self.user_id, "basic properties: user_id");
         }
         if has(flag::APP_ID) {
-            r.opt_short_str(&mut self.app_id, "basic properties: app_id")?;
+            r.take_opt_short_str(&mut self.app_id, "basic properties: app_id");
         }
         if has(flag::CLUSTER_ID) {
-            r.opt_short_str(&mut self.cluster_id, "basic properties: cluster_id")?;
+            r.take_opt_short_str(&mut self.cluster_id, "basic properties: cluster_id");
         }
-        Ok(())
+        match r.failed() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 }
 
