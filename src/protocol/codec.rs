@@ -239,9 +239,8 @@ impl<'a> Reader<'a> {
 
     /// A present optional short string (a basic property) into `out` (left as it is on failure).
     pub fn take_opt_short_str(&mut self, out: &mut Option<ShortStr>, what: &'static str) {
-        let mut s = ShortStr::new();
-        self.take_short_str(&mut s, what);
-        *out = Some(s);
+        let s = out.insert(ShortStr::new());
+        self.take_short_str(s, what);
     }
 
     /// The failure of a `take_*` read, if one failed.
@@ -321,7 +320,7 @@ impl<'a> Reader<'a> {
         what: &'static str,
     ) -> Result<(), DecodeError> {
         let n = self.u8(what)? as usize;
-        *out = ShortStr::from_utf8_lossy(self.slice(n, what)?);
+        out.set_utf8_lossy(self.slice(n, what)?);
         Ok(())
     }
 

@@ -38,7 +38,8 @@ enum Repr {
 #[repr(C)]
 struct Inline {
     len: Len,
-    /// Always the UTF-8 of a whole `str` in `buf[..len]`, zeros after it.
+    /// Always the UTF-8 of a whole `str` in `buf[..len]`; what follows is unspecified (zeros,
+    /// or the tail of a longer text this value held before).
     buf: [u8; INLINE],
 }
 
@@ -82,18 +83,27 @@ impl ShortStr {
     /// The text of `bytes`, each invalid UTF-8 sequence replaced by U+FFFD (what the decoder
     /// does with a peer's invalid short strings).
     pub fn from_utf8_lossy(bytes: &[u8]) -> ShortStr {
-        if let Some(&len) = LENS.get(bytes.len()) {
-            // The common case, made cheap: copied inline, then checked for ASCII a word at a
-            // time (the zeros after the text are ASCII too); only other text is validated.
-            let buf = inline_copy(bytes);
-            if is_ascii(&buf) || std::str::from_utf8(bytes).is_ok() {
-                return ShortStr(Repr::Inline(Inline { len, buf }));
+        let mut s = ShortStr::new();
+        s.set_utf8_lossy(bytes);
+        s
+    }
+
+    /// [`ShortStr::from_utf8_lossy`] over `self`, in place: how the decoder fills a field.
+    /// Short text that is ASCII (checked on the source, a word at a time) or valid UTF-8 is
+    /// copied straight into the inline buffer when `self` is inline already (a default value
+    /// is): no temporary value, no allocation.
+    pub fn set_utf8_lossy(&mut self, bytes: &[u8]) {
+        if let (Some(&len), Repr::Inline(i)) = (LENS.get(bytes.len()), &mut self.0) {
+            if bytes.is_ascii() || std::str::from_utf8(bytes).is_ok() {
+                i.buf[..bytes.len()].copy_from_slice(bytes);
+                i.len = len;
+                return;
             }
         }
-        match std::str::from_utf8(bytes) {
+        *self = match std::str::from_utf8(bytes) {
             Ok(s) => ShortStr::from(s),
             Err(_) => ShortStr::from(String::from_utf8_lossy(bytes).into_owned()),
-        }
+        };
     }
 
     pub fn as_str(&self) -> &str {
@@ -101,9 +111,9 @@ impl ShortStr {
             Repr::Inline(i) => {
                 let bytes = &i.buf[..i.len as usize];
                 debug_assert!(std::str::from_utf8(bytes).is_ok());
-                // SAFETY: `Inline` is private and built only by `ShortStr::from(&str)`, which
-                // copies a whole `str` (valid UTF-8 up to its end) into `buf[..len]`; it is
-                // never changed afterwards.
+                // SAFETY: `Inline` is private; `ShortStr::from(&str)` and `set_utf8_lossy` are
+                // the only writers, and both copy a whole `str` (or bytes they checked are
+                // UTF-8) into `buf[..len]`, setting `len` with it.
                 unsafe { std::str::from_utf8_unchecked(bytes) }
             }
             Repr::Heap(s) => s,
@@ -203,17 +213,6 @@ fn inline_copy(src: &[u8]) -> [u8; INLINE] {
     let mut buf = [0u8; INLINE];
     buf[..src.len()].copy_from_slice(src);
     buf
-}
-
-/// Whether every byte of an inline buffer is ASCII: four overlapping 8-byte words.
-#[inline]
-fn is_ascii(buf: &[u8; INLINE]) -> bool {
-    let word = |at: usize| {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&buf[at..at + 8]);
-        u64::from_ne_bytes(w)
-    };
-    (word(0) | word(8) | word(16) | word(INLINE - 8)) & 0x8080_8080_8080_8080 == 0
 }
 
 impl From<&String> for ShortStr {
