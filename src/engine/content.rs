@@ -1,14 +1,13 @@
 //! Content assembly: a content-bearing method (deliver, get-ok, return) is followed by a header
 //! frame and body frames; the message is emitted when the body is complete.
 
-use super::channel::Channel;
+use super::channel::Channels;
 use super::events::{Delivery, Event, Response, Returned};
 use super::state::ConnState;
 use super::Engine;
 use crate::protocol::codec::Reader;
 use crate::protocol::*;
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
 
 /// A content-bearing method waiting for its header and body frames: the message it becomes,
 /// already boxed as its event carries it, so the header's properties are decoded straight into
@@ -124,7 +123,7 @@ impl ContentStart {
 /// as any malformed frame, before [`Engine::content_header`] checks the channel's state.
 /// Returns the body size.
 pub(super) fn decode_header(
-    channels: &mut HashMap<u16, Channel>,
+    channels: &mut Channels,
     id: u16,
     payload: &[u8],
 ) -> Result<u64, DecodeError> {

@@ -45,9 +45,9 @@ pub use events::{Delivery, Event, ReqId, Response, Returned};
 pub use timer::Millis;
 
 use crate::protocol::*;
-use channel::{Channel, Pending};
+use channel::{Channels, Pending};
 use state::ConnState;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use timer::{Timer, TimerTable};
 
 /// Cloneable so a test or fuzz target can set one up once and start every case from a copy.
@@ -58,7 +58,7 @@ pub struct Engine {
     decoder: FrameDecoder,
     out: Vec<u8>,
     events: VecDeque<Event>,
-    channels: HashMap<u16, Channel>,
+    channels: Channels,
     /// Connection-level calls (update-secret, close) waiting for replies on channel 0.
     conn_pending: VecDeque<Pending>,
     next_req: ReqId,
@@ -110,7 +110,7 @@ impl Engine {
             decoder,
             out: PROTOCOL_HEADER.to_vec(),
             events: VecDeque::new(),
-            channels: HashMap::new(),
+            channels: Channels::default(),
             conn_pending: VecDeque::new(),
             next_req: 1,
             channel_max: 0,
