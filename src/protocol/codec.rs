@@ -233,14 +233,52 @@ impl<'a> Reader<'a> {
 
     /// A field table; a truncation inside it is named after the field (`what`).
     pub fn take_table(&mut self, what: &'static str) -> FieldTable {
-        let r = FieldTable::decode(self).map_err(|e| e.in_field(what));
-        self.taken(r)
+        if self.failed.is_some() {
+            return FieldTable::new();
+        }
+        let t = FieldTable::read(self, 0);
+        if let Some(e) = self.failed.take() {
+            self.failed = Some(e.in_field(what));
+        }
+        t
     }
 
     /// A present optional short string (a basic property) into `out` (left as it is on failure).
     pub fn take_opt_short_str(&mut self, out: &mut Option<ShortStr>, what: &'static str) {
         let s = out.insert(ShortStr::new());
         self.take_short_str(s, what);
+    }
+
+    /// A reader over the next `n` bytes (empty on failure); [`Reader::absorb`] it afterwards.
+    pub fn take_sub(&mut self, n: usize, what: &'static str) -> Reader<'a> {
+        match self.sub(n, what) {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail(e);
+                Reader::new(&[])
+            }
+        }
+    }
+
+    /// Takes over the failure of a reader made by [`Reader::take_sub`].
+    pub fn absorb(&mut self, inner: Reader<'_>) {
+        if let Some(e) = inner.failed {
+            self.fail(e);
+        }
+    }
+
+    /// A short string as a `String` (field-table keys), empty on failure.
+    pub fn take_short_string(&mut self, what: &'static str) -> String {
+        let r = self.short_string(what);
+        self.taken(r)
+    }
+
+    /// `v`, or the failure of a `take_*` read.
+    pub fn result<T>(&self, v: T) -> Result<T, DecodeError> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(v),
+        }
     }
 
     /// The failure of a `take_*` read, if one failed.
