@@ -416,6 +416,48 @@ pub fn put_long_str(out: &mut Vec<u8>, field: &'static str, s: &[u8]) -> Result<
     Ok(())
 }
 
+/// Appends strings and tables, keeping the first failure for [`Puts::finish`] (what follows a
+/// failure is written anyway; callers truncate). The generated method encoders use it: one
+/// error check per method instead of one per field.
+pub struct Puts<'a> {
+    pub out: &'a mut Vec<u8>,
+    failed: Option<EncodeError>,
+}
+
+impl<'a> Puts<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        Puts { out, failed: None }
+    }
+
+    fn keep(&mut self, r: Result<(), EncodeError>) {
+        if let (Err(e), None) = (r, &self.failed) {
+            self.failed = Some(e);
+        }
+    }
+
+    pub fn short_str(&mut self, field: &'static str, s: &ShortStr) {
+        let r = put_shortstr(self.out, field, s);
+        self.keep(r)
+    }
+
+    pub fn long_str(&mut self, field: &'static str, s: &[u8]) {
+        let r = put_long_str(self.out, field, s);
+        self.keep(r)
+    }
+
+    pub fn table(&mut self, t: &FieldTable) {
+        let r = t.encode(self.out);
+        self.keep(r)
+    }
+
+    pub fn finish(self) -> Result<(), EncodeError> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Runs `f`, then truncates `out` back to its previous length if `f` failed, so a failed encode
 /// writes nothing.
 pub fn all_or_nothing(

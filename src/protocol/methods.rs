@@ -8,9 +8,7 @@
 //! [`MethodId::sent_by_server`] say which is which.
 #![allow(clippy::all)]
 
-use super::codec::{
-    put_long_str, put_shortstr, put_u16, put_u32, put_u64, put_u8, DecodeError, EncodeError, Reader,
-};
+use super::codec::{put_u16, put_u32, put_u64, put_u8, DecodeError, EncodeError, Puts, Reader};
 use super::shortstr::ShortStr;
 use super::table::FieldTable;
 use bytes::Bytes;
@@ -1645,85 +1643,88 @@ impl Method {
         let id = self.id();
         put_u16(out, id.class);
         put_u16(out, id.method);
+        // Strings and tables through `Puts`, which keeps the first failure: no error branch
+        // per field.
+        let mut w = Puts::new(out);
         match self {
             #[cfg(feature = "server-codec")]
             Method::ConnectionStart(x) => {
-                put_u8(out, x.version_major);
-                put_u8(out, x.version_minor);
-                x.server_properties.encode(out)?;
-                put_long_str(out, "connection.start mechanisms", &x.mechanisms)?;
-                put_long_str(out, "connection.start locales", &x.locales)?;
+                put_u8(w.out, x.version_major);
+                put_u8(w.out, x.version_minor);
+                w.table(&x.server_properties);
+                w.long_str("connection.start mechanisms", &x.mechanisms);
+                w.long_str("connection.start locales", &x.locales);
             }
             Method::ConnectionStartOk(x) => {
-                x.client_properties.encode(out)?;
-                put_shortstr(out, "connection.start-ok mechanism", &x.mechanism)?;
-                put_long_str(out, "connection.start-ok response", &x.response)?;
-                put_shortstr(out, "connection.start-ok locale", &x.locale)?;
+                w.table(&x.client_properties);
+                w.short_str("connection.start-ok mechanism", &x.mechanism);
+                w.long_str("connection.start-ok response", &x.response);
+                w.short_str("connection.start-ok locale", &x.locale);
             }
             #[cfg(feature = "server-codec")]
             Method::ConnectionSecure(x) => {
-                put_long_str(out, "connection.secure challenge", &x.challenge)?;
+                w.long_str("connection.secure challenge", &x.challenge);
             }
             Method::ConnectionSecureOk(x) => {
-                put_long_str(out, "connection.secure-ok response", &x.response)?;
+                w.long_str("connection.secure-ok response", &x.response);
             }
             #[cfg(feature = "server-codec")]
             Method::ConnectionTune(x) => {
-                put_u16(out, x.channel_max);
-                put_u32(out, x.frame_max);
-                put_u16(out, x.heartbeat);
+                put_u16(w.out, x.channel_max);
+                put_u32(w.out, x.frame_max);
+                put_u16(w.out, x.heartbeat);
             }
             Method::ConnectionTuneOk(x) => {
-                put_u16(out, x.channel_max);
-                put_u32(out, x.frame_max);
-                put_u16(out, x.heartbeat);
+                put_u16(w.out, x.channel_max);
+                put_u32(w.out, x.frame_max);
+                put_u16(w.out, x.heartbeat);
             }
             Method::ConnectionOpen(x) => {
-                put_shortstr(out, "connection.open virtual_host", &x.virtual_host)?;
-                put_shortstr(out, "connection.open capabilities", &x.capabilities)?;
-                put_u8(out, x.insist as u8);
+                w.short_str("connection.open virtual_host", &x.virtual_host);
+                w.short_str("connection.open capabilities", &x.capabilities);
+                put_u8(w.out, x.insist as u8);
             }
             #[cfg(feature = "server-codec")]
             Method::ConnectionOpenOk(x) => {
-                put_shortstr(out, "connection.open-ok known_hosts", &x.known_hosts)?;
+                w.short_str("connection.open-ok known_hosts", &x.known_hosts);
             }
             Method::ConnectionClose(x) => {
-                put_u16(out, x.reply_code);
-                put_shortstr(out, "connection.close reply_text", &x.reply_text)?;
-                put_u16(out, x.class_id);
-                put_u16(out, x.method_id);
+                put_u16(w.out, x.reply_code);
+                w.short_str("connection.close reply_text", &x.reply_text);
+                put_u16(w.out, x.class_id);
+                put_u16(w.out, x.method_id);
             }
             #[cfg(feature = "server-codec")]
             Method::ConnectionBlocked(x) => {
-                put_shortstr(out, "connection.blocked reason", &x.reason)?;
+                w.short_str("connection.blocked reason", &x.reason);
             }
             Method::ConnectionUpdateSecret(x) => {
-                put_long_str(out, "connection.update-secret new_secret", &x.new_secret)?;
-                put_shortstr(out, "connection.update-secret reason", &x.reason)?;
+                w.long_str("connection.update-secret new_secret", &x.new_secret);
+                w.short_str("connection.update-secret reason", &x.reason);
             }
             Method::ChannelOpen(x) => {
-                put_shortstr(out, "channel.open out_of_band", &x.out_of_band)?;
+                w.short_str("channel.open out_of_band", &x.out_of_band);
             }
             #[cfg(feature = "server-codec")]
             Method::ChannelOpenOk(x) => {
-                put_long_str(out, "channel.open-ok channel_id", &x.channel_id)?;
+                w.long_str("channel.open-ok channel_id", &x.channel_id);
             }
             Method::ChannelFlow(x) => {
-                put_u8(out, x.active as u8);
+                put_u8(w.out, x.active as u8);
             }
             Method::ChannelFlowOk(x) => {
-                put_u8(out, x.active as u8);
+                put_u8(w.out, x.active as u8);
             }
             Method::ChannelClose(x) => {
-                put_u16(out, x.reply_code);
-                put_shortstr(out, "channel.close reply_text", &x.reply_text)?;
-                put_u16(out, x.class_id);
-                put_u16(out, x.method_id);
+                put_u16(w.out, x.reply_code);
+                w.short_str("channel.close reply_text", &x.reply_text);
+                put_u16(w.out, x.class_id);
+                put_u16(w.out, x.method_id);
             }
             Method::AccessRequest(x) => {
-                put_shortstr(out, "access.request realm", &x.realm)?;
+                w.short_str("access.request realm", &x.realm);
                 put_u8(
-                    out,
+                    w.out,
                     x.exclusive as u8
                         | ((x.passive as u8) << 1)
                         | ((x.active as u8) << 2)
@@ -1733,190 +1734,190 @@ impl Method {
             }
             #[cfg(feature = "server-codec")]
             Method::AccessRequestOk(x) => {
-                put_u16(out, x.ticket);
+                put_u16(w.out, x.ticket);
             }
             Method::ExchangeDeclare(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "exchange.declare exchange", &x.exchange)?;
-                put_shortstr(out, "exchange.declare kind", &x.kind)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("exchange.declare exchange", &x.exchange);
+                w.short_str("exchange.declare kind", &x.kind);
                 put_u8(
-                    out,
+                    w.out,
                     x.passive as u8
                         | ((x.durable as u8) << 1)
                         | ((x.auto_delete as u8) << 2)
                         | ((x.internal as u8) << 3)
                         | ((x.nowait as u8) << 4),
                 );
-                x.arguments.encode(out)?;
+                w.table(&x.arguments);
             }
             Method::ExchangeDelete(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "exchange.delete exchange", &x.exchange)?;
-                put_u8(out, x.if_unused as u8 | ((x.nowait as u8) << 1));
+                put_u16(w.out, x.ticket);
+                w.short_str("exchange.delete exchange", &x.exchange);
+                put_u8(w.out, x.if_unused as u8 | ((x.nowait as u8) << 1));
             }
             Method::ExchangeBind(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "exchange.bind destination", &x.destination)?;
-                put_shortstr(out, "exchange.bind source", &x.source)?;
-                put_shortstr(out, "exchange.bind routing_key", &x.routing_key)?;
-                put_u8(out, x.nowait as u8);
-                x.arguments.encode(out)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("exchange.bind destination", &x.destination);
+                w.short_str("exchange.bind source", &x.source);
+                w.short_str("exchange.bind routing_key", &x.routing_key);
+                put_u8(w.out, x.nowait as u8);
+                w.table(&x.arguments);
             }
             Method::ExchangeUnbind(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "exchange.unbind destination", &x.destination)?;
-                put_shortstr(out, "exchange.unbind source", &x.source)?;
-                put_shortstr(out, "exchange.unbind routing_key", &x.routing_key)?;
-                put_u8(out, x.nowait as u8);
-                x.arguments.encode(out)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("exchange.unbind destination", &x.destination);
+                w.short_str("exchange.unbind source", &x.source);
+                w.short_str("exchange.unbind routing_key", &x.routing_key);
+                put_u8(w.out, x.nowait as u8);
+                w.table(&x.arguments);
             }
             Method::QueueDeclare(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "queue.declare queue", &x.queue)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("queue.declare queue", &x.queue);
                 put_u8(
-                    out,
+                    w.out,
                     x.passive as u8
                         | ((x.durable as u8) << 1)
                         | ((x.exclusive as u8) << 2)
                         | ((x.auto_delete as u8) << 3)
                         | ((x.nowait as u8) << 4),
                 );
-                x.arguments.encode(out)?;
+                w.table(&x.arguments);
             }
             #[cfg(feature = "server-codec")]
             Method::QueueDeclareOk(x) => {
-                put_shortstr(out, "queue.declare-ok queue", &x.queue)?;
-                put_u32(out, x.message_count);
-                put_u32(out, x.consumer_count);
+                w.short_str("queue.declare-ok queue", &x.queue);
+                put_u32(w.out, x.message_count);
+                put_u32(w.out, x.consumer_count);
             }
             Method::QueueBind(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "queue.bind queue", &x.queue)?;
-                put_shortstr(out, "queue.bind exchange", &x.exchange)?;
-                put_shortstr(out, "queue.bind routing_key", &x.routing_key)?;
-                put_u8(out, x.nowait as u8);
-                x.arguments.encode(out)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("queue.bind queue", &x.queue);
+                w.short_str("queue.bind exchange", &x.exchange);
+                w.short_str("queue.bind routing_key", &x.routing_key);
+                put_u8(w.out, x.nowait as u8);
+                w.table(&x.arguments);
             }
             Method::QueuePurge(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "queue.purge queue", &x.queue)?;
-                put_u8(out, x.nowait as u8);
+                put_u16(w.out, x.ticket);
+                w.short_str("queue.purge queue", &x.queue);
+                put_u8(w.out, x.nowait as u8);
             }
             #[cfg(feature = "server-codec")]
             Method::QueuePurgeOk(x) => {
-                put_u32(out, x.message_count);
+                put_u32(w.out, x.message_count);
             }
             Method::QueueDelete(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "queue.delete queue", &x.queue)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("queue.delete queue", &x.queue);
                 put_u8(
-                    out,
+                    w.out,
                     x.if_unused as u8 | ((x.if_empty as u8) << 1) | ((x.nowait as u8) << 2),
                 );
             }
             #[cfg(feature = "server-codec")]
             Method::QueueDeleteOk(x) => {
-                put_u32(out, x.message_count);
+                put_u32(w.out, x.message_count);
             }
             Method::QueueUnbind(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "queue.unbind queue", &x.queue)?;
-                put_shortstr(out, "queue.unbind exchange", &x.exchange)?;
-                put_shortstr(out, "queue.unbind routing_key", &x.routing_key)?;
-                x.arguments.encode(out)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("queue.unbind queue", &x.queue);
+                w.short_str("queue.unbind exchange", &x.exchange);
+                w.short_str("queue.unbind routing_key", &x.routing_key);
+                w.table(&x.arguments);
             }
             Method::BasicQos(x) => {
-                put_u32(out, x.prefetch_size);
-                put_u16(out, x.prefetch_count);
-                put_u8(out, x.global as u8);
+                put_u32(w.out, x.prefetch_size);
+                put_u16(w.out, x.prefetch_count);
+                put_u8(w.out, x.global as u8);
             }
             Method::BasicConsume(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "basic.consume queue", &x.queue)?;
-                put_shortstr(out, "basic.consume consumer_tag", &x.consumer_tag)?;
+                put_u16(w.out, x.ticket);
+                w.short_str("basic.consume queue", &x.queue);
+                w.short_str("basic.consume consumer_tag", &x.consumer_tag);
                 put_u8(
-                    out,
+                    w.out,
                     x.no_local as u8
                         | ((x.no_ack as u8) << 1)
                         | ((x.exclusive as u8) << 2)
                         | ((x.nowait as u8) << 3),
                 );
-                x.arguments.encode(out)?;
+                w.table(&x.arguments);
             }
             #[cfg(feature = "server-codec")]
             Method::BasicConsumeOk(x) => {
-                put_shortstr(out, "basic.consume-ok consumer_tag", &x.consumer_tag)?;
+                w.short_str("basic.consume-ok consumer_tag", &x.consumer_tag);
             }
             Method::BasicCancel(x) => {
-                put_shortstr(out, "basic.cancel consumer_tag", &x.consumer_tag)?;
-                put_u8(out, x.nowait as u8);
+                w.short_str("basic.cancel consumer_tag", &x.consumer_tag);
+                put_u8(w.out, x.nowait as u8);
             }
             Method::BasicCancelOk(x) => {
-                put_shortstr(out, "basic.cancel-ok consumer_tag", &x.consumer_tag)?;
+                w.short_str("basic.cancel-ok consumer_tag", &x.consumer_tag);
             }
             Method::BasicPublish(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "basic.publish exchange", &x.exchange)?;
-                put_shortstr(out, "basic.publish routing_key", &x.routing_key)?;
-                put_u8(out, x.mandatory as u8 | ((x.immediate as u8) << 1));
+                put_u16(w.out, x.ticket);
+                w.short_str("basic.publish exchange", &x.exchange);
+                w.short_str("basic.publish routing_key", &x.routing_key);
+                put_u8(w.out, x.mandatory as u8 | ((x.immediate as u8) << 1));
             }
             #[cfg(feature = "server-codec")]
             Method::BasicReturn(x) => {
-                put_u16(out, x.reply_code);
-                put_shortstr(out, "basic.return reply_text", &x.reply_text)?;
-                put_shortstr(out, "basic.return exchange", &x.exchange)?;
-                put_shortstr(out, "basic.return routing_key", &x.routing_key)?;
+                put_u16(w.out, x.reply_code);
+                w.short_str("basic.return reply_text", &x.reply_text);
+                w.short_str("basic.return exchange", &x.exchange);
+                w.short_str("basic.return routing_key", &x.routing_key);
             }
             #[cfg(feature = "server-codec")]
             Method::BasicDeliver(x) => {
-                put_shortstr(out, "basic.deliver consumer_tag", &x.consumer_tag)?;
-                put_u64(out, x.delivery_tag);
-                put_u8(out, x.redelivered as u8);
-                put_shortstr(out, "basic.deliver exchange", &x.exchange)?;
-                put_shortstr(out, "basic.deliver routing_key", &x.routing_key)?;
+                w.short_str("basic.deliver consumer_tag", &x.consumer_tag);
+                put_u64(w.out, x.delivery_tag);
+                put_u8(w.out, x.redelivered as u8);
+                w.short_str("basic.deliver exchange", &x.exchange);
+                w.short_str("basic.deliver routing_key", &x.routing_key);
             }
             Method::BasicGet(x) => {
-                put_u16(out, x.ticket);
-                put_shortstr(out, "basic.get queue", &x.queue)?;
-                put_u8(out, x.no_ack as u8);
+                put_u16(w.out, x.ticket);
+                w.short_str("basic.get queue", &x.queue);
+                put_u8(w.out, x.no_ack as u8);
             }
             #[cfg(feature = "server-codec")]
             Method::BasicGetOk(x) => {
-                put_u64(out, x.delivery_tag);
-                put_u8(out, x.redelivered as u8);
-                put_shortstr(out, "basic.get-ok exchange", &x.exchange)?;
-                put_shortstr(out, "basic.get-ok routing_key", &x.routing_key)?;
-                put_u32(out, x.message_count);
+                put_u64(w.out, x.delivery_tag);
+                put_u8(w.out, x.redelivered as u8);
+                w.short_str("basic.get-ok exchange", &x.exchange);
+                w.short_str("basic.get-ok routing_key", &x.routing_key);
+                put_u32(w.out, x.message_count);
             }
             #[cfg(feature = "server-codec")]
             Method::BasicGetEmpty(x) => {
-                put_shortstr(out, "basic.get-empty cluster_id", &x.cluster_id)?;
+                w.short_str("basic.get-empty cluster_id", &x.cluster_id);
             }
             Method::BasicAck(x) => {
-                put_u64(out, x.delivery_tag);
-                put_u8(out, x.multiple as u8);
+                put_u64(w.out, x.delivery_tag);
+                put_u8(w.out, x.multiple as u8);
             }
             Method::BasicReject(x) => {
-                put_u64(out, x.delivery_tag);
-                put_u8(out, x.requeue as u8);
+                put_u64(w.out, x.delivery_tag);
+                put_u8(w.out, x.requeue as u8);
             }
             Method::BasicRecoverAsync(x) => {
-                put_u8(out, x.requeue as u8);
+                put_u8(w.out, x.requeue as u8);
             }
             Method::BasicRecover(x) => {
-                put_u8(out, x.requeue as u8);
+                put_u8(w.out, x.requeue as u8);
             }
             Method::BasicNack(x) => {
-                put_u64(out, x.delivery_tag);
-                put_u8(out, x.multiple as u8 | ((x.requeue as u8) << 1));
+                put_u64(w.out, x.delivery_tag);
+                put_u8(w.out, x.multiple as u8 | ((x.requeue as u8) << 1));
             }
             Method::ConfirmSelect(x) => {
-                put_u8(out, x.nowait as u8);
+                put_u8(w.out, x.nowait as u8);
             }
             // Argument-less methods (and, without server-codec, the server methods refused above).
             _ => {}
         }
-        Ok(())
+        w.finish()
     }
 
     /// Decodes a whole method frame payload from a server: the methods a client receives. A method
