@@ -175,7 +175,10 @@ impl Engine {
             return None;
         }
         self.sent_since_check = true;
-        Some(std::mem::take(&mut self.out))
+        // The next buffer starts with room for a small publish: grown from empty, one would
+        // reallocate it four times on the way to ~100 bytes. Not more: the transport may queue
+        // many buffers, and their capacity is memory too (tests/memory.rs).
+        Some(std::mem::replace(&mut self.out, Vec::with_capacity(128)))
     }
 
     /// When to call [`Engine::handle_timeout`] next (the earliest running timer), `None` when no
