@@ -405,10 +405,10 @@ async fn orders(session: Session, c: Arc<Config>, counters: Arc<Counters>) {
             } else {
                 rng.below(5) as u8
             }),
-            correlation_id: Some(format!("ORD-{id}")),
-            message_id: Some(format!("ORD-{id}-{event}-{ms}")),
+            correlation_id: Some(format!("ORD-{id}").into()),
+            message_id: Some(format!("ORD-{id}-{event}-{ms}").into()),
             timestamp: Some(secs),
-            kind: Some(format!("order.{event}")),
+            kind: Some(format!("order.{event}").into()),
             app_id: Some("demo-traffic".into()),
             headers: Some(order_headers(&mut rng, id, event, secs)),
             ..Default::default()

@@ -117,7 +117,7 @@ async fn emitter(
             r.routing_key,
             r.body.escape_ascii()
         );
-        unroutable.push(r.routing_key);
+        unroutable.push(String::from(r.routing_key));
     }
     within(5, "emitter: connection.close", conn.close()).await?;
     Ok(unroutable)
@@ -177,7 +177,7 @@ async fn subscriber(
             break;
         }
         println!("[{name}] {}: {}", msg.routing_key, msg.body_str());
-        got.push((msg.routing_key.clone(), msg.body_str().into_owned()));
+        got.push((msg.routing_key.to_string(), msg.body_str().into_owned()));
     }
     within(5, "subscriber: connection.close", conn.close()).await?;
     Ok(got)

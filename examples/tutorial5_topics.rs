@@ -122,7 +122,7 @@ async fn emitter(
             ));
         }
         println!("[emitter] nobody matched {}", r.routing_key);
-        unroutable.push(r.routing_key);
+        unroutable.push(String::from(r.routing_key));
     }
     within(5, "emitter: connection.close", conn.close()).await?;
     Ok(unroutable)
@@ -194,7 +194,7 @@ async fn subscriber(
                 msg.routing_key
             ));
         }
-        got.push(msg.routing_key.clone());
+        got.push(msg.routing_key.to_string());
     }
     within(5, "subscriber: connection.close", conn.close()).await?;
     Ok(got)

@@ -135,7 +135,7 @@ async fn server(
         )
         .await?;
         msg.ack().map_err(|e| format!("server: basic.ack: {e}"))?;
-        answered.push(reply_to.clone());
+        answered.push(reply_to.as_str().to_owned());
     }
     within(5, "basic.cancel", requests.cancel()).await?;
     within(5, "server: connection.close", conn.close()).await?;
@@ -209,7 +209,12 @@ impl FibClient {
                     .unwrap_or_else(|| Err(warren::Error::NotOpen("consumer")))
             })
             .await?;
-            let id = reply.properties.correlation_id.clone().unwrap_or_default();
+            let id = reply
+                .properties
+                .correlation_id
+                .as_deref()
+                .unwrap_or_default()
+                .to_owned();
             match self.pending.lock().unwrap().remove(&id) {
                 Some(tx) => {
                     let _ = tx.send(reply.body_str().into_owned());

@@ -137,7 +137,7 @@ pub fn method_roundtrip(data: &[u8]) {
 
 /// The same for a content header (class, body size and all 14 basic properties).
 pub fn properties_roundtrip(data: &[u8]) {
-    let Ok(h) = ContentHeader::decode(&mut Reader::new(Bytes::copy_from_slice(data))) else {
+    let Ok(h) = ContentHeader::decode(&mut Reader::new(data)) else {
         return;
     };
     let mut once = Vec::new();
@@ -145,8 +145,7 @@ pub fn properties_roundtrip(data: &[u8]) {
         assert!(explained(&e), "{e}");
         return;
     }
-    let again = ContentHeader::decode(&mut Reader::new(Bytes::from(once.clone())))
-        .expect("re-encoded header decodes");
+    let again = ContentHeader::decode(&mut Reader::new(&once)).expect("re-encoded header decodes");
     assert_eq!(again.body_size, h.body_size);
     assert_eq!(again.properties.flags(), h.properties.flags());
     let mut twice = Vec::new();
@@ -156,7 +155,7 @@ pub fn properties_roundtrip(data: &[u8]) {
 
 /// The same for a field table (every value type, nesting bounded by MAX_NESTING).
 pub fn table_roundtrip(data: &[u8]) {
-    let mut r = Reader::new(Bytes::copy_from_slice(data));
+    let mut r = Reader::new(data);
     let Ok(t) = FieldTable::decode(&mut r) else {
         return;
     };
@@ -165,7 +164,7 @@ pub fn table_roundtrip(data: &[u8]) {
         assert!(explained(&e), "{e}");
         return;
     }
-    let mut r2 = Reader::new(Bytes::from(once.clone()));
+    let mut r2 = Reader::new(&once);
     let again = FieldTable::decode(&mut r2).expect("re-encoded table decodes");
     assert_eq!(r2.remaining(), 0);
     assert_eq!(again.len(), t.len());
@@ -408,7 +407,7 @@ pub fn engine_ops(data: &[u8]) {
             }
             4 => {
                 let m = Method::QueueDeclare(QueueDeclare {
-                    queue: format!("q{arg}"),
+                    queue: format!("q{arg}").into(),
                     ..Default::default()
                 });
                 if let Ok(req) = eng.call(ch, m) {
@@ -417,7 +416,7 @@ pub fn engine_ops(data: &[u8]) {
             }
             5 => {
                 let ok = QueueDeclareOk {
-                    queue: format!("q{arg}"),
+                    queue: format!("q{arg}").into(),
                     message_count: 0,
                     consumer_count: 0,
                 };
@@ -462,7 +461,7 @@ pub fn engine_ops(data: &[u8]) {
                     consumer_tag: "c".into(),
                     delivery_tag,
                     redelivered: false,
-                    exchange: String::new(),
+                    exchange: ShortStr::new(),
                     routing_key: "q".into(),
                 });
                 let mut out = Vec::new();

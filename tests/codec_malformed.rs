@@ -4,7 +4,6 @@
 
 mod support;
 
-use bytes::Bytes;
 use proptest::prelude::*;
 use warren::protocol::codec::{self, Reader};
 use warren::protocol::*;
@@ -160,14 +159,15 @@ fn unknown_field_type_tag() {
         DecodeError::UnknownFieldType(b'U')
     );
     for tag in [b'Z', b'?', 0u8, b'c'] {
-        let mut r = Reader::new(Bytes::from(vec![tag, 0, 0, 0, 0]));
+        let bytes = [tag, 0, 0, 0, 0];
+        let mut r = Reader::new(&bytes);
         assert_eq!(
             FieldValue::decode(&mut r),
             Err(DecodeError::UnknownFieldType(tag))
         );
     }
     // Inside an array too.
-    let mut r = Reader::new(Bytes::from(vec![b'A', 0, 0, 0, 2, b'V', b'Q']));
+    let mut r = Reader::new(&[b'A', 0, 0, 0, 2, b'V', b'Q']);
     assert_eq!(
         FieldValue::decode(&mut r),
         Err(DecodeError::UnknownFieldType(b'Q'))
@@ -281,7 +281,7 @@ fn errors_display() {
 
 fn publish_with_routing_key(routing_key: String) -> Method {
     Method::BasicPublish(BasicPublish {
-        routing_key,
+        routing_key: routing_key.into(),
         ..BasicPublish::default()
     })
 }
@@ -460,7 +460,7 @@ fn deep_nesting_is_refused() {
 #[test]
 fn nesting_limit_is_64() {
     assert_eq!(codec::MAX_NESTING, 64);
-    let decode = |bytes: Vec<u8>| FieldValue::decode(&mut Reader::new(Bytes::from(bytes)));
+    let decode = |bytes: Vec<u8>| FieldValue::decode(&mut Reader::new(&bytes));
     assert!(decode(nested_arrays(64)).is_ok());
     assert_eq!(decode(nested_arrays(65)), Err(DecodeError::NestingTooDeep));
 
@@ -470,7 +470,7 @@ fn nesting_limit_is_64() {
         let mut t = ((value.len() + 2) as u32).to_be_bytes().to_vec();
         t.extend_from_slice(&[1, b'k']);
         t.extend_from_slice(&value);
-        FieldTable::decode(&mut Reader::new(Bytes::from(t)))
+        FieldTable::decode(&mut Reader::new(&t))
     };
     assert!(table(63).is_ok());
     assert_eq!(table(64), Err(DecodeError::NestingTooDeep));

@@ -60,8 +60,8 @@ fn content_method() -> BoxedStrategy<Method> {
             .prop_map(|(ticket, exchange, routing_key, mandatory, immediate)| {
                 Method::BasicPublish(BasicPublish {
                     ticket,
-                    exchange,
-                    routing_key,
+                    exchange: exchange.into(),
+                    routing_key: routing_key.into(),
                     mandatory,
                     immediate,
                 })
@@ -76,11 +76,11 @@ fn content_method() -> BoxedStrategy<Method> {
             .prop_map(
                 |(consumer_tag, delivery_tag, redelivered, exchange, routing_key)| {
                     Method::BasicDeliver(BasicDeliver {
-                        consumer_tag,
+                        consumer_tag: consumer_tag.into(),
                         delivery_tag,
                         redelivered,
-                        exchange,
-                        routing_key,
+                        exchange: exchange.into(),
+                        routing_key: routing_key.into(),
                     })
                 }
             ),
@@ -88,9 +88,9 @@ fn content_method() -> BoxedStrategy<Method> {
             |(reply_code, reply_text, exchange, routing_key)| {
                 Method::BasicReturn(BasicReturn {
                     reply_code,
-                    reply_text,
-                    exchange,
-                    routing_key,
+                    reply_text: reply_text.into(),
+                    exchange: exchange.into(),
+                    routing_key: routing_key.into(),
                 })
             }
         ),
@@ -106,8 +106,8 @@ fn content_method() -> BoxedStrategy<Method> {
                     Method::BasicGetOk(BasicGetOk {
                         delivery_tag,
                         redelivered,
-                        exchange,
-                        routing_key,
+                        exchange: exchange.into(),
+                        routing_key: routing_key.into(),
                         message_count,
                     })
                 }
@@ -183,11 +183,11 @@ fn encode_items(items: &[Item], frame_max: u32) -> (Vec<u8>, Vec<Frame>) {
                 expected.push(Frame::Method(*c, m.clone()));
                 expected.push(Frame::Header(
                     *c,
-                    ContentHeader {
+                    Box::new(ContentHeader {
                         class_id: 60,
                         body_size: body.len() as u64,
                         properties: p.clone(),
-                    },
+                    }),
                 ));
                 for piece in body.chunks(frame_max as usize - 8) {
                     expected.push(Frame::Body(*c, Bytes::copy_from_slice(piece)));
@@ -252,7 +252,7 @@ proptest! {
         t.encode(&mut out).unwrap();
         let len = u32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
         prop_assert_eq!(len + 4, out.len());
-        let mut r = Reader::new(Bytes::from(out.clone()));
+        let mut r = Reader::new(&out);
         let back = FieldTable::decode(&mut r).unwrap();
         r.finish().unwrap();
         prop_assert_eq!(&back, &t);
@@ -266,7 +266,7 @@ proptest! {
     fn field_values_round_trip(v in field_value()) {
         let mut out = Vec::new();
         v.encode(&mut out).unwrap();
-        let mut r = Reader::new(Bytes::from(out));
+        let mut r = Reader::new(&out);
         prop_assert_eq!(FieldValue::decode(&mut r).unwrap(), v);
         prop_assert_eq!(r.remaining(), 0);
     }
@@ -276,7 +276,7 @@ proptest! {
     fn u64_comes_back_as_i64(v in field_value_with_u64()) {
         let mut out = Vec::new();
         v.encode(&mut out).unwrap();
-        let mut r = Reader::new(Bytes::from(out));
+        let mut r = Reader::new(&out);
         prop_assert_eq!(FieldValue::decode(&mut r).unwrap(), normalized(&v));
         prop_assert_eq!(r.remaining(), 0);
     }
@@ -285,7 +285,7 @@ proptest! {
     #[test]
     fn any_nonzero_bool_octet_is_true(b in any::<u8>()) {
         let bytes = Bytes::from(vec![b't', b]);
-        let v = FieldValue::decode(&mut Reader::new(bytes)).unwrap();
+        let v = FieldValue::decode(&mut Reader::new(&bytes)).unwrap();
         prop_assert_eq!(v, FieldValue::Bool(b != 0));
     }
 
@@ -295,7 +295,7 @@ proptest! {
         let mut out = Vec::new();
         FieldValue::F32(f32::from_bits(f)).encode(&mut out).unwrap();
         FieldValue::F64(f64::from_bits(d)).encode(&mut out).unwrap();
-        let mut r = Reader::new(Bytes::from(out));
+        let mut r = Reader::new(&out);
         match FieldValue::decode(&mut r).unwrap() {
             FieldValue::F32(x) => prop_assert_eq!(x.to_bits(), f),
             other => prop_assert!(false, "expected F32, got {:?}", other),
@@ -333,7 +333,7 @@ proptest! {
         for (i, is) in present.iter().enumerate() {
             prop_assert_eq!(flags & (1 << (15 - i)) != 0, *is, "flag bit {} ", 15 - i);
         }
-        let mut r = Reader::new(Bytes::from(out));
+        let mut r = Reader::new(&out);
         prop_assert_eq!(BasicProperties::decode(&mut r).unwrap(), p);
         prop_assert_eq!(r.remaining(), 0);
     }
@@ -465,8 +465,8 @@ proptest! {
     ) {
         let method = Method::BasicPublish(BasicPublish {
             ticket: 0,
-            exchange: exchange.clone(),
-            routing_key: routing_key.clone(),
+            exchange: exchange.as_str().into(),
+            routing_key: routing_key.as_str().into(),
             mandatory,
             immediate,
         });

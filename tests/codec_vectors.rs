@@ -215,7 +215,7 @@ fn basic_publish_with_content_encodes_exactly() {
 
     let publish = Method::BasicPublish(BasicPublish {
         ticket: 0,
-        exchange: String::new(),
+        exchange: ShortStr::new(),
         routing_key: "q".into(),
         mandatory: true,
         immediate: false,
@@ -235,11 +235,11 @@ fn basic_publish_with_content_encodes_exactly() {
             Frame::Method(1, publish),
             Frame::Header(
                 1,
-                ContentHeader {
+                Box::new(ContentHeader {
                     class_id: 60,
                     body_size: 5,
                     properties: props,
-                }
+                })
             ),
             Frame::Body(1, Bytes::from_static(b"hello")),
         ]
@@ -266,11 +266,11 @@ fn empty_body_has_no_body_frame() {
         frames[1],
         Frame::Header(
             3,
-            ContentHeader {
+            Box::new(ContentHeader {
                 class_id: 60,
                 body_size: 0,
                 properties: BasicProperties::default(),
-            }
+            })
         )
     );
     // Header with no properties: 2 + 2 + 8 + 2 (flags 0) = 14 bytes.
@@ -349,7 +349,7 @@ fn connection_tune_and_close_bytes() {
     ]);
     let m = Method::ChannelClose(ChannelClose {
         reply_code: ReplyCode::NOT_FOUND.0,
-        reply_text: String::from_utf8(text.to_vec()).unwrap(),
+        reply_text: String::from_utf8(text.to_vec()).unwrap().into(),
         class_id: 50,
         method_id: 10,
     });
@@ -429,7 +429,7 @@ fn every_tag_table() -> Vec<u8> {
 #[test]
 fn every_field_type_tag_decodes() {
     let bytes = every_tag_table();
-    let mut r = Reader::new(Bytes::from(bytes.clone()));
+    let mut r = Reader::new(&bytes);
     let t = FieldTable::decode(&mut r).unwrap();
     r.finish().unwrap();
 
@@ -482,7 +482,7 @@ fn every_field_type_tag_decodes() {
 #[test]
 fn unsigned_64_is_decode_only() {
     let bytes = cat(&[b"L", &[0xFF; 8], b"L", &[0, 0, 0, 0, 0, 0, 0, 7]]);
-    let mut r = Reader::new(Bytes::from(bytes));
+    let mut r = Reader::new(&bytes);
     assert_eq!(
         FieldValue::decode(&mut r).unwrap(),
         FieldValue::U64(u64::MAX)
@@ -492,7 +492,7 @@ fn unsigned_64_is_decode_only() {
     let mut out = Vec::new();
     FieldValue::U64(7).encode(&mut out).unwrap();
     assert_eq!(out, cat(&[b"l", &[0, 0, 0, 0, 0, 0, 0, 7]]));
-    let back = FieldValue::decode(&mut Reader::new(Bytes::from(out))).unwrap();
+    let back = FieldValue::decode(&mut Reader::new(&out)).unwrap();
     assert_eq!(back, FieldValue::I64(7));
 
     let mut out = Vec::new();
@@ -507,7 +507,7 @@ fn unsigned_64_is_decode_only() {
 #[test]
 fn boolean_octets() {
     for (octet, value) in [(0u8, false), (1, true), (2, true), (0xFF, true)] {
-        let v = FieldValue::decode(&mut Reader::new(Bytes::from(vec![b't', octet]))).unwrap();
+        let v = FieldValue::decode(&mut Reader::new(&[b't', octet])).unwrap();
         assert_eq!(v, FieldValue::Bool(value));
         let mut out = Vec::new();
         v.encode(&mut out).unwrap();
@@ -519,7 +519,7 @@ fn boolean_octets() {
 #[test]
 fn long_strings_are_bytes() {
     let bytes = cat(&[b"S", &[0, 0, 0, 2], &[0xC3, 0x28]]);
-    let v = FieldValue::decode(&mut Reader::new(Bytes::from(bytes))).unwrap();
+    let v = FieldValue::decode(&mut Reader::new(&bytes)).unwrap();
     assert_eq!(v, FieldValue::LongString(Bytes::from_static(&[0xC3, 0x28])));
     assert_eq!(v.as_str(), None);
     assert_eq!(s("héllo").as_str(), Some("héllo"));
@@ -566,7 +566,7 @@ fn all_fourteen_property_flags() {
     let mut out = Vec::new();
     p.encode(&mut out).unwrap();
     assert_eq!(out, expected);
-    let back = BasicProperties::decode(&mut Reader::new(Bytes::from(out))).unwrap();
+    let back = BasicProperties::decode(&mut Reader::new(&out)).unwrap();
     assert_eq!(back, p);
 }
 

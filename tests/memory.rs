@@ -203,7 +203,7 @@ async fn flood(w: &mut tokio::net::tcp::OwnedWriteHalf, ch: u16) {
                 consumer_tag: "flood".into(),
                 delivery_tag: tag,
                 redelivered: false,
-                exchange: String::new(),
+                exchange: warren::protocol::ShortStr::new(),
                 routing_key: "q".into(),
             });
             encode_content(

@@ -204,13 +204,13 @@ impl Channel {
         };
         self.request(Method::QueueDeclare(m), |r| match method(r)? {
             Method::QueueDeclareOk(ok) => Ok(QueueInfo {
-                name: ok.queue,
+                name: ok.queue.into(),
                 message_count: ok.message_count,
                 consumer_count: ok.consumer_count,
             }),
             // nowait: no reply, so the broker's counts are unknown
             Method::QueueDeclare(d) => Ok(QueueInfo {
-                name: d.queue,
+                name: d.queue.into(),
                 message_count: 0,
                 consumer_count: 0,
             }),
@@ -382,7 +382,7 @@ impl Channel {
         let m = BasicConsume {
             ticket: 0,
             queue: queue.into(),
-            consumer_tag: o.tag,
+            consumer_tag: o.tag.into(),
             no_local: o.no_local,
             no_ack: o.no_ack,
             exclusive: o.exclusive,
@@ -400,7 +400,7 @@ impl Channel {
                 .insert(req, (key.id, no_ack, tx));
         });
         Reply::new(sent, move |r| match method(r)? {
-            Method::BasicConsumeOk(ok) => Ok(Consumer::new(key, ok.consumer_tag, inbox)),
+            Method::BasicConsumeOk(ok) => Ok(Consumer::new(key, ok.consumer_tag.into(), inbox)),
             m => Err(unexpected(&m)),
         })
     }

@@ -52,7 +52,7 @@ impl Consumer {
     /// Cancels the consumer; messages already delivered can still be read, then the stream ends.
     pub async fn cancel(&self) -> Result<(), Error> {
         let m = Method::BasicCancel(BasicCancel {
-            consumer_tag: self.tag.clone(),
+            consumer_tag: self.tag.as_str().into(),
             nowait: false,
         });
         let ch = self.key.id;
@@ -96,7 +96,7 @@ impl Drop for Consumer {
             return;
         }
         let m = Method::BasicCancel(BasicCancel {
-            consumer_tag: tag,
+            consumer_tag: tag.into(),
             nowait: true,
         });
         if state.engine.call(self.key.id, m).is_ok() {

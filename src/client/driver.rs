@@ -104,7 +104,7 @@ impl<T: Transport> Driver<T> {
         }
         for (channel, consumer_tag) in owed.cancels {
             let cancel = Method::BasicCancel(BasicCancel {
-                consumer_tag,
+                consumer_tag: consumer_tag.into(),
                 nowait: true,
             });
             let _ = state.engine.call(channel, cancel);

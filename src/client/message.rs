@@ -3,16 +3,16 @@
 use super::registry::ChannelKey;
 use super::shared::Shared;
 use crate::engine::{Delivery, Error};
-use crate::protocol::{BasicAck, BasicNack, BasicProperties, BasicReject, Method};
+use crate::protocol::{BasicAck, BasicNack, BasicProperties, BasicReject, Method, ShortStr};
 use bytes::Bytes;
 
 pub struct Message {
     pub channel: u16,
-    pub consumer_tag: String,
+    pub consumer_tag: ShortStr,
     pub delivery_tag: u64,
     pub redelivered: bool,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     /// Messages left in the queue (basic.get only).
     pub message_count: Option<u32>,
     pub properties: BasicProperties,

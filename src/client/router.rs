@@ -216,7 +216,7 @@ impl Router {
                 if let Some((ch, no_ack, tx)) = self.pending_consumers.remove(&req) {
                     if let Ok(Response::Method(Method::BasicConsumeOk(ok))) = &result {
                         self.consumers
-                            .insert(ch, ok.consumer_tag.clone(), no_ack, tx);
+                            .insert(ch, ok.consumer_tag.as_str().into(), no_ack, tx);
                     }
                 }
                 if let Some(tx) = self.waiters.remove(&req) {
@@ -269,7 +269,7 @@ impl Router {
                 self.owed.cancels.push((channel, tag.clone()));
                 tag
             }
-            None => d.consumer_tag,
+            None => d.consumer_tag.as_str().into(),
         };
         match self.consumers.gone_no_ack(channel, &tag) {
             // Settled by the broker on sending: nothing to give back.
@@ -383,7 +383,7 @@ mod tests {
             consumer_tag: tag.into(),
             delivery_tag: 1,
             redelivered: false,
-            exchange: String::new(),
+            exchange: crate::protocol::ShortStr::new(),
             routing_key: "k".into(),
             message_count: None,
             properties: BasicProperties::default(),

@@ -6,7 +6,8 @@ use super::error::Error;
 use super::events::ReqId;
 use super::state::ChannelState;
 use crate::protocol::MethodId;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// What a pending call does when its reply arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,5 +84,31 @@ impl Channel {
 impl Default for Channel {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// The engine's channels by id. Looked up for every frame and publish, so not with SipHash:
+/// ids are small numbers the engine hands out itself (a peer naming others only finds nothing),
+/// so a multiplicative hash is enough and costs a multiply.
+pub type Channels = HashMap<u16, Channel, BuildHasherDefault<IdHasher>>;
+
+/// Fibonacci hashing of a `u16` channel id (the high bits, which hashbrown uses for its tags,
+/// take every bit of the id).
+#[derive(Default)]
+pub struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8 | u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u16(&mut self, id: u16) {
+        self.0 = u64::from(id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
 }

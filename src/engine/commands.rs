@@ -110,6 +110,12 @@ impl Engine {
 
     /// Sends a method that has no reply (ack, nack, reject, recover-async, flow-ok...).
     pub fn send(&mut self, channel: u16, method: &Method) -> Result<(), Error> {
+        if !method.id().sent_by_client() {
+            return Err(Error::InvalidArgument(format!(
+                "{} is sent only by servers",
+                method.name()
+            )));
+        }
         if request_replies(method).is_some() && !method.nowait().unwrap_or(false) {
             return Err(Error::InvalidArgument(format!(
                 "{} expects a reply; use call",
@@ -161,7 +167,7 @@ impl Engine {
     pub fn close_channel(&mut self, channel: u16) -> Result<ReqId, Error> {
         let close = ChannelClose {
             reply_code: 200,
-            reply_text: "bye".into(),
+            reply_text: ShortStr::from("bye"),
             class_id: 0,
             method_id: 0,
         };
@@ -181,7 +187,7 @@ impl Engine {
         }
         let close = ConnectionClose {
             reply_code: code.0,
-            reply_text: text.to_owned(),
+            reply_text: text.into(),
             class_id: 0,
             method_id: 0,
         };

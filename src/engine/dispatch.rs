@@ -15,7 +15,14 @@ impl Engine {
             Frame::Heartbeat => {}
             Frame::Method(0, m) => self.connection_method(m),
             Frame::Method(ch, m) => self.channel_method(ch, m),
-            Frame::Header(ch, h) => self.content_header(ch, h),
+            // handle_bytes takes headers raw (content_header); a decoded one is placed the same way.
+            Frame::Header(ch, h) => {
+                let awaiting = self.channels.get_mut(&ch).and_then(|c| c.content.as_mut());
+                if let Some(a) = awaiting.filter(|a| a.size.is_none()) {
+                    *a.properties_mut() = h.properties;
+                }
+                self.content_header(ch, h.body_size)
+            }
             Frame::Body(ch, b) => self.content_body(ch, b),
         }
     }
@@ -82,7 +89,8 @@ impl Engine {
             Method::ConnectionCloseOk => self.finish_close(None),
             Method::ConnectionBlocked(b) => {
                 self.blocked = true;
-                self.events.push_back(Event::Blocked { reason: b.reason })
+                let reason = b.reason.into();
+                self.events.push_back(Event::Blocked { reason })
             }
             Method::ConnectionUnblocked => {
                 self.blocked = false;
@@ -146,10 +154,15 @@ impl Engine {
                     self.events.push_back(confirm(id, seq, false));
                 }
             }
-            m => match ContentStart::from_method(id, m) {
-                Ok(start) => ch.content = Some(Assembly::new(start)),
-                Err(m) => self.broker_request_or_reply(id, m),
-            },
+            Method::BasicDeliver(d) => {
+                let start = ContentStart::deliver(id, d);
+                ch.content = Some(Assembly::new(start));
+            }
+            Method::BasicGetOk(g) => ch.content = Some(Assembly::new(ContentStart::get(id, g))),
+            Method::BasicReturn(r) => {
+                ch.content = Some(Assembly::new(ContentStart::returned(id, r)));
+            }
+            m => self.broker_request_or_reply(id, m),
         }
     }
 
@@ -231,7 +244,7 @@ impl Engine {
         if let Some(info) = err.close_info() {
             let close = ConnectionClose {
                 reply_code: info.code.0,
-                reply_text: info.text.chars().take(200).collect(),
+                reply_text: info.text.chars().take(200).collect::<String>().into(),
                 class_id: info.class_id,
                 method_id: info.method_id,
             };
@@ -298,10 +311,10 @@ fn confirm(channel: u16, seq: u64, acked: bool) -> Event {
     }
 }
 
-fn close_info(code: u16, text: String, class_id: u16, method_id: u16) -> CloseInfo {
+fn close_info(code: u16, text: ShortStr, class_id: u16, method_id: u16) -> CloseInfo {
     CloseInfo {
         code: ReplyCode(code),
-        text,
+        text: text.into(),
         class_id,
         method_id,
     }

@@ -47,7 +47,7 @@ impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransportError::Refused(why) => write!(f, "refused: {why}"),
-            TransportError::ClosedByPeer => write!(f, "closed by the peer"),
+            TransportError::ClosedByPeer => f.write_str("closed by the peer"),
             TransportError::Reset(why) => write!(f, "reset: {why}"),
             TransportError::Tls(why) => write!(f, "TLS: {why}"),
             TransportError::WebSocketClosed { code, reason } => {
@@ -114,7 +114,10 @@ impl Error {
 
     pub(crate) fn decode(e: DecodeError) -> Error {
         let code = match e {
-            DecodeError::UnknownMethod(..) => ReplyCode::COMMAND_INVALID,
+            // RabbitMQ answers a method it does not take from a client the same way.
+            DecodeError::UnknownMethod(..) | DecodeError::UnexpectedMethod(..) => {
+                ReplyCode::COMMAND_INVALID
+            }
             DecodeError::UnknownFrameType(_)
             | DecodeError::BadFrameEnd(_)
             | DecodeError::HeartbeatOnChannel(_)
@@ -155,10 +158,10 @@ impl fmt::Display for Error {
             Error::NotOpen(what) => write!(f, "{what} is not open"),
             Error::Encode(e) => write!(f, "{e}"),
             Error::InvalidArgument(why) => write!(f, "invalid argument: {why}"),
-            Error::Nacked => write!(f, "message was nacked by the broker"),
-            Error::NoFreeChannel => write!(f, "no free channel id (channel_max reached)"),
-            Error::Timeout => write!(f, "timed out"),
-            Error::OutboxFull => write!(f, "the session's outbox is full; nothing was queued"),
+            Error::Nacked => f.write_str("message was nacked by the broker"),
+            Error::NoFreeChannel => f.write_str("no free channel id (channel_max reached)"),
+            Error::Timeout => f.write_str("timed out"),
+            Error::OutboxFull => f.write_str("the session's outbox is full; nothing was queued"),
             Error::WriteBufferFull { limit } => write!(
                 f,
                 "{limit} bytes or more wait to be sent; nothing was queued (await publishes for backpressure)"

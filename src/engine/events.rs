@@ -1,7 +1,7 @@
 //! What the engine reports to its driver through `poll_event`.
 
 use super::error::Error;
-use crate::protocol::{BasicProperties, FieldTable, Method, ReplyCode};
+use crate::protocol::{BasicProperties, FieldTable, Method, ReplyCode, ShortStr};
 use bytes::Bytes;
 
 /// Identifies a synchronous request so its reply can be matched up.
@@ -12,11 +12,11 @@ pub type ReqId = u64;
 pub struct Delivery {
     pub channel: u16,
     /// Empty for `basic.get`.
-    pub consumer_tag: String,
+    pub consumer_tag: ShortStr,
     pub delivery_tag: u64,
     pub redelivered: bool,
-    pub exchange: String,
-    pub routing_key: String,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     /// Messages left in the queue; only `basic.get` reports it.
     pub message_count: Option<u32>,
     pub properties: BasicProperties,
@@ -28,9 +28,9 @@ pub struct Delivery {
 pub struct Returned {
     pub channel: u16,
     pub reply_code: ReplyCode,
-    pub reply_text: String,
-    pub exchange: String,
-    pub routing_key: String,
+    pub reply_text: ShortStr,
+    pub exchange: ShortStr,
+    pub routing_key: ShortStr,
     pub properties: BasicProperties,
     pub body: Bytes,
 }
@@ -66,7 +66,7 @@ pub enum Event {
     /// The broker cancelled a consumer (e.g. its queue was deleted).
     ConsumerCancelled {
         channel: u16,
-        consumer_tag: String,
+        consumer_tag: ShortStr,
     },
     /// A channel ended; every consumer, pending confirm and call on it is over. `None` = closed by us.
     ChannelClosed {

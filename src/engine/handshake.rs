@@ -42,9 +42,9 @@ impl Engine {
         self.server_properties = start.server_properties;
         let start_ok = ConnectionStartOk {
             client_properties: self.client_properties(),
-            mechanism: mechanism.into(),
+            mechanism: ShortStr::from(mechanism),
             response: self.auth_response(),
-            locale: "en_US".into(),
+            locale: ShortStr::from("en_US"),
         };
         if let Err(e) = encode_method(&mut self.out, 0, &Method::ConnectionStartOk(start_ok)) {
             self.fail(Error::Encode(e));
@@ -134,8 +134,8 @@ impl Engine {
             heartbeat: self.heartbeat,
         };
         let open = ConnectionOpen {
-            virtual_host: self.config.vhost.clone(),
-            capabilities: String::new(),
+            virtual_host: self.config.vhost.as_str().into(),
+            capabilities: ShortStr::new(),
             insist: false,
         };
         let res = encode_method(&mut self.out, 0, &Method::ConnectionTuneOk(tune_ok))

@@ -45,9 +45,9 @@ pub use events::{Delivery, Event, ReqId, Response, Returned};
 pub use timer::Millis;
 
 use crate::protocol::*;
-use channel::{Channel, Pending};
+use channel::{Channels, Pending};
 use state::ConnState;
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use timer::{Timer, TimerTable};
 
 /// Cloneable so a test or fuzz target can set one up once and start every case from a copy.
@@ -58,7 +58,7 @@ pub struct Engine {
     decoder: FrameDecoder,
     out: Vec<u8>,
     events: VecDeque<Event>,
-    channels: HashMap<u16, Channel>,
+    channels: Channels,
     /// Connection-level calls (update-secret, close) waiting for replies on channel 0.
     conn_pending: VecDeque<Pending>,
     next_req: ReqId,
@@ -93,8 +93,9 @@ impl Engine {
     /// and the handshake deadline (`Config::handshake_timeout`) is armed.
     pub fn new(config: Config, now: Millis) -> Engine {
         // Until tune, accept frames up to 1 MiB: enough for any connection.start, and a
-        // non-AMQP peer cannot make us buffer gigabytes.
-        let mut decoder = FrameDecoder::new();
+        // non-AMQP peer cannot make us buffer gigabytes. Only the methods a server sends are
+        // decoded (the others are DecodeError::UnexpectedMethod), in every build.
+        let mut decoder = FrameDecoder::client();
         decoder.set_max_frame(1 << 20);
         let mut timers = TimerTable::default();
         if config.handshake_timeout > 0 {
@@ -109,7 +110,7 @@ impl Engine {
             decoder,
             out: PROTOCOL_HEADER.to_vec(),
             events: VecDeque::new(),
-            channels: HashMap::new(),
+            channels: Channels::default(),
             conn_pending: VecDeque::new(),
             next_req: 1,
             channel_max: 0,
@@ -174,7 +175,10 @@ impl Engine {
             return None;
         }
         self.sent_since_check = true;
-        Some(std::mem::take(&mut self.out))
+        // The next buffer starts with room for a small publish: grown from empty, one would
+        // reallocate it four times on the way to ~100 bytes. Not more: the transport may queue
+        // many buffers, and their capacity is memory too (tests/memory.rs).
+        Some(std::mem::replace(&mut self.out, Vec::with_capacity(128)))
     }
 
     /// When to call [`Engine::handle_timeout`] next (the earliest running timer), `None` when no
@@ -193,25 +197,28 @@ impl Engine {
         self.received_since_check = true;
         self.decoder.extend(data);
         loop {
-            match self.decoder.next_frame() {
-                Ok(Some(frame)) => {
-                    self.handle_frame(frame);
-                    if self.state == ConnState::Closed {
-                        return;
+            match self.decoder.next_raw() {
+                Ok(Some(RawFrame::Frame(frame))) => self.handle_frame(frame),
+                Ok(Some(RawFrame::Header(ch, payload))) => {
+                    // `payload` borrows the decoder: decoded here, where the fields are apart.
+                    match content::decode_header(&mut self.channels, ch, payload) {
+                        Ok(size) => self.content_header(ch, size),
+                        Err(e) => return self.protocol_violation(Error::decode(e)),
                     }
                 }
                 Ok(None) => return,
                 Err(DecodeError::ProtocolHeader(h)) => {
-                    let text = format!(
-                        "broker refused AMQP 0-9-1 and offered protocol {:?}",
-                        &h[4..]
-                    );
+                    let offered = crate::protocol::codec::byte_list(&h[4..]);
+                    let text = format!("broker refused AMQP 0-9-1 and offered protocol {offered}");
                     return self.fail(Error::ConnectionLost {
                         cause: TransportError::Refused(text),
                         handshake: true,
                     });
                 }
                 Err(e) => return self.protocol_violation(Error::decode(e)),
+            }
+            if self.state == ConnState::Closed {
+                return;
             }
         }
     }

@@ -163,7 +163,7 @@ impl super::Engine {
         );
         let close = ConnectionClose {
             reply_code: 200,
-            reply_text: text,
+            reply_text: text.into(),
             class_id: 0,
             method_id: 0,
         };

@@ -153,16 +153,16 @@ impl JsMessage {
     #[wasm_bindgen(getter)]
     pub fn exchange(&self) -> String {
         match &self.source {
-            Source::Delivery(m) => m.exchange.clone(),
-            Source::Return(r) => r.exchange.clone(),
+            Source::Delivery(m) => String::from(&m.exchange),
+            Source::Return(r) => String::from(&r.exchange),
         }
     }
 
     #[wasm_bindgen(getter, js_name = routingKey)]
     pub fn routing_key(&self) -> String {
         match &self.source {
-            Source::Delivery(m) => m.routing_key.clone(),
-            Source::Return(r) => r.routing_key.clone(),
+            Source::Delivery(m) => String::from(&m.routing_key),
+            Source::Return(r) => String::from(&r.routing_key),
         }
     }
 
@@ -180,7 +180,7 @@ impl JsMessage {
     #[wasm_bindgen(getter, js_name = consumerTag)]
     pub fn consumer_tag(&self) -> String {
         self.delivery()
-            .map(|m| m.consumer_tag.clone())
+            .map(|m| String::from(&m.consumer_tag))
             .unwrap_or_default()
     }
 
@@ -202,7 +202,7 @@ impl JsMessage {
     #[wasm_bindgen(getter, js_name = replyText)]
     pub fn reply_text(&self) -> Option<String> {
         match &self.source {
-            Source::Return(r) => Some(r.reply_text.clone()),
+            Source::Return(r) => Some(String::from(&r.reply_text)),
             Source::Delivery(_) => None,
         }
     }

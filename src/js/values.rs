@@ -1,7 +1,7 @@
 //! JS values ↔ field tables and message properties, following the mapping in DESIGN.md.
 
 use crate::engine::Error;
-use crate::protocol::{BasicProperties, FieldTable, FieldValue};
+use crate::protocol::{BasicProperties, FieldTable, FieldValue, ShortStr};
 use bytes::Bytes;
 use js_sys::{Array, ArrayBuffer, BigInt, Date, Object, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -62,7 +62,7 @@ pub fn table_to_js(t: &FieldTable) -> Object {
 pub fn properties_to_js(p: &BasicProperties) -> Object {
     let o = Object::new();
     let set = |k: &'static str, v: JsValue| set(&o, k, &v);
-    let s = |k: &'static str, v: &Option<String>| {
+    let s = |k: &'static str, v: &Option<ShortStr>| {
         if let Some(v) = v {
             super::keys::set(&o, k, &JsValue::from_str(v));
         }
@@ -306,8 +306,8 @@ pub fn js_to_properties(o: &JsValue) -> Result<BasicProperties, Error> {
         return Err(type_error("properties.timestamp must be a Date".into()));
     };
     Ok(BasicProperties {
-        content_type: opt_string(o, "contentType")?,
-        content_encoding: opt_string(o, "contentEncoding")?,
+        content_type: opt_string(o, "contentType")?.map(ShortStr::from),
+        content_encoding: opt_string(o, "contentEncoding")?.map(ShortStr::from),
         headers: if headers.is_undefined() || headers.is_null() {
             None
         } else {
@@ -315,15 +315,15 @@ pub fn js_to_properties(o: &JsValue) -> Result<BasicProperties, Error> {
         },
         delivery_mode: opt_octet(o, "deliveryMode")?,
         priority: opt_octet(o, "priority")?,
-        correlation_id: opt_string(o, "correlationId")?,
-        reply_to: opt_string(o, "replyTo")?,
-        expiration: opt_string(o, "expiration")?,
-        message_id: opt_string(o, "messageId")?,
+        correlation_id: opt_string(o, "correlationId")?.map(ShortStr::from),
+        reply_to: opt_string(o, "replyTo")?.map(ShortStr::from),
+        expiration: opt_string(o, "expiration")?.map(ShortStr::from),
+        message_id: opt_string(o, "messageId")?.map(ShortStr::from),
         timestamp,
-        kind: opt_string(o, "type")?,
-        user_id: opt_string(o, "userId")?,
-        app_id: opt_string(o, "appId")?,
-        cluster_id: opt_string(o, "clusterId")?,
+        kind: opt_string(o, "type")?.map(ShortStr::from),
+        user_id: opt_string(o, "userId")?.map(ShortStr::from),
+        app_id: opt_string(o, "appId")?.map(ShortStr::from),
+        cluster_id: opt_string(o, "clusterId")?.map(ShortStr::from),
     })
 }
 

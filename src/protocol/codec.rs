@@ -4,6 +4,9 @@
 //! [`DecodeError::Incomplete`] saying what was missing (inside a complete frame this is reported as
 //! a malformed frame by the caller), never a panic.
 
+use super::methods::MethodId;
+use super::shortstr::ShortStr;
+use super::table::FieldTable;
 use bytes::Bytes;
 use std::fmt;
 
@@ -18,6 +21,9 @@ pub enum DecodeError {
     UnknownFrameType(u8),
     /// A (class id, method id) pair not in the spec.
     UnknownMethod(u16, u16),
+    /// A method of the spec that the peer does not send: from a server, one only clients send
+    /// (or the reverse for a server's decoder). See `MethodId::sent_by_client`.
+    UnexpectedMethod(u16, u16),
     /// A content header for a class other than basic.
     UnknownContentClass(u16),
     /// A field-table value tag that is not known.
@@ -47,6 +53,18 @@ impl fmt::Display for DecodeError {
             DecodeError::BadFrameEnd(b) => write!(f, "bad frame end octet 0x{b:02x}"),
             DecodeError::UnknownFrameType(t) => write!(f, "unknown frame type {t}"),
             DecodeError::UnknownMethod(c, m) => write!(f, "unknown method {c}.{m}"),
+            DecodeError::UnexpectedMethod(c, m) => {
+                let id = MethodId {
+                    class: *c,
+                    method: *m,
+                };
+                let (name, senders) = match (id.name(), id.sent_by_client()) {
+                    (Some(name), true) => (name, "clients"),
+                    (Some(name), false) => (name, "servers"),
+                    (None, _) => ("method", "no one"),
+                };
+                write!(f, "{name} ({c}.{m}) is sent only by {senders}")
+            }
             DecodeError::UnknownContentClass(c) => {
                 write!(f, "content header for unknown class {c}")
             }
@@ -54,7 +72,8 @@ impl fmt::Display for DecodeError {
             DecodeError::TrailingBytes(n) => write!(f, "{n} trailing bytes after payload"),
             DecodeError::FrameTooLarge(n) => write!(f, "frame of {n} bytes exceeds frame_max"),
             DecodeError::ProtocolHeader(h) => {
-                write!(f, "peer refused protocol version, sent {h:?}")
+                f.write_str("peer refused protocol version, sent ")?;
+                f.write_str(&byte_list(h))
             }
             DecodeError::BadPropertyFlags(x) => write!(f, "invalid property flags 0x{x:04x}"),
             DecodeError::NestingTooDeep => {
@@ -83,6 +102,26 @@ impl DecodeError {
 
 impl std::error::Error for DecodeError {}
 
+/// Bytes as `{:?}` writes a byte array or slice (`[65, 77, 0]`), without the `Debug` machinery
+/// (only the protocol header texts use it).
+pub(crate) fn byte_list(bytes: &[u8]) -> String {
+    let mut out = String::from("[");
+    for (i, b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        if *b >= 100 {
+            out.push(char::from(b'0' + b / 100));
+        }
+        if *b >= 10 {
+            out.push(char::from(b'0' + b / 10 % 10));
+        }
+        out.push(char::from(b'0' + b % 10));
+    }
+    out.push(']');
+    out
+}
+
 /// Why a value could not be encoded. Nothing is written when encoding fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EncodeError {
@@ -108,37 +147,170 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
-/// A cursor over one complete payload. Slices of `Bytes` are shared, not copied.
-pub struct Reader {
-    buf: Bytes,
+/// A cursor over one complete payload, borrowed: every value is copied out of it. Short strings
+/// go into a [`ShortStr`] (inline up to 31 bytes, no allocation), long strings and byte arrays
+/// into new `Bytes`. (A message body is the one payload worth sharing, and bodies are not read
+/// through a `Reader`: see `FrameDecoder`.)
+#[derive(Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
     pos: usize,
+    /// The first failure of a `take_*` read.
+    failed: Option<DecodeError>,
 }
 
-impl Reader {
-    pub fn new(buf: Bytes) -> Self {
-        Reader { buf, pos: 0 }
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            failed: None,
+        }
     }
 
     pub fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }
 
-    /// Errors unless the whole payload was consumed.
+    /// The first failed `take_*` read if there was one, else an error unless the whole payload
+    /// was consumed.
     pub fn finish(&self) -> Result<(), DecodeError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
         match self.remaining() {
             0 => Ok(()),
             n => Err(DecodeError::TrailingBytes(n)),
         }
     }
 
-    /// `n` bytes; `what` names them in the error when fewer remain.
-    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+    // ----- sticky reads -----
+    //
+    // `take_*` reads return the value, or on failure a default: the first error is kept for
+    // `finish` and the rest of the payload is skipped (so every later read fails too, without
+    // replacing it). A decoder of many fields is then straight-line code with one error check at
+    // its end (the generated method decoders are), and reports what a read-and-return-on-error
+    // decoder would: the first field that failed.
+
+    /// Records `e` (unless a failure is recorded already) and skips the rest of the payload.
+    pub fn fail(&mut self, e: DecodeError) {
+        if self.failed.is_none() {
+            self.failed = Some(e);
+        }
+        self.pos = self.buf.len();
+    }
+
+    fn taken<T: Default>(&mut self, r: Result<T, DecodeError>) -> T {
+        match r {
+            Ok(v) => v,
+            Err(e) => {
+                self.fail(e);
+                T::default()
+            }
+        }
+    }
+
+    pub fn take_u8(&mut self, what: &'static str) -> u8 {
+        let r = self.u8(what);
+        self.taken(r)
+    }
+    pub fn take_u16(&mut self, what: &'static str) -> u16 {
+        let r = self.u16(what);
+        self.taken(r)
+    }
+    pub fn take_u32(&mut self, what: &'static str) -> u32 {
+        let r = self.u32(what);
+        self.taken(r)
+    }
+    pub fn take_u64(&mut self, what: &'static str) -> u64 {
+        let r = self.u64(what);
+        self.taken(r)
+    }
+    pub fn take_long_str(&mut self, what: &'static str) -> Bytes {
+        let r = self.long_str(what);
+        self.taken(r)
+    }
+
+    /// A field table; a truncation inside it is named after the field (`what`).
+    pub fn take_table(&mut self, what: &'static str) -> FieldTable {
+        if self.failed.is_some() {
+            return FieldTable::new();
+        }
+        let t = FieldTable::read(self, 0);
+        if let Some(e) = self.failed.take() {
+            self.failed = Some(e.in_field(what));
+        }
+        t
+    }
+
+    /// A present optional short string (a basic property) into `out` (left as it is on failure).
+    pub fn take_opt_short_str(&mut self, out: &mut Option<ShortStr>, what: &'static str) {
+        let s = out.insert(ShortStr::new());
+        self.take_short_str(s, what);
+    }
+
+    /// A reader over the next `n` bytes (empty on failure); [`Reader::absorb`] it afterwards.
+    pub fn take_sub(&mut self, n: usize, what: &'static str) -> Reader<'a> {
+        match self.sub(n, what) {
+            Ok(r) => r,
+            Err(e) => {
+                self.fail(e);
+                Reader::new(&[])
+            }
+        }
+    }
+
+    /// Takes over the failure of a reader made by [`Reader::take_sub`].
+    pub fn absorb(&mut self, inner: Reader<'_>) {
+        if let Some(e) = inner.failed {
+            self.fail(e);
+        }
+    }
+
+    /// A short string as a `String` (field-table keys), empty on failure.
+    pub fn take_short_string(&mut self, what: &'static str) -> String {
+        let r = self.short_string(what);
+        self.taken(r)
+    }
+
+    /// `v`, or the failure of a `take_*` read.
+    pub fn result<T>(&self, v: T) -> Result<T, DecodeError> {
+        match &self.failed {
+            Some(e) => Err(e.clone()),
+            None => Ok(v),
+        }
+    }
+
+    /// The failure of a `take_*` read, if one failed.
+    pub fn failed(&self) -> Option<&DecodeError> {
+        self.failed.as_ref()
+    }
+
+    /// A short string into `out` (left as it is on failure).
+    pub fn take_short_str(&mut self, out: &mut ShortStr, what: &'static str) {
+        if let Err(e) = self.short_str_into(out, what) {
+            self.fail(e)
+        }
+    }
+
+    /// The next `n` bytes, borrowed; `what` names them in the error when fewer remain.
+    pub fn slice(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         if self.remaining() < n {
             return Err(DecodeError::Incomplete(what));
         }
-        let out = self.buf.slice(self.pos..self.pos + n);
+        let out = &self.buf[self.pos..self.pos + n];
         self.pos += n;
         Ok(out)
+    }
+
+    /// `n` bytes, copied.
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+        Ok(Bytes::copy_from_slice(self.slice(n, what)?))
+    }
+
+    /// A reader over the next `n` bytes (a field table's or array's contents).
+    pub fn sub(&mut self, n: usize, what: &'static str) -> Result<Reader<'a>, DecodeError> {
+        Ok(Reader::new(self.slice(n, what)?))
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
@@ -174,13 +346,26 @@ impl Reader {
 
     /// A short string. Invalid UTF-8 is replaced (U+FFFD) rather than failing the whole frame;
     /// field-table strings keep their raw bytes instead (see `table`).
-    pub fn short_str(&mut self, what: &'static str) -> Result<String, DecodeError> {
+    pub fn short_str(&mut self, what: &'static str) -> Result<ShortStr, DecodeError> {
         let n = self.u8(what)? as usize;
-        let raw = self.bytes(n, what)?;
-        Ok(match std::str::from_utf8(&raw) {
-            Ok(s) => s.to_owned(),
-            Err(_) => String::from_utf8_lossy(&raw).into_owned(),
-        })
+        Ok(ShortStr::from_utf8_lossy(self.slice(n, what)?))
+    }
+
+    /// [`Reader::short_str`] written to `out` (the generated decoders fill their structs so).
+    pub fn short_str_into(
+        &mut self,
+        out: &mut ShortStr,
+        what: &'static str,
+    ) -> Result<(), DecodeError> {
+        let n = self.u8(what)? as usize;
+        out.set_utf8_lossy(self.slice(n, what)?);
+        Ok(())
+    }
+
+    /// A short string as a `String` (field-table keys), invalid UTF-8 replaced the same way.
+    pub fn short_string(&mut self, what: &'static str) -> Result<String, DecodeError> {
+        let n = self.u8(what)? as usize;
+        Ok(String::from_utf8_lossy(self.slice(n, what)?).into_owned())
     }
 
     pub fn long_str(&mut self, what: &'static str) -> Result<Bytes, DecodeError> {
@@ -212,6 +397,15 @@ pub fn put_short_str(out: &mut Vec<u8>, field: &'static str, s: &str) -> Result<
     Ok(())
 }
 
+/// [`put_short_str`] of a [`ShortStr`] (one copy of the code that reads one, not one per field).
+pub fn put_shortstr(
+    out: &mut Vec<u8>,
+    field: &'static str,
+    s: &ShortStr,
+) -> Result<(), EncodeError> {
+    put_short_str(out, field, s.as_str())
+}
+
 pub fn put_long_str(out: &mut Vec<u8>, field: &'static str, s: &[u8]) -> Result<(), EncodeError> {
     let len = u32::try_from(s.len()).map_err(|_| EncodeError::TooLong {
         field,
@@ -220,6 +414,48 @@ pub fn put_long_str(out: &mut Vec<u8>, field: &'static str, s: &[u8]) -> Result<
     put_u32(out, len);
     out.extend_from_slice(s);
     Ok(())
+}
+
+/// Appends strings and tables, keeping the first failure for [`Puts::finish`] (what follows a
+/// failure is written anyway; callers truncate). The generated method encoders use it: one
+/// error check per method instead of one per field.
+pub struct Puts<'a> {
+    pub out: &'a mut Vec<u8>,
+    failed: Option<EncodeError>,
+}
+
+impl<'a> Puts<'a> {
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        Puts { out, failed: None }
+    }
+
+    fn keep(&mut self, r: Result<(), EncodeError>) {
+        if let (Err(e), None) = (r, &self.failed) {
+            self.failed = Some(e);
+        }
+    }
+
+    pub fn short_str(&mut self, field: &'static str, s: &ShortStr) {
+        let r = put_shortstr(self.out, field, s);
+        self.keep(r)
+    }
+
+    pub fn long_str(&mut self, field: &'static str, s: &[u8]) {
+        let r = put_long_str(self.out, field, s);
+        self.keep(r)
+    }
+
+    pub fn table(&mut self, t: &FieldTable) {
+        let r = t.encode(self.out);
+        self.keep(r)
+    }
+
+    pub fn finish(self) -> Result<(), EncodeError> {
+        match self.failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Runs `f`, then truncates `out` back to its previous length if `f` failed, so a failed encode
@@ -242,4 +478,19 @@ pub fn patch_len(out: &mut [u8], at: usize, field: &'static str) -> Result<(), E
     let len32 = u32::try_from(len).map_err(|_| EncodeError::TooLong { field, len })?;
     out[at..at + 4].copy_from_slice(&len32.to_be_bytes());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn byte_list_is_debug() {
+        let h = *b"AMQP\x00\x00\x09\x01";
+        assert_eq!(super::byte_list(&h), format!("{h:?}"));
+        assert_eq!(super::byte_list(&h[4..]), format!("{:?}", &h[4..]));
+        assert_eq!(super::byte_list(&[]), "[]");
+        assert_eq!(
+            super::byte_list(&[255, 100, 99, 10, 9]),
+            "[255, 100, 99, 10, 9]"
+        );
+    }
 }

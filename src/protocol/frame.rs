@@ -21,26 +21,76 @@ const MAX_RESERVE: usize = 1 << 20;
 /// What a client sends first to select AMQP 0-9-1.
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
 
-/// One decoded frame. The u16 is the channel.
+/// One decoded frame. The u16 is the channel. The content header is boxed: it is by far the
+/// largest variant (14 properties), and a frame is moved a few times on its way out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
     Method(u16, Method),
-    Header(u16, ContentHeader),
+    Header(u16, Box<ContentHeader>),
     Body(u16, Bytes),
     Heartbeat,
 }
 
-/// Reassembles frames from a byte stream.
-#[derive(Debug, Default, Clone)]
+/// A frame as [`FrameDecoder::next_raw`] gives it: decoded, except that a content header is
+/// left as its payload (still in the decoder's buffer) for the caller to decode where the
+/// message's properties live (the engine decodes it into the message it belongs to).
+#[derive(Debug)]
+pub enum RawFrame<'a> {
+    Frame(Frame),
+    Header(u16, &'a [u8]),
+}
+
+/// How a decoder reads a method frame's payload: the methods its side accepts.
+type MethodReader = fn(&mut Reader<'_>) -> Result<Method, DecodeError>;
+
+/// Reassembles frames from a byte stream. Method and header frames are decoded in place from
+/// the receive buffer (no copy, no reference count); a body frame's payload is handed out as a
+/// shared slice of it.
+#[derive(Debug, Clone)]
 pub struct FrameDecoder {
     buf: BytesMut,
     /// Largest accepted frame including overhead; 0 = no limit (before tuning).
     max_frame: u32,
+    methods: MethodReader,
+    /// Bytes at the front of `buf` that belong to a frame already returned (a header lent out
+    /// by `next_raw`), dropped before anything else is read.
+    consumed: usize,
+}
+
+impl Default for FrameDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl FrameDecoder {
+    /// Decodes every method this build has decoders for: both directions with the feature
+    /// `server-codec`, otherwise those a server sends (as [`FrameDecoder::client`]).
     pub fn new() -> Self {
-        Self::default()
+        #[cfg(feature = "server-codec")]
+        return Self::with_methods(Method::read_any);
+        #[cfg(not(feature = "server-codec"))]
+        return Self::client();
+    }
+
+    /// A client's decoder: methods only clients send are [`DecodeError::UnexpectedMethod`].
+    pub fn client() -> Self {
+        Self::with_methods(Method::read_from_server)
+    }
+
+    /// A server's decoder: methods only servers send are [`DecodeError::UnexpectedMethod`].
+    #[cfg(feature = "server-codec")]
+    pub fn server() -> Self {
+        Self::with_methods(Method::read_from_client)
+    }
+
+    fn with_methods(methods: MethodReader) -> Self {
+        FrameDecoder {
+            buf: BytesMut::new(),
+            max_frame: 0,
+            methods,
+            consumed: 0,
+        }
     }
 
     pub fn set_max_frame(&mut self, max: u32) {
@@ -49,16 +99,89 @@ impl FrameDecoder {
 
     /// Appends received bytes; call [`FrameDecoder::next_frame`] until it returns `Ok(None)`.
     pub fn extend(&mut self, data: &[u8]) {
+        self.settle();
         self.buf.extend_from_slice(data);
     }
 
     /// Bytes received but not yet decoded.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.consumed
+    }
+
+    fn settle(&mut self) {
+        if self.consumed > 0 {
+            self.buf.advance(self.consumed);
+            self.consumed = 0;
+        }
     }
 
     /// The next complete frame, `Ok(None)` if more bytes are needed. After an error the stream is unusable.
     pub fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        let Some((kind, channel, total)) = self.cut()? else {
+            return Ok(None);
+        };
+        Ok(Some(match kind {
+            FRAME_HEADER => {
+                // Boxed first, decoded into the box: the header is never moved.
+                let mut h = Box::new(ContentHeader {
+                    class_id: 60,
+                    body_size: 0,
+                    properties: BasicProperties::default(),
+                });
+                let r = &mut Reader::new(&self.buf[7..total - 1]);
+                let res = ContentHeader::decode_into(r, &mut h.properties);
+                self.buf.advance(total);
+                h.body_size = res?;
+                Frame::Header(channel, h)
+            }
+            _ => self.other(kind, channel, total)?,
+        }))
+    }
+
+    /// Like [`FrameDecoder::next_frame`], but a content header comes as its payload, borrowed
+    /// from the buffer until the next call.
+    pub fn next_raw(&mut self) -> Result<Option<RawFrame<'_>>, DecodeError> {
+        let Some((kind, channel, total)) = self.cut()? else {
+            return Ok(None);
+        };
+        Ok(Some(match kind {
+            FRAME_HEADER => {
+                self.consumed = total;
+                RawFrame::Header(channel, &self.buf[7..total - 1])
+            }
+            _ => RawFrame::Frame(self.other(kind, channel, total)?),
+        }))
+    }
+
+    /// A method, body or heartbeat frame of `total` bytes at the front of the buffer,
+    /// consumed whatever the outcome.
+    fn other(&mut self, kind: u8, channel: u16, total: usize) -> Result<Frame, DecodeError> {
+        Ok(match kind {
+            FRAME_BODY => {
+                let mut whole = self.buf.split_to(total);
+                whole.advance(7);
+                whole.truncate(total - FRAME_OVERHEAD);
+                Frame::Body(channel, whole.freeze())
+            }
+            FRAME_METHOD => {
+                let m = (self.methods)(&mut Reader::new(&self.buf[7..total - 1]));
+                self.buf.advance(total);
+                Frame::Method(channel, m?)
+            }
+            _ => {
+                self.buf.advance(total);
+                if channel != 0 {
+                    return Err(DecodeError::HeartbeatOnChannel(channel));
+                }
+                Frame::Heartbeat
+            }
+        })
+    }
+
+    /// Whether a whole, well-formed frame is at the front of the buffer: its type, channel
+    /// and total length (overhead included).
+    fn cut(&mut self) -> Result<Option<(u8, u16, usize)>, DecodeError> {
+        self.settle();
         if self.buf.len() >= 4 && &self.buf[..4] == b"AMQP" {
             if self.buf.len() < 8 {
                 return Ok(None);
@@ -93,22 +216,8 @@ impl FrameDecoder {
         if end != FRAME_END {
             return Err(DecodeError::BadFrameEnd(end));
         }
-        let mut whole = self.buf.split_to(total);
-        whole.advance(7);
-        whole.truncate(size as usize);
-        let payload = whole.freeze();
-        decode_payload(kind, channel, payload).map(Some)
+        Ok(Some((kind, channel, total)))
     }
-}
-
-fn decode_payload(kind: u8, channel: u16, payload: Bytes) -> Result<Frame, DecodeError> {
-    Ok(match kind {
-        FRAME_METHOD => Frame::Method(channel, Method::decode(payload)?),
-        FRAME_HEADER => Frame::Header(channel, ContentHeader::decode(&mut Reader::new(payload))?),
-        FRAME_BODY => Frame::Body(channel, payload),
-        _ if channel != 0 => return Err(DecodeError::HeartbeatOnChannel(channel)),
-        _ => Frame::Heartbeat,
-    })
 }
 
 /// Runs `f` to append one frame's payload after a header, then patches the size and adds the frame end.
@@ -246,6 +355,109 @@ fn content_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::methods::*;
+
+    fn method_frame(m: &Method) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_method(&mut out, 1, m).unwrap();
+        out
+    }
+
+    fn first(mut dec: FrameDecoder, bytes: &[u8]) -> Result<Option<Frame>, DecodeError> {
+        dec.extend(bytes);
+        dec.next_frame()
+    }
+
+    /// A client's decoder takes what servers send, a server's what clients send, `new()` both
+    /// (in this build, which has `server-codec`); the other direction is UnexpectedMethod.
+    #[test]
+    fn decoders_take_one_direction() {
+        let publish = Method::BasicPublish(BasicPublish::default());
+        let deliver = Method::BasicDeliver(BasicDeliver::default());
+        let close_ok = Method::ChannelCloseOk; // sent by both
+        for m in [&publish, &deliver, &close_ok] {
+            let bytes = method_frame(m);
+            let id = m.id();
+            let expect = |ok: bool| match ok {
+                true => Ok(Some(Frame::Method(1, m.clone()))),
+                false => Err(DecodeError::UnexpectedMethod(id.class, id.method)),
+            };
+            assert_eq!(
+                first(FrameDecoder::client(), &bytes),
+                expect(id.sent_by_server())
+            );
+            assert_eq!(
+                first(FrameDecoder::server(), &bytes),
+                expect(id.sent_by_client())
+            );
+            assert_eq!(first(FrameDecoder::new(), &bytes), expect(true));
+        }
+        // Ids the spec does not define stay UnknownMethod for every decoder.
+        let unknown = [1, 0, 1, 0, 0, 0, 4, 0, 60, 0, 99, FRAME_END];
+        for dec in [
+            FrameDecoder::client(),
+            FrameDecoder::server(),
+            FrameDecoder::new(),
+        ] {
+            assert_eq!(
+                first(dec, &unknown),
+                Err(DecodeError::UnknownMethod(60, 99))
+            );
+        }
+        assert_eq!(
+            DecodeError::UnexpectedMethod(60, 40).to_string(),
+            "basic.publish (60.40) is sent only by clients"
+        );
+        assert_eq!(
+            DecodeError::UnexpectedMethod(60, 60).to_string(),
+            "basic.deliver (60.60) is sent only by servers"
+        );
+    }
+
+    /// The generated directions agree with the rest of the spec: every method has a sender, a
+    /// reply goes the other way to its request, and content comes from where it is published
+    /// (publish) or delivered (deliver, get-ok, return).
+    #[test]
+    fn directions_agree_with_replies_and_content() {
+        let mut n = 0;
+        for class in [10u16, 20, 30, 40, 50, 60, 85, 90] {
+            for method in 0..200 {
+                let id = MethodId { class, method };
+                let Some(name) = id.name() else {
+                    assert!(!id.sent_by_client() && !id.sent_by_server());
+                    continue;
+                };
+                n += 1;
+                assert!(
+                    id.sent_by_client() || id.sent_by_server(),
+                    "{name}: no sender"
+                );
+                let mut payload = Vec::new();
+                put_u16(&mut payload, class);
+                put_u16(&mut payload, method);
+                // Arguments do not matter for the metadata: find the variant by its ids.
+                let m = (0..64)
+                    .find_map(|len| {
+                        let mut p = payload.clone();
+                        p.resize(4 + len, 0);
+                        Method::decode(Bytes::from(p)).ok()
+                    })
+                    .unwrap_or_else(|| panic!("{name}: no payload decodes"));
+                for r in m.replies() {
+                    if id.sent_by_client() {
+                        assert!(r.sent_by_server(), "{name}: reply {r} not sent by servers");
+                    }
+                    if id.sent_by_server() {
+                        assert!(r.sent_by_client(), "{name}: reply {r} not sent by clients");
+                    }
+                }
+                if m.has_content() {
+                    assert_eq!(id.sent_by_client(), id == MethodId::BASIC_PUBLISH, "{name}");
+                }
+            }
+        }
+        assert_eq!(n, 66);
+    }
 
     /// Seven bytes announcing a 4 GiB frame, before any frame_max is set, must not reserve 4 GiB.
     #[test]

@@ -1,29 +1,30 @@
 //! The content header and the 14 basic properties.
 
 use super::codec::{
-    all_or_nothing, put_short_str, put_u16, put_u64, put_u8, DecodeError, EncodeError, Reader,
+    all_or_nothing, put_shortstr, put_u16, put_u64, put_u8, DecodeError, EncodeError, Reader,
 };
+use super::shortstr::ShortStr;
 use super::table::FieldTable;
 
 /// Properties of a message (class basic). `None` fields are absent from the wire.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct BasicProperties {
-    pub content_type: Option<String>,
-    pub content_encoding: Option<String>,
+    pub content_type: Option<ShortStr>,
+    pub content_encoding: Option<ShortStr>,
     pub headers: Option<FieldTable>,
     /// 1 = transient, 2 = persistent.
     pub delivery_mode: Option<u8>,
     pub priority: Option<u8>,
-    pub correlation_id: Option<String>,
-    pub reply_to: Option<String>,
-    pub expiration: Option<String>,
-    pub message_id: Option<String>,
+    pub correlation_id: Option<ShortStr>,
+    pub reply_to: Option<ShortStr>,
+    pub expiration: Option<ShortStr>,
+    pub message_id: Option<ShortStr>,
     /// Seconds since the Unix epoch.
     pub timestamp: Option<u64>,
-    pub kind: Option<String>,
-    pub user_id: Option<String>,
-    pub app_id: Option<String>,
-    pub cluster_id: Option<String>,
+    pub kind: Option<ShortStr>,
+    pub user_id: Option<ShortStr>,
+    pub app_id: Option<ShortStr>,
+    pub cluster_id: Option<ShortStr>,
 }
 
 /// Flag bits, most significant first, in wire order.
@@ -47,7 +48,7 @@ mod flag {
 }
 
 impl BasicProperties {
-    pub fn with_content_type(mut self, v: impl Into<String>) -> Self {
+    pub fn with_content_type(mut self, v: impl Into<ShortStr>) -> Self {
         self.content_type = Some(v.into());
         self
     }
@@ -59,11 +60,11 @@ impl BasicProperties {
         self.delivery_mode = Some(v);
         self
     }
-    pub fn with_correlation_id(mut self, v: impl Into<String>) -> Self {
+    pub fn with_correlation_id(mut self, v: impl Into<ShortStr>) -> Self {
         self.correlation_id = Some(v.into());
         self
     }
-    pub fn with_reply_to(mut self, v: impl Into<String>) -> Self {
+    pub fn with_reply_to(mut self, v: impl Into<ShortStr>) -> Self {
         self.reply_to = Some(v.into());
         self
     }
@@ -93,8 +94,8 @@ impl BasicProperties {
 
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         put_u16(out, self.flags());
-        let s = |out: &mut Vec<u8>, name, v: &Option<String>| match v {
-            Some(v) => put_short_str(out, name, v),
+        let s = |out: &mut Vec<u8>, name, v: &Option<ShortStr>| match v {
+            Some(v) => put_shortstr(out, name, v),
             None => Ok(()),
         };
         s(out, "content_type", &self.content_type)?;
@@ -121,48 +122,72 @@ impl BasicProperties {
         s(out, "cluster_id", &self.cluster_id)
     }
 
-    pub fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut p = BasicProperties::default();
+        p.decode_into(r)?;
+        Ok(p)
+    }
+
+    /// Decodes flags and properties into `self`, which must be `BasicProperties::default()`
+    /// (absent properties are left as they are): a message's properties are decoded where they
+    /// live, never moved. On error `self` holds part of the input.
+    pub(crate) fn decode_into(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        debug_assert!(*self == BasicProperties::default());
         let flags = r.u16("basic properties: flags")?;
         if flags & flag::UNUSED != 0 {
             return Err(DecodeError::BadPropertyFlags(flags));
         }
+        // Field by field into place with the sticky reads (straight-line code, the first
+        // failure reported at the end): no intermediate values (a string property is 32 bytes).
         let has = |f: u16| flags & f != 0;
-        let mut p = BasicProperties::default();
-        let s = |r: &mut Reader, f: u16, what| -> Result<Option<String>, DecodeError> {
-            if has(f) {
-                r.short_str(what).map(Some)
-            } else {
-                Ok(None)
-            }
-        };
-        p.content_type = s(r, flag::CONTENT_TYPE, "basic properties: content_type")?;
-        p.content_encoding = s(
-            r,
-            flag::CONTENT_ENCODING,
-            "basic properties: content_encoding",
-        )?;
+        if has(flag::CONTENT_TYPE) {
+            r.take_opt_short_str(&mut self.content_type, "basic properties: content_type");
+        }
+        if has(flag::CONTENT_ENCODING) {
+            let what = "basic properties: content_encoding";
+            r.take_opt_short_str(&mut self.content_encoding, what);
+        }
         if has(flag::HEADERS) {
-            p.headers =
-                Some(FieldTable::decode(r).map_err(|e| e.in_field("basic properties: headers"))?);
+            self.headers = Some(r.take_table("basic properties: headers"));
         }
         if has(flag::DELIVERY_MODE) {
-            p.delivery_mode = Some(r.u8("basic properties: delivery_mode")?);
+            self.delivery_mode = Some(r.take_u8("basic properties: delivery_mode"));
         }
         if has(flag::PRIORITY) {
-            p.priority = Some(r.u8("basic properties: priority")?);
+            self.priority = Some(r.take_u8("basic properties: priority"));
         }
-        p.correlation_id = s(r, flag::CORRELATION_ID, "basic properties: correlation_id")?;
-        p.reply_to = s(r, flag::REPLY_TO, "basic properties: reply_to")?;
-        p.expiration = s(r, flag::EXPIRATION, "basic properties: expiration")?;
-        p.message_id = s(r, flag::MESSAGE_ID, "basic properties: message_id")?;
+        if has(flag::CORRELATION_ID) {
+            let what = "basic properties: correlation_id";
+            r.take_opt_short_str(&mut self.correlation_id, what);
+        }
+        if has(flag::REPLY_TO) {
+            r.take_opt_short_str(&mut self.reply_to, "basic properties: reply_to");
+        }
+        if has(flag::EXPIRATION) {
+            r.take_opt_short_str(&mut self.expiration, "basic properties: expiration");
+        }
+        if has(flag::MESSAGE_ID) {
+            r.take_opt_short_str(&mut self.message_id, "basic properties: message_id");
+        }
         if has(flag::TIMESTAMP) {
-            p.timestamp = Some(r.u64("basic properties: timestamp")?);
+            self.timestamp = Some(r.take_u64("basic properties: timestamp"));
         }
-        p.kind = s(r, flag::TYPE, "basic properties: type")?;
-        p.user_id = s(r, flag::USER_ID, "basic properties: user_id")?;
-        p.app_id = s(r, flag::APP_ID, "basic properties: app_id")?;
-        p.cluster_id = s(r, flag::CLUSTER_ID, "basic properties: cluster_id")?;
-        Ok(p)
+        if has(flag::TYPE) {
+            r.take_opt_short_str(&mut self.kind, "basic properties: type");
+        }
+        if has(flag::USER_ID) {
+            r.take_opt_short_str(&mut self.user_id, "basic properties: user_id");
+        }
+        if has(flag::APP_ID) {
+            r.take_opt_short_str(&mut self.app_id, "basic properties: app_id");
+        }
+        if has(flag::CLUSTER_ID) {
+            r.take_opt_short_str(&mut self.cluster_id, "basic properties: cluster_id");
+        }
+        match r.failed() {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -185,19 +210,30 @@ impl ContentHeader {
         })
     }
 
-    pub fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut h = ContentHeader {
+            class_id: 60,
+            ..ContentHeader::default()
+        };
+        h.body_size = ContentHeader::decode_into(r, &mut h.properties)?;
+        Ok(h)
+    }
+
+    /// Decodes a whole header payload (class basic, trailing bytes refused) with its properties
+    /// decoded into `properties`, a default value ([`BasicProperties::decode_into`]); returns
+    /// the body size.
+    pub(crate) fn decode_into(
+        r: &mut Reader<'_>,
+        properties: &mut BasicProperties,
+    ) -> Result<u64, DecodeError> {
         let class_id = r.u16("content header: class_id")?;
         if class_id != 60 {
             return Err(DecodeError::UnknownContentClass(class_id));
         }
         let _weight = r.u16("content header: weight")?;
         let body_size = r.u64("content header: body_size")?;
-        let properties = BasicProperties::decode(r)?;
+        properties.decode_into(r)?;
         r.finish()?;
-        Ok(ContentHeader {
-            class_id,
-            body_size,
-            properties,
-        })
+        Ok(body_size)
     }
 }

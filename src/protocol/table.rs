@@ -102,52 +102,60 @@ impl FieldValue {
         })
     }
 
-    pub fn decode(r: &mut Reader) -> Result<FieldValue, DecodeError> {
-        FieldValue::decode_at(r, 0)
+    pub fn decode(r: &mut Reader<'_>) -> Result<FieldValue, DecodeError> {
+        let v = FieldValue::read(r, 0);
+        r.result(v)
     }
 
-    /// `depth` counts the tables and arrays around this value.
-    fn decode_at(r: &mut Reader, depth: usize) -> Result<FieldValue, DecodeError> {
+    /// Decodes with the reader's sticky reads (on failure: a placeholder, the error kept in
+    /// `r`). `depth` counts the tables and arrays around this value.
+    fn read(r: &mut Reader<'_>, depth: usize) -> FieldValue {
         const VALUE: &str = "field value";
-        let tag = r.u8("field value: type tag")?;
-        Ok(match tag {
-            b't' => FieldValue::Bool(r.u8(VALUE)? != 0),
-            b'b' => FieldValue::I8(r.u8(VALUE)? as i8),
-            b'B' => FieldValue::U8(r.u8(VALUE)?),
-            b's' => FieldValue::I16(r.u16(VALUE)? as i16),
-            b'u' => FieldValue::U16(r.u16(VALUE)?),
-            b'I' => FieldValue::I32(r.u32(VALUE)? as i32),
-            b'i' => FieldValue::U32(r.u32(VALUE)?),
-            b'l' => FieldValue::I64(r.u64(VALUE)? as i64),
-            b'L' => FieldValue::U64(r.u64(VALUE)?),
-            b'f' => FieldValue::F32(r.f32(VALUE)?),
-            b'd' => FieldValue::F64(r.f64(VALUE)?),
+        // A failed tag read gives 0, refused below as an unknown type, which keeps the first
+        // failure (the truncation).
+        match r.take_u8("field value: type tag") {
+            b't' => FieldValue::Bool(r.take_u8(VALUE) != 0),
+            b'b' => FieldValue::I8(r.take_u8(VALUE) as i8),
+            b'B' => FieldValue::U8(r.take_u8(VALUE)),
+            b's' => FieldValue::I16(r.take_u16(VALUE) as i16),
+            b'u' => FieldValue::U16(r.take_u16(VALUE)),
+            b'I' => FieldValue::I32(r.take_u32(VALUE) as i32),
+            b'i' => FieldValue::U32(r.take_u32(VALUE)),
+            b'l' => FieldValue::I64(r.take_u64(VALUE) as i64),
+            b'L' => FieldValue::U64(r.take_u64(VALUE)),
+            b'f' => FieldValue::F32(f32::from_bits(r.take_u32(VALUE))),
+            b'd' => FieldValue::F64(f64::from_bits(r.take_u64(VALUE))),
             b'D' => {
-                let scale = r.u8(VALUE)?;
+                let scale = r.take_u8(VALUE);
                 FieldValue::Decimal {
                     scale,
-                    value: r.u32(VALUE)? as i32,
+                    value: r.take_u32(VALUE) as i32,
                 }
             }
-            b'S' => FieldValue::LongString(r.long_str(VALUE)?),
-            b'x' => FieldValue::ByteArray(r.long_str(VALUE)?),
+            b'S' => FieldValue::LongString(r.take_long_str(VALUE)),
+            b'x' => FieldValue::ByteArray(r.take_long_str(VALUE)),
             b'A' => {
                 if depth >= MAX_NESTING {
-                    return Err(DecodeError::NestingTooDeep);
+                    r.fail(DecodeError::NestingTooDeep);
+                    return FieldValue::Void;
                 }
-                let n = r.u32("field array: length")? as usize;
-                let mut inner = Reader::new(r.bytes(n, "field array")?);
+                let n = r.take_u32("field array: length") as usize;
+                let mut inner = r.take_sub(n, "field array");
                 let mut items = Vec::new();
                 while inner.remaining() > 0 {
-                    items.push(FieldValue::decode_at(&mut inner, depth + 1)?);
+                    items.push(FieldValue::read(&mut inner, depth + 1));
                 }
+                r.absorb(inner);
                 FieldValue::Array(items)
             }
-            b'T' => FieldValue::Timestamp(r.u64(VALUE)?),
-            b'F' => FieldValue::Table(FieldTable::decode_at(r, depth)?),
+            b'T' => FieldValue::Timestamp(r.take_u64(VALUE)),
+            b'F' => FieldValue::Table(FieldTable::read(r, depth)),
             b'V' => FieldValue::Void,
-            other => return Err(DecodeError::UnknownFieldType(other)),
-        })
+            other => {
+                r.fail(DecodeError::UnknownFieldType(other));
+                FieldValue::Void
+            }
+        }
     }
 
     /// Appends tag and value; on error nothing is written.
@@ -272,24 +280,28 @@ impl FieldTable {
         self.0.iter().map(|(k, v)| (k.as_str(), v))
     }
 
-    pub fn decode(r: &mut Reader) -> Result<FieldTable, DecodeError> {
-        FieldTable::decode_at(r, 0)
+    pub fn decode(r: &mut Reader<'_>) -> Result<FieldTable, DecodeError> {
+        let t = FieldTable::read(r, 0);
+        r.result(t)
     }
 
-    /// `depth` counts the tables and arrays around this table.
-    fn decode_at(r: &mut Reader, depth: usize) -> Result<FieldTable, DecodeError> {
+    /// Decodes with the reader's sticky reads (see [`FieldValue::read`]). `depth` counts the
+    /// tables and arrays around this table.
+    pub(crate) fn read(r: &mut Reader<'_>, depth: usize) -> FieldTable {
         if depth >= MAX_NESTING {
-            return Err(DecodeError::NestingTooDeep);
+            r.fail(DecodeError::NestingTooDeep);
+            return FieldTable::new();
         }
-        let n = r.u32("field table: length")? as usize;
-        let mut inner = Reader::new(r.bytes(n, "field table")?);
+        let n = r.take_u32("field table: length") as usize;
+        let mut inner = r.take_sub(n, "field table");
         let mut entries = Vec::new();
         while inner.remaining() > 0 {
-            let key = inner.short_str("field table: key")?;
-            let value = FieldValue::decode_at(&mut inner, depth + 1)?;
+            let key = inner.take_short_string("field table: key");
+            let value = FieldValue::read(&mut inner, depth + 1);
             entries.push((key, value));
         }
-        Ok(FieldTable(entries))
+        r.absorb(inner);
+        FieldTable(entries)
     }
 
     /// Appends the length-prefixed table; on error nothing is written.

@@ -87,7 +87,7 @@ impl RpcClient {
         let _pending = Pending(&self.calls, &id);
         let mut properties = properties.clone();
         properties.reply_to = Some(REPLY_TO.into());
-        properties.correlation_id = Some(id.clone());
+        properties.correlation_id = Some(id.as_str().into());
         let deadline = rt::now_ms() + timeout_ms;
         let mut dead = None;
         loop {
@@ -168,7 +168,7 @@ impl RpcClient {
                 let Some(cid) = m.properties.correlation_id.clone() else {
                     continue;
                 };
-                let waiting = lock(&calls).pending.remove(&cid);
+                let waiting = lock(&calls).pending.remove(cid.as_str());
                 match waiting {
                     Some((_, tx)) => drop(tx.send(SessionMessage {
                         message: m,

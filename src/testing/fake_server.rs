@@ -329,7 +329,7 @@ impl FakeServer {
         let mut b = self.lock();
         b.blocked = Some(reason.to_owned());
         let m = Method::ConnectionBlocked(ConnectionBlocked {
-            reason: reason.to_owned(),
+            reason: reason.into(),
         });
         for c in b.conns.values_mut() {
             if c.phase == Phase::Opened && !c.blocked_sent {
@@ -674,26 +674,26 @@ fn locked(name: &str, id: MethodId) -> Fail {
 /// One line of the method log.
 fn describe(ch: u16, m: &Method) -> String {
     let arg = match m {
-        Method::ConnectionStartOk(s) => s.mechanism.clone(),
-        Method::ConnectionOpen(o) => o.virtual_host.clone(),
+        Method::ConnectionStartOk(s) => String::from(&s.mechanism),
+        Method::ConnectionOpen(o) => String::from(&o.virtual_host),
         Method::ConnectionClose(c) => c.reply_code.to_string(),
         Method::ChannelOpen(_) | Method::ChannelClose(_) | Method::ChannelCloseOk => ch.to_string(),
         Method::ExchangeDeclare(d) => format!("{} {}", d.exchange, d.kind),
-        Method::ExchangeDelete(d) => d.exchange.clone(),
+        Method::ExchangeDelete(d) => String::from(&d.exchange),
         Method::ExchangeBind(b) => format!("{} {} {}", b.destination, b.source, b.routing_key),
         Method::ExchangeUnbind(b) => {
             format!("{} {} {}", b.destination, b.source, b.routing_key)
         }
-        Method::QueueDeclare(d) => d.queue.clone(),
+        Method::QueueDeclare(d) => String::from(&d.queue),
         Method::QueueBind(b) => format!("{} {} {}", b.queue, b.exchange, b.routing_key),
         Method::QueueUnbind(b) => format!("{} {} {}", b.queue, b.exchange, b.routing_key),
-        Method::QueuePurge(p) => p.queue.clone(),
-        Method::QueueDelete(d) => d.queue.clone(),
+        Method::QueuePurge(p) => String::from(&p.queue),
+        Method::QueueDelete(d) => String::from(&d.queue),
         Method::BasicQos(q) => q.prefetch_count.to_string(),
-        Method::BasicConsume(c) => c.queue.clone(),
-        Method::BasicCancel(c) => c.consumer_tag.clone(),
+        Method::BasicConsume(c) => String::from(&c.queue),
+        Method::BasicCancel(c) => String::from(&c.consumer_tag),
         Method::BasicPublish(p) => format!("{} {}", p.exchange, p.routing_key),
-        Method::BasicGet(g) => g.queue.clone(),
+        Method::BasicGet(g) => String::from(&g.queue),
         Method::BasicAck(a) => a.delivery_tag.to_string(),
         Method::BasicNack(n) => n.delivery_tag.to_string(),
         Method::BasicReject(r) => r.delivery_tag.to_string(),
@@ -837,7 +837,7 @@ impl Broker {
     fn close_connection(&mut self, c: u64, code: u16, text: &str, id: MethodId) {
         let close = Method::ConnectionClose(ConnectionClose {
             reply_code: code,
-            reply_text: text.to_owned(),
+            reply_text: text.into(),
             class_id: id.class,
             method_id: id.method,
         });
@@ -862,7 +862,7 @@ impl Broker {
         }
         let close = Method::ChannelClose(ChannelClose {
             reply_code: code,
-            reply_text: text.to_owned(),
+            reply_text: text.into(),
             class_id: id.class,
             method_id: id.method,
         });
@@ -930,7 +930,7 @@ impl Broker {
                 }
                 if notify {
                     let cancel = Method::BasicCancel(BasicCancel {
-                        consumer_tag: r.tag.clone(),
+                        consumer_tag: r.tag.as_str().into(),
                         nowait: true,
                     });
                     conn.send(r.ch, &cancel);
@@ -1017,7 +1017,7 @@ impl Broker {
                     }
                 }
             }
-            Frame::Header(ch, h) => self.content_frame(c, ch, Some(h), None),
+            Frame::Header(ch, h) => self.content_frame(c, ch, Some(*h), None),
             Frame::Body(ch, b) => self.content_frame(c, ch, None, Some(b)),
         }
     }
@@ -1097,12 +1097,17 @@ impl Broker {
                 conn.send(
                     0,
                     &Method::ConnectionOpenOk(ConnectionOpenOk {
-                        known_hosts: String::new(),
+                        known_hosts: ShortStr::new(),
                     }),
                 );
                 if let Some(reason) = self.blocked.clone() {
                     conn.blocked_sent = true;
-                    conn.send(0, &Method::ConnectionBlocked(ConnectionBlocked { reason }));
+                    conn.send(
+                        0,
+                        &Method::ConnectionBlocked(ConnectionBlocked {
+                            reason: reason.into(),
+                        }),
+                    );
                 }
             }
             (Phase::Opened, Method::ConnectionClose(_)) => {
@@ -1213,7 +1218,7 @@ impl Broker {
             ),
             Method::ExchangeDeclare(d) => self.exchange_declare(c, ch, d, id)?,
             Method::ExchangeDelete(d) => {
-                let x = match self.exchanges.get(&d.exchange) {
+                let x = match self.exchanges.get(d.exchange.as_str()) {
                     Some(x) if x.builtin => {
                         let text = format!(
                             "ACCESS_REFUSED - operation not permitted on exchange '{}'",
@@ -1235,7 +1240,7 @@ impl Broker {
             Method::ExchangeBind(b) => {
                 self.bind(
                     &b.source,
-                    Dest::Exchange(b.destination.clone()),
+                    Dest::Exchange(String::from(&b.destination)),
                     &b.routing_key,
                     b.arguments,
                     id,
@@ -1247,7 +1252,7 @@ impl Broker {
             Method::ExchangeUnbind(b) => {
                 self.unbind(
                     &b.source,
-                    Dest::Exchange(b.destination),
+                    Dest::Exchange(String::from(b.destination)),
                     &b.routing_key,
                     &b.arguments,
                 );
@@ -1328,7 +1333,7 @@ impl Broker {
             Method::BasicCancel(b) => {
                 let removed = self
                     .chan(c, ch)
-                    .and_then(|chan| chan.consumers.remove(&b.consumer_tag));
+                    .and_then(|chan| chan.consumers.remove(b.consumer_tag.as_str()));
                 if let Some(cs) = removed {
                     self.unregister_consumer(c, ch, &b.consumer_tag, &cs.queue);
                 }
@@ -1399,7 +1404,7 @@ impl Broker {
         d: ExchangeDeclare,
         id: MethodId,
     ) -> Result<(), Fail> {
-        match self.exchanges.get(&d.exchange) {
+        match self.exchanges.get(d.exchange.as_str()) {
             _ if d.exchange.is_empty() && !d.passive => {
                 let text = "ACCESS_REFUSED - operation not permitted on the default exchange";
                 return Err(soft(ReplyCode::ACCESS_REFUSED, text, id));
@@ -1429,7 +1434,7 @@ impl Broker {
                     return Err(hard(ReplyCode::COMMAND_INVALID, text, id));
                 }
                 let x = Exchange::new(&d.kind, d.durable, d.auto_delete, d.internal);
-                self.exchanges.insert(d.exchange.clone(), x);
+                self.exchanges.insert(String::from(&d.exchange), x);
             }
         }
         if !d.nowait {
@@ -1497,7 +1502,7 @@ impl Broker {
                 );
                 return Err(soft(ReplyCode::ACCESS_REFUSED, text, id));
             } else {
-                d.queue.clone()
+                String::from(&d.queue)
             };
             match self.queues.get(&name) {
                 Some(q) => {
@@ -1547,7 +1552,7 @@ impl Broker {
                 (n, q.consumers.len())
             });
             let ok = QueueDeclareOk {
-                queue: name,
+                queue: name.into(),
                 message_count: messages as u32,
                 consumer_count: consumers as u32,
             };
@@ -1589,7 +1594,7 @@ impl Broker {
             self.ctag_seq += 1;
             format!("amq.ctag-{}", self.ctag_seq)
         } else {
-            b.consumer_tag.clone()
+            String::from(&b.consumer_tag)
         };
         let Some(chan) = self.chan(c, ch) else {
             return Ok(());
@@ -1616,7 +1621,9 @@ impl Broker {
             q.had_consumer = true;
         }
         if !b.nowait {
-            let ok = BasicConsumeOk { consumer_tag: tag };
+            let ok = BasicConsumeOk {
+                consumer_tag: tag.into(),
+            };
             self.send(c, ch, Method::BasicConsumeOk(ok));
         }
         self.dispatch(&name);
@@ -1634,7 +1641,7 @@ impl Broker {
         };
         let Some(msg) = q.ready.pop_front() else {
             let empty = BasicGetEmpty {
-                cluster_id: String::new(),
+                cluster_id: ShortStr::new(),
             };
             self.send(c, ch, Method::BasicGetEmpty(empty));
             return Ok(());
@@ -1651,8 +1658,8 @@ impl Broker {
         let ok = Method::BasicGetOk(BasicGetOk {
             delivery_tag: tag,
             redelivered: msg.redelivered,
-            exchange: msg.exchange.clone(),
-            routing_key: msg.routing_key.clone(),
+            exchange: msg.exchange.as_str().into(),
+            routing_key: msg.routing_key.as_str().into(),
             message_count: remaining,
         });
         conn.send_content(ch, &ok, &msg.properties, &msg.body);
@@ -1814,7 +1821,7 @@ impl Broker {
         let id = MethodId::BASIC_PUBLISH;
         let p = inc.publish;
         let properties = inc.header.map(|h| h.properties).unwrap_or_default();
-        match self.exchanges.get(&p.exchange) {
+        match self.exchanges.get(p.exchange.as_str()) {
             None => return Err(no_exchange(&p.exchange, id)),
             Some(x) if x.internal => {
                 let text = format!(
@@ -1832,11 +1839,14 @@ impl Broker {
             }
             _ => None,
         };
-        self.published
-            .push((p.exchange.clone(), p.routing_key.clone(), inc.body.clone()));
+        self.published.push((
+            String::from(&p.exchange),
+            String::from(&p.routing_key),
+            inc.body.clone(),
+        ));
         let msg = Msg {
-            exchange: p.exchange.clone(),
-            routing_key: p.routing_key.clone(),
+            exchange: String::from(&p.exchange),
+            routing_key: String::from(&p.routing_key),
             properties,
             body: Bytes::from(inc.body),
             redelivered: false,
@@ -2032,11 +2042,11 @@ fn deliver(
         cs.unacked += 1;
     }
     let m = Method::BasicDeliver(BasicDeliver {
-        consumer_tag: r.tag.clone(),
+        consumer_tag: r.tag.as_str().into(),
         delivery_tag: tag,
         redelivered: msg.redelivered,
-        exchange: msg.exchange.clone(),
-        routing_key: msg.routing_key.clone(),
+        exchange: msg.exchange.as_str().into(),
+        routing_key: msg.routing_key.as_str().into(),
     });
     conn.send_content(r.ch, &m, &msg.properties, &msg.body);
     if !no_ack {

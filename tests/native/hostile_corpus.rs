@@ -99,7 +99,7 @@ fn rich_properties(i: u8) -> BasicProperties {
     p.content_encoding = Some("identity".into());
     p.priority = Some(i % 10);
     p.expiration = Some("60000".into());
-    p.message_id = Some(format!("m-{i}"));
+    p.message_id = Some(format!("m-{i}").into());
     p.timestamp = Some(1_700_000_000 + i as u64);
     p.kind = Some("event".into());
     p.user_id = Some("guest".into());
@@ -249,7 +249,7 @@ async fn real_broker_traffic_decodes_and_seeds_the_fuzz_corpus() {
             assert_eq!(&again, payload, "{} re-encodes differently", m.name());
         }
         if *kind == 2 {
-            let h = ContentHeader::decode(&mut Reader::new(Bytes::from(payload.clone()))).unwrap();
+            let h = ContentHeader::decode(&mut Reader::new(payload)).unwrap();
             let mut again = Vec::new();
             h.encode(&mut again).unwrap();
             assert_eq!(&again, payload, "content header re-encodes differently");

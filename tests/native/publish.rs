@@ -434,7 +434,7 @@ async fn unencodable_values_fail_before_anything_is_sent() {
             .unwrap_err();
         assert!(matches!(e, warren::Error::Encode(_)), "{e:?}");
         let long_type = BasicProperties {
-            content_type: Some("t".repeat(300)),
+            content_type: Some("t".repeat(300).into()),
             ..Default::default()
         };
         let e = ch

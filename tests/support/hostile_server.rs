@@ -139,7 +139,7 @@ pub fn deliver(tag: &str, delivery_tag: u64) -> Vec<u8> {
             consumer_tag: tag.into(),
             delivery_tag,
             redelivered: false,
-            exchange: String::new(),
+            exchange: ShortStr::new(),
             routing_key: "q".into(),
         }),
     )
@@ -155,7 +155,7 @@ pub fn deliver_message(tag: &str, delivery_tag: u64, body: &[u8]) -> Vec<u8> {
             consumer_tag: tag.into(),
             delivery_tag,
             redelivered: false,
-            exchange: String::new(),
+            exchange: ShortStr::new(),
             routing_key: "q".into(),
         }),
         &BasicProperties::default(),

@@ -26,7 +26,12 @@ pub fn method() -> impl Strategy<Value = Method> {
                 },
             )
             .boxed(),
-        (field_table(), short_str(), long_str(), short_str())
+        (
+            field_table(),
+            short_str().prop_map(ShortStr::from),
+            long_str(),
+            short_str().prop_map(ShortStr::from),
+        )
             .prop_map(|(client_properties, mechanism, response, locale)| {
                 Method::ConnectionStartOk(ConnectionStartOk {
                     client_properties,
@@ -60,7 +65,11 @@ pub fn method() -> impl Strategy<Value = Method> {
                 })
             })
             .boxed(),
-        (short_str(), short_str(), any::<bool>())
+        (
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
+            any::<bool>(),
+        )
             .prop_map(|(virtual_host, capabilities, insist)| {
                 Method::ConnectionOpen(ConnectionOpen {
                     virtual_host,
@@ -69,10 +78,15 @@ pub fn method() -> impl Strategy<Value = Method> {
                 })
             })
             .boxed(),
-        (short_str(),)
+        (short_str().prop_map(ShortStr::from),)
             .prop_map(|(known_hosts,)| Method::ConnectionOpenOk(ConnectionOpenOk { known_hosts }))
             .boxed(),
-        (any::<u16>(), short_str(), any::<u16>(), any::<u16>())
+        (
+            any::<u16>(),
+            short_str().prop_map(ShortStr::from),
+            any::<u16>(),
+            any::<u16>(),
+        )
             .prop_map(|(reply_code, reply_text, class_id, method_id)| {
                 Method::ConnectionClose(ConnectionClose {
                     reply_code,
@@ -83,17 +97,17 @@ pub fn method() -> impl Strategy<Value = Method> {
             })
             .boxed(),
         Just(Method::ConnectionCloseOk).boxed(),
-        (short_str(),)
+        (short_str().prop_map(ShortStr::from),)
             .prop_map(|(reason,)| Method::ConnectionBlocked(ConnectionBlocked { reason }))
             .boxed(),
         Just(Method::ConnectionUnblocked).boxed(),
-        (long_str(), short_str())
+        (long_str(), short_str().prop_map(ShortStr::from))
             .prop_map(|(new_secret, reason)| {
                 Method::ConnectionUpdateSecret(ConnectionUpdateSecret { new_secret, reason })
             })
             .boxed(),
         Just(Method::ConnectionUpdateSecretOk).boxed(),
-        (short_str(),)
+        (short_str().prop_map(ShortStr::from),)
             .prop_map(|(out_of_band,)| Method::ChannelOpen(ChannelOpen { out_of_band }))
             .boxed(),
         (long_str(),)
@@ -105,7 +119,12 @@ pub fn method() -> impl Strategy<Value = Method> {
         (any::<bool>(),)
             .prop_map(|(active,)| Method::ChannelFlowOk(ChannelFlowOk { active }))
             .boxed(),
-        (any::<u16>(), short_str(), any::<u16>(), any::<u16>())
+        (
+            any::<u16>(),
+            short_str().prop_map(ShortStr::from),
+            any::<u16>(),
+            any::<u16>(),
+        )
             .prop_map(|(reply_code, reply_text, class_id, method_id)| {
                 Method::ChannelClose(ChannelClose {
                     reply_code,
@@ -117,7 +136,7 @@ pub fn method() -> impl Strategy<Value = Method> {
             .boxed(),
         Just(Method::ChannelCloseOk).boxed(),
         (
-            short_str(),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
@@ -140,8 +159,8 @@ pub fn method() -> impl Strategy<Value = Method> {
             .boxed(),
         (
             any::<u16>(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
@@ -176,7 +195,12 @@ pub fn method() -> impl Strategy<Value = Method> {
             )
             .boxed(),
         Just(Method::ExchangeDeclareOk).boxed(),
-        (any::<u16>(), short_str(), any::<bool>(), any::<bool>())
+        (
+            any::<u16>(),
+            short_str().prop_map(ShortStr::from),
+            any::<bool>(),
+            any::<bool>(),
+        )
             .prop_map(|(ticket, exchange, if_unused, nowait)| {
                 Method::ExchangeDelete(ExchangeDelete {
                     ticket,
@@ -189,9 +213,9 @@ pub fn method() -> impl Strategy<Value = Method> {
         Just(Method::ExchangeDeleteOk).boxed(),
         (
             any::<u16>(),
-            short_str(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             field_table(),
         )
@@ -211,9 +235,9 @@ pub fn method() -> impl Strategy<Value = Method> {
         Just(Method::ExchangeBindOk).boxed(),
         (
             any::<u16>(),
-            short_str(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             field_table(),
         )
@@ -233,7 +257,7 @@ pub fn method() -> impl Strategy<Value = Method> {
         Just(Method::ExchangeUnbindOk).boxed(),
         (
             any::<u16>(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
@@ -256,7 +280,11 @@ pub fn method() -> impl Strategy<Value = Method> {
                 },
             )
             .boxed(),
-        (short_str(), any::<u32>(), any::<u32>())
+        (
+            short_str().prop_map(ShortStr::from),
+            any::<u32>(),
+            any::<u32>(),
+        )
             .prop_map(|(queue, message_count, consumer_count)| {
                 Method::QueueDeclareOk(QueueDeclareOk {
                     queue,
@@ -267,9 +295,9 @@ pub fn method() -> impl Strategy<Value = Method> {
             .boxed(),
         (
             any::<u16>(),
-            short_str(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             field_table(),
         )
@@ -287,7 +315,11 @@ pub fn method() -> impl Strategy<Value = Method> {
             )
             .boxed(),
         Just(Method::QueueBindOk).boxed(),
-        (any::<u16>(), short_str(), any::<bool>())
+        (
+            any::<u16>(),
+            short_str().prop_map(ShortStr::from),
+            any::<bool>(),
+        )
             .prop_map(|(ticket, queue, nowait)| {
                 Method::QueuePurge(QueuePurge {
                     ticket,
@@ -301,7 +333,7 @@ pub fn method() -> impl Strategy<Value = Method> {
             .boxed(),
         (
             any::<u16>(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
@@ -321,9 +353,9 @@ pub fn method() -> impl Strategy<Value = Method> {
             .boxed(),
         (
             any::<u16>(),
-            short_str(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             field_table(),
         )
             .prop_map(|(ticket, queue, exchange, routing_key, arguments)| {
@@ -349,8 +381,8 @@ pub fn method() -> impl Strategy<Value = Method> {
         Just(Method::BasicQosOk).boxed(),
         (
             any::<u16>(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
@@ -372,10 +404,10 @@ pub fn method() -> impl Strategy<Value = Method> {
                 },
             )
             .boxed(),
-        (short_str(),)
+        (short_str().prop_map(ShortStr::from),)
             .prop_map(|(consumer_tag,)| Method::BasicConsumeOk(BasicConsumeOk { consumer_tag }))
             .boxed(),
-        (short_str(), any::<bool>())
+        (short_str().prop_map(ShortStr::from), any::<bool>())
             .prop_map(|(consumer_tag, nowait)| {
                 Method::BasicCancel(BasicCancel {
                     consumer_tag,
@@ -383,13 +415,13 @@ pub fn method() -> impl Strategy<Value = Method> {
                 })
             })
             .boxed(),
-        (short_str(),)
+        (short_str().prop_map(ShortStr::from),)
             .prop_map(|(consumer_tag,)| Method::BasicCancelOk(BasicCancelOk { consumer_tag }))
             .boxed(),
         (
             any::<u16>(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             any::<bool>(),
             any::<bool>(),
         )
@@ -403,7 +435,12 @@ pub fn method() -> impl Strategy<Value = Method> {
                 })
             })
             .boxed(),
-        (any::<u16>(), short_str(), short_str(), short_str())
+        (
+            any::<u16>(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
+        )
             .prop_map(|(reply_code, reply_text, exchange, routing_key)| {
                 Method::BasicReturn(BasicReturn {
                     reply_code,
@@ -414,11 +451,11 @@ pub fn method() -> impl Strategy<Value = Method> {
             })
             .boxed(),
         (
-            short_str(),
+            short_str().prop_map(ShortStr::from),
             any::<u64>(),
             any::<bool>(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
         )
             .prop_map(
                 |(consumer_tag, delivery_tag, redelivered, exchange, routing_key)| {
@@ -432,7 +469,11 @@ pub fn method() -> impl Strategy<Value = Method> {
                 },
             )
             .boxed(),
-        (any::<u16>(), short_str(), any::<bool>())
+        (
+            any::<u16>(),
+            short_str().prop_map(ShortStr::from),
+            any::<bool>(),
+        )
             .prop_map(|(ticket, queue, no_ack)| {
                 Method::BasicGet(BasicGet {
                     ticket,
@@ -444,8 +485,8 @@ pub fn method() -> impl Strategy<Value = Method> {
         (
             any::<u64>(),
             any::<bool>(),
-            short_str(),
-            short_str(),
+            short_str().prop_map(ShortStr::from),
+            short_str().prop_map(ShortStr::from),
             any::<u32>(),
         )
             .prop_map(
@@ -460,7 +501,7 @@ pub fn method() -> impl Strategy<Value = Method> {
                 },
             )
             .boxed(),
-        (short_str(),)
+        (short_str().prop_map(ShortStr::from),)
             .prop_map(|(cluster_id,)| Method::BasicGetEmpty(BasicGetEmpty { cluster_id }))
             .boxed(),
         (any::<u64>(), any::<bool>())

@@ -14,7 +14,7 @@ pub mod method_strategy;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use warren::protocol::{BasicProperties, FieldTable, FieldValue};
+use warren::protocol::{BasicProperties, FieldTable, FieldValue, ShortStr};
 
 /// One character, mostly ASCII, sometimes 2-, 3- and 4-byte UTF-8.
 fn any_char() -> impl Strategy<Value = char> {
@@ -160,6 +160,7 @@ pub fn normalized_table(t: &FieldTable) -> FieldTable {
 
 /// All 14 basic properties, each independently present or absent.
 pub fn properties() -> BoxedStrategy<BasicProperties> {
+    let short_str = || short_str().prop_map(ShortStr::from);
     let first = (
         proptest::option::of(short_str()),
         proptest::option::of(short_str()),

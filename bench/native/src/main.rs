@@ -42,7 +42,9 @@ fn target() -> Target {
     // amqp://user:pass@host:port/vhost — the benchmark always uses the default vhost.
     let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
     let authority = rest.split('/').next().unwrap_or(rest);
-    let (cred, hp) = authority.rsplit_once('@').unwrap_or(("guest:guest", authority));
+    let (cred, hp) = authority
+        .rsplit_once('@')
+        .unwrap_or(("guest:guest", authority));
     let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
     let (host, port) = hp.rsplit_once(':').unwrap_or((hp, "5672"));
     Target {
@@ -57,7 +59,9 @@ fn target() -> Target {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 4 {
-        eprintln!("usage: warren-bench warren|lapin|amqprs publish|consume_ack|consume_noack N [QUEUE]");
+        eprintln!(
+            "usage: warren-bench warren|lapin|amqprs publish|consume_ack|consume_noack N [QUEUE]"
+        );
         std::process::exit(2);
     }
     let client = args[1].as_str();
@@ -198,8 +202,12 @@ async fn lapin_run(t: &Target, w: Workload, n: u32, q: &str) -> Res<f64> {
     } else {
         conn.create_channel().await?
     };
-    ch.queue_declare(q.into(), QueueDeclareOptions::default(), FieldTable::default())
-        .await?;
+    ch.queue_declare(
+        q.into(),
+        QueueDeclareOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
     let passive = QueueDeclareOptions {
         passive: true,
         ..Default::default()

@@ -131,6 +131,14 @@ fn call_and_send_reject_the_wrong_kind_of_method() {
         eng.send(ch, &queue_declare("q")),
         Err(Error::InvalidArgument(_))
     ));
+    // A method only servers send is refused in every build, with or without the encoders of
+    // server methods (feature server-codec).
+    match eng.send(ch, &deliver_method(1)) {
+        Err(Error::InvalidArgument(why)) => {
+            assert_eq!(why, "basic.deliver is sent only by servers")
+        }
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
     b.expect_nothing(&mut eng);
     eng.send(ch, &ack).unwrap();
     assert_eq!(b.expect_method(&mut eng), (ch, ack));

@@ -221,7 +221,7 @@ fn basic_get_ok_and_get_empty() {
     b.content(&mut eng, ch, &get_ok, &props, b"payload", 131_072);
     let want = Delivery {
         channel: ch,
-        consumer_tag: String::new(),
+        consumer_tag: ShortStr::new(),
         delivery_tag: 9,
         redelivered: true,
         exchange: "".into(),

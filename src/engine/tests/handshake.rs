@@ -70,7 +70,7 @@ fn amqplain_response_is_an_unprefixed_field_table() {
     assert_eq!(s.response[0] as usize, "LOGIN".len());
     let mut framed = (s.response.len() as u32).to_be_bytes().to_vec();
     framed.extend_from_slice(&s.response);
-    let mut r = crate::protocol::codec::Reader::new(Bytes::from(framed));
+    let mut r = crate::protocol::codec::Reader::new(&framed);
     let table = FieldTable::decode(&mut r).expect("AMQPLAIN response decodes as a table");
     r.finish().expect("no trailing bytes");
     assert_eq!(table.get("LOGIN").and_then(|v| v.as_str()), Some(USER));

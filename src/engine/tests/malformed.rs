@@ -86,6 +86,37 @@ fn channel_method_during_handshake_is_unexpected() {
     assert_eq!(closed_code(&drain_events(&mut eng)), 505);
 }
 
+#[test]
+fn a_method_only_clients_send_is_command_invalid() {
+    // The engine decodes only what servers send: basic.publish from the broker is refused from
+    // its ids (503, as RabbitMQ answers a method it does not take), whatever its arguments.
+    for (ch, m) in [
+        (1, Method::BasicPublish(BasicPublish::default())),
+        (0, Method::ConnectionStartOk(ConnectionStartOk::default())),
+        (1, queue_declare("q")),
+    ] {
+        let (mut eng, mut b) = connected();
+        open_channel(&mut eng, &mut b);
+        b.send(&mut eng, ch, &m);
+        let events = drain_events(&mut eng);
+        match closed_error(&events) {
+            Some(Error::ConnectionClosed(info)) => {
+                assert_eq!(info.code, ReplyCode::COMMAND_INVALID);
+                let id = m.id();
+                let want = format!(
+                    "malformed frame from peer: {} ({}.{}) is sent only by clients",
+                    m.name(),
+                    id.class,
+                    id.method
+                );
+                assert_eq!(info.text, want);
+            }
+            other => panic!("{}: expected ConnectionClosed, got {other:?}", m.name()),
+        }
+        assert_eq!(b.expect_connection_close(&mut eng).reply_code, 503);
+    }
+}
+
 /// xorshift64*: deterministic pseudo-random bytes without a dependency.
 struct Rng(u64);
 
