@@ -281,7 +281,7 @@ async fn session_survives_three_cuts_without_losing_confirmed_messages() {
                     };
                     let publish = async move {
                         let props = BasicProperties {
-                            message_id: Some(i.to_string()),
+                            message_id: Some(i.to_string().into()),
                             ..Default::default()
                         };
                         let r = session
