@@ -5,34 +5,34 @@
 
 use js_sys::Reflect;
 use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::JsValue;
 
 thread_local! {
     /// (address, length) of the literal, and its JS string. Looked up by a linear scan: there are
-    /// a few dozen names, and comparing two words each beats hashing the text.
-    static KEYS: RefCell<Vec<(usize, usize, JsValue)>> = const { RefCell::new(Vec::new()) };
+    /// a few dozen names, and comparing two words each beats hashing the text. `Rc`, so a lookup
+    /// hands the string out without an externref slot of its own, and without holding the borrow
+    /// while JS runs (a getter may call back into warren).
+    static KEYS: RefCell<Vec<(usize, usize, Rc<JsValue>)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The JS string for the literal `name`.
-pub fn key(name: &'static str) -> JsValue {
+fn key(name: &'static str) -> Rc<JsValue> {
     let id = (name.as_ptr() as usize, name.len());
     KEYS.with(|keys| {
-        let mut keys = keys.borrow_mut();
-        if let Some((_, _, v)) = keys.iter().find(|(p, l, _)| (*p, *l) == id) {
+        if let Some((_, _, v)) = keys.borrow().iter().find(|(p, l, _)| (*p, *l) == id) {
             return v.clone();
         }
-        let v = JsValue::from_str(name);
-        keys.push((id.0, id.1, v.clone()));
+        let v = Rc::new(JsValue::from_str(name));
+        keys.borrow_mut().push((id.0, id.1, v.clone()));
         v
     })
 }
 
-/// `o[name]`, undefined when reading throws (a getter, a revoked Proxy) and for undefined and
-/// null, whose read would throw: a thrown and caught TypeError costs some 15 µs.
+/// `o[name]` of an object, undefined when reading throws (a getter, a revoked Proxy). `o` must
+/// not be undefined or null (the read would throw, and a thrown and caught TypeError costs some
+/// 15 µs): callers check once for the whole object.
 pub fn get(o: &JsValue, name: &'static str) -> JsValue {
-    if o.is_undefined() || o.is_null() {
-        return JsValue::UNDEFINED;
-    }
     Reflect::get(o, &key(name)).unwrap_or(JsValue::UNDEFINED)
 }
 

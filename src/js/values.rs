@@ -106,29 +106,22 @@ fn detached(buf: &JsValue) -> bool {
 /// Bytes of a Uint8Array, ArrayBuffer or other ArrayBuffer view; `None` for anything else,
 /// detached buffers and views on them included.
 pub fn js_bytes(v: &JsValue) -> Option<Vec<u8>> {
-    let buf = if v.is_instance_of::<ArrayBuffer>() {
-        v.clone()
-    } else if ArrayBuffer::is_view(v) {
-        get(v, "buffer")
-    } else {
+    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
+        return (!detached(b)).then(|| Uint8Array::new(b).to_vec());
+    }
+    if !ArrayBuffer::is_view(v) {
         return None;
-    };
+    }
+    let buf = get(v, "buffer");
     if detached(&buf) {
         return None;
     }
     if let Some(u) = v.dyn_ref::<Uint8Array>() {
         return Some(u.to_vec());
     }
-    if let Some(b) = v.dyn_ref::<ArrayBuffer>() {
-        return Some(Uint8Array::new(b).to_vec());
-    }
-    if ArrayBuffer::is_view(v) {
-        let buf = get(v, "buffer");
-        let off = get(v, "byteOffset").as_f64()? as u32;
-        let len = get(v, "byteLength").as_f64()? as u32;
-        return Some(Uint8Array::new_with_byte_offset_and_length(&buf, off, len).to_vec());
-    }
-    None
+    let off = get(v, "byteOffset").as_f64()? as u32;
+    let len = get(v, "byteLength").as_f64()? as u32;
+    Some(Uint8Array::new_with_byte_offset_and_length(&buf, off, len).to_vec())
 }
 
 fn is_plain_object(v: &JsValue) -> bool {
@@ -358,7 +351,11 @@ pub fn opt_num(o: &JsValue, key: &'static str) -> Result<Option<f64>, Error> {
         .ok_or_else(|| type_error(format!("option {key} must be a non-negative number")))
 }
 
+/// `o[key]`, undefined when `o` is undefined or null (an options argument left out).
 pub fn get_field(o: &JsValue, key: &'static str) -> JsValue {
+    if o.is_undefined() || o.is_null() {
+        return JsValue::UNDEFINED;
+    }
     get(o, key)
 }
 
