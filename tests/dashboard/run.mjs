@@ -100,11 +100,35 @@ async function addExchangeWatch(page, exchange, pattern) {
     { timeout: 15000 });
 }
 
+/** Waits for `n` visible rows that show the selected watch's messages (right after a selection
+ * the list still holds the previous watch's rows until the next frame repaints it). */
 async function waitRows(page, n, timeout = 20000) {
   await page.waitForFunction((n) => {
-    const rows = [...document.querySelectorAll("#list .msg")].filter((r) => !r.hidden);
+    const selected = window.__dashboard.selected;
+    const rows = [...document.querySelectorAll("#list .msg")].filter((r) => !r.hidden && r.record?.watch === selected);
     return rows.length >= n;
   }, n, { timeout });
+}
+
+/** Clicks the newest row until the inspector opens: a repaint between Playwright's hit test and
+ * the click (new messages arrive 10 times a second) can move the row away from the pointer. */
+async function inspectNewestRow(page) {
+  for (let attempt = 1; ; attempt++) {
+    await page.locator("#list .msg:not([hidden])").first().click({ timeout: 5000 });
+    try {
+      await page.waitForSelector("#inspector:not([hidden])", { timeout: 2000 });
+      return;
+    } catch (e) {
+      if (attempt === 3) {
+        const state = await page.evaluate(() => ({
+          selected: window.__dashboard.selected?.label,
+          rows: [...document.querySelectorAll("#list .msg")].map((r) => ({ hidden: r.hidden, watch: r.record?.watch?.label })),
+          tab: [...document.querySelectorAll(".tabs button.on")].map((b) => b.dataset.tab),
+        }));
+        throw new Error(`the inspector did not open after 3 clicks: ${JSON.stringify(state)}`);
+      }
+    }
+  }
 }
 
 async function visibleKeys(page) {
@@ -201,8 +225,7 @@ async function main() {
   // the nested tables and arrays come through a classic queue: watch the exchange.
   await addExchangeWatch(page, "demo.orders", "order.#");
   await waitRows(page, 2);
-  await page.locator("#list .msg:not([hidden])").first().click();
-  await page.waitForSelector("#inspector:not([hidden])", { timeout: 5000 });
+  await inspectNewestRow(page);
   const types = await page.$$eval("#insp-headers tr[data-header]", (rows) =>
     Object.fromEntries(rows.map((r) => [r.dataset.header, r.dataset.type])));
   const expect = {
