@@ -37,14 +37,60 @@ const LIBS = {
 const MEMORY_WORKLOADS = ["memory_idle", "memory_buffered"];
 
 // ?diag=1 (BENCH_DIAG=1): count WebSocket sends and bytes, to see how a library batches frames.
+// It also stamps every send and received message with performance.now() and the socket's
+// number (in opening order), so the RPC workload can say where a round trip's time goes.
 const wsStats = { sends: 0, sendBytes: 0 };
-if (params.get("diag") === "1") {
+const DIAG = params.get("diag") === "1";
+/** [time, socket number, 0 = send | 1 = receive] per event, in order. */
+const wsEvents = [];
+if (DIAG) {
   const send = WebSocket.prototype.send;
   WebSocket.prototype.send = function (data) {
     wsStats.sends++;
     wsStats.sendBytes += data?.byteLength ?? data?.length ?? 0;
+    wsEvents.push([performance.now(), this.__diagId, 0]);
     return send.call(this, data);
   };
+  let sockets = 0;
+  const Base = WebSocket;
+  // A listener added here runs before the library's own onmessage/listener.
+  globalThis.WebSocket = class extends Base {
+    constructor(...args) {
+      super(...args);
+      this.__diagId = sockets++;
+      this.addEventListener("message", () => wsEvents.push([performance.now(), this.__diagId, 1]));
+    }
+  };
+}
+
+/** The RPC round trip cut at the WebSocket events inside it (medians, ms): the client's publish
+ *  until its send, the way to the server's socket (relay, broker, relay, browser), the server's
+ *  handling until its reply is sent, the way back, and the client's handling until the awaiting
+ *  code resumes. Calls whose events are not exactly the expected four are skipped. */
+function rpcSegments(calls) {
+  const med = (a) => {
+    const s = Float64Array.from(a).sort();
+    return s.length ? s[Math.floor(s.length / 2)] : null;
+  };
+  const seg = { to_send: [], there: [], server: [], back: [], to_resume: [] };
+  let i = 0;
+  let skipped = 0;
+  for (const [s, e] of calls) {
+    while (i < wsEvents.length && wsEvents[i][0] < s) i++;
+    const ev = [];
+    while (i < wsEvents.length && wsEvents[i][0] <= e) ev.push(wsEvents[i++]);
+    const kinds = ev.map(([, id, k]) => `${id}${k}`).join(",");
+    if (kinds !== "10,01,00,11") {
+      skipped++;
+      continue;
+    }
+    seg.to_send.push(ev[0][0] - s);
+    seg.there.push(ev[1][0] - ev[0][0]);
+    seg.server.push(ev[2][0] - ev[1][0]);
+    seg.back.push(ev[3][0] - ev[2][0]);
+    seg.to_resume.push(e - ev[3][0]);
+  }
+  return { ...Object.fromEntries(Object.entries(seg).map(([k, v]) => [k, med(v)])), calls: calls.length, skipped };
 }
 
 const logEl = document.getElementById("log");
@@ -82,6 +128,8 @@ async function connect(Client) {
 /** warren's wasm linear memory (0 for the other libraries): warren.js's initSync returns the
  *  instance's exports once index.js has instantiated the module. */
 let wasmMemory = null;
+/** [start, end] of every timed RPC call (diag only). */
+const rpcCalls = [];
 
 async function probe(label) {
   for (let i = 0; i < 3; i++) {
@@ -111,7 +159,13 @@ async function workloadsFor(lib) {
   if (clientName === "warren") {
     wasmMemory = (await import("../../pkg/warren.js")).initSync().memory;
   }
-  const wl = makeWorkloads({ connect, workload, run: RUN, probe: MEMORY_WORKLOADS.includes(workload) ? probe : undefined });
+  const wl = makeWorkloads({
+    connect,
+    workload,
+    run: RUN,
+    probe: MEMORY_WORKLOADS.includes(workload) ? probe : undefined,
+    rpcCalls: DIAG ? rpcCalls : undefined,
+  });
   const Client = lib.AMQPWebSocketClient;
   return Object.fromEntries(Object.entries(wl).map(([k, f]) => [k, (n) => f(Client, n)]));
 }
@@ -149,7 +203,7 @@ try {
     n,
     ...r,
     phases,
-    ...(params.get("diag") === "1" ? { ws: wsStats } : {}),
+    ...(DIAG ? { ws: { ...wsStats, ...(rpcCalls.length ? { rpc: rpcSegments(rpcCalls) } : {}) } } : {}),
     crossOriginIsolated: globalThis.crossOriginIsolated === true,
     userAgent: navigator.userAgent,
   });

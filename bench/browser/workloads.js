@@ -9,7 +9,8 @@ const PREFETCH = 1000;
 const CONFIRM_WINDOW = 1000;
 const BODY = new TextEncoder().encode("0123456789abcdef"); // 16 B
 
-export function makeWorkloads({ connect, workload, run: RUN, probe }) {
+// `rpcCalls` (optional, diagnostics): an array the RPC workload appends [start, end] of each timed call to.
+export function makeWorkloads({ connect, workload, run: RUN, probe, rpcCalls }) {
   /** A fresh, empty, transient, non-exclusive queue named for this run and workload. Deleted at the
    * end of the workload; x-expires removes it from the broker if the page dies before that. */
   async function freshQueue(ch, suffix) {
@@ -133,7 +134,9 @@ export function makeWorkloads({ connect, workload, run: RUN, probe }) {
       for (let i = 0; i < pairs; i++) {
         const s = performance.now();
         await call(String(i));
-        lat[i] = performance.now() - s;
+        const e = performance.now();
+        lat[i] = e - s;
+        rpcCalls?.push([s, e]);
       }
       const total = (performance.now() - t0) / 1000;
       lat.sort();
