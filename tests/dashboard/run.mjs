@@ -110,24 +110,18 @@ async function waitRows(page, n, timeout = 20000) {
   }, n, { timeout });
 }
 
-/** Clicks the newest row until the inspector opens: a repaint between Playwright's hit test and
- * the click (new messages arrive 10 times a second) can move the row away from the pointer. */
+/** Clicks the newest row and waits for the inspector; on a timeout, says what the page showed. */
 async function inspectNewestRow(page) {
-  for (let attempt = 1; ; attempt++) {
-    await page.locator("#list .msg:not([hidden])").first().click({ timeout: 5000 });
-    try {
-      await page.waitForSelector("#inspector:not([hidden])", { timeout: 2000 });
-      return;
-    } catch (e) {
-      if (attempt === 3) {
-        const state = await page.evaluate(() => ({
-          selected: window.__dashboard.selected?.label,
-          rows: [...document.querySelectorAll("#list .msg")].map((r) => ({ hidden: r.hidden, watch: r.record?.watch?.label })),
-          tab: [...document.querySelectorAll(".tabs button.on")].map((b) => b.dataset.tab),
-        }));
-        throw new Error(`the inspector did not open after 3 clicks: ${JSON.stringify(state)}`);
-      }
-    }
+  await page.locator("#list .msg:not([hidden])").first().click({ timeout: 5000 });
+  try {
+    await page.waitForSelector("#inspector:not([hidden])", { timeout: 5000 });
+  } catch (e) {
+    const state = await page.evaluate(() => ({
+      selected: window.__dashboard.selected?.label,
+      rows: [...document.querySelectorAll("#list .msg")].map((r) => ({ hidden: r.hidden, watch: r.record?.watch?.label })),
+      tab: [...document.querySelectorAll(".tabs button.on")].map((b) => b.dataset.tab),
+    }));
+    throw new Error(`the inspector did not open: ${JSON.stringify(state)}`);
   }
 }
 
