@@ -696,14 +696,14 @@ impl Session {
         };
         match self.publish_at_once(&m) {
             Attempt::Done => Ok(()),
-            Attempt::Wait(w) => self.finish_publish(w, &m).await,
-            Attempt::Later => self.publish_slowly(&m).await,
+            Attempt::Wait(w) => self.publish_rest(Some(w), &m).await,
+            Attempt::Later => self.publish_rest(None, &m).await,
         }
     }
 
     /// The fast path of a publish: when the session is live, not blocked and the outbox has
     /// room, the message goes out now, with no future and no wait for a link. [`Attempt::Later`]
-    /// when it cannot (nothing was sent then): [`Session::publish_slowly`] does it.
+    /// when it cannot (nothing was sent then): [`Session::publish_rest`] does it.
     pub(crate) fn publish_at_once(&self, m: &Outgoing<'_>) -> Attempt {
         let confirm = m.confirm && self.inner.options.confirm;
         let (ch, generation) = {
@@ -746,32 +746,107 @@ impl Session {
         }
     }
 
-    /// Waits for what a publish that went out is waiting for (its confirm, or room on the
-    /// transport), under the shared deadline; sends it again where the slow path would.
-    pub(crate) async fn finish_publish(&self, w: Waiting, m: &Outgoing<'_>) -> Result<(), Error> {
-        let Waiting {
-            slot,
-            generation,
-            deadline,
-            wait,
-        } = w;
-        let _slot = slot;
-        let mut state = Resend {
-            dead: None,
-            channel_errors: 0,
+    /// The rest of a publish after [`Session::publish_at_once`]: with `sent`, what it waits
+    /// for (its confirm, or room on the transport); without, the slow path: it waits (in the
+    /// outbox, until its deadline) for a live, unblocked link and a publish channel. Either way
+    /// it is sent again after a connection loss until confirmed.
+    pub(crate) async fn publish_rest(
+        &self,
+        sent: Option<Waiting>,
+        m: &Outgoing<'_>,
+    ) -> Result<(), Error> {
+        let (_slot, deadline, sent) = match sent {
+            Some(w) => (w.slot, w.deadline, Some((w.generation, w.wait))),
+            None => {
+                let slot = outbox::Slot::take(&self.inner, m.body.len())?;
+                (Some(slot), self.deadline(), None)
+            }
         };
-        match self.settle_wait(wait, deadline).await {
-            Ok(()) => return Ok(()),
-            Err(Retry::No(e)) => return Err(e),
-            Err(Retry::Connection) => state.dead = Some(generation),
-            Err(Retry::Channel(_)) => {
-                if let Some(link) = self.link_of(generation) {
-                    let _ = self.renew(&link, Which::Publish).await;
+        self.publish_loop(m, deadline, sent).await
+    }
+
+    /// Sends (unless `sent` says on which connection it went already) and waits for the
+    /// confirm, again on the next connection after a loss, until `deadline`.
+    async fn publish_loop(
+        &self,
+        m: &Outgoing<'_>,
+        deadline: Millis,
+        mut sent: Option<(u64, PublishWait)>,
+    ) -> Result<(), Error> {
+        let confirm = m.confirm && self.inner.options.confirm;
+        let which = if m.confirm || !self.inner.options.confirm {
+            Which::Publish
+        } else {
+            Which::Plain
+        };
+        let (mut dead, mut channel_errors) = (None, 0);
+        // counted as queued until it went out once, so later publishes do not overtake it
+        let mut queued = sent.is_none().then(|| Queued::new(&self.inner));
+        loop {
+            let (generation, wait) = match sent.take() {
+                Some(s) => s,
+                None => {
+                    let link = self.link(deadline, true, dead).await?;
+                    let Some(ch) = which.of(&link).cloned() else {
+                        // the unconfirmed channel opens at the first unconfirmed publish
+                        match self.renew(&link, which).await {
+                            Ok(()) => {}
+                            Err(e) if is_connection_level(&e) => dead = Some(link.generation),
+                            Err(e) => return Err(e),
+                        }
+                        continue;
+                    };
+                    let (x, rk, body, props) = (m.exchange, m.routing_key, m.body, m.properties);
+                    match ch.publish_now(x, rk, body, props, m.options) {
+                        Ok(w) => {
+                            queued.take();
+                            (link.generation, w)
+                        }
+                        Err(e) if is_connection_level(&e) => {
+                            dead = Some(link.generation);
+                            continue;
+                        }
+                        Err(e @ Error::NotOpen(_)) => {
+                            // The publish channel is gone: retry on a fresh one, or give up if
+                            // none opens (no spinning until the deadline).
+                            self.renew(&link, which).await.map_err(|_| e)?;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
-                state.channel_errors = 1;
+            };
+            let outcome = match wait {
+                PublishWait::Confirm(_, rx) if confirm => {
+                    match select(rx, self.inner.expiry(deadline)).await {
+                        Either::Left((r, _)) => r.unwrap_or(Err(Error::NotOpen("connection"))),
+                        Either::Right(_) => Err(Error::Timeout),
+                    }
+                }
+                // as on the raw channel: the sender goes with the connection at the latest
+                PublishWait::Drain(rx) => {
+                    let _ = rx.await;
+                    return Ok(());
+                }
+                _ => return Ok(()),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(e) if is_connection_level(&e) => dead = Some(generation),
+                // The broker closed the publish channel: because of this message or of another
+                // one in flight with it. Once more on a fresh channel tells which.
+                Err(e @ Error::ChannelClosed(_)) => {
+                    if let Some(link) = self.link_of(generation) {
+                        let _ = self.renew(&link, which).await;
+                    }
+                    channel_errors += 1;
+                    if channel_errors > 1 {
+                        return Err(e);
+                    }
+                }
+                Err(e) => return Err(e),
             }
         }
-        self.publish_loop(m, deadline, state).await
     }
 
     /// The link of connection `generation`, if it is still the live one.
@@ -781,103 +856,6 @@ impl Session {
             .as_ref()
             .filter(|l| l.generation == generation)
             .cloned()
-    }
-
-    /// The publish when it cannot go at once: it waits (in the outbox, until its deadline) for
-    /// a live, unblocked link, a publish channel, and then its confirm; sent again after a
-    /// connection loss until confirmed.
-    pub(crate) async fn publish_slowly(&self, m: &Outgoing<'_>) -> Result<(), Error> {
-        let _slot = outbox::Slot::take(&self.inner, m.body.len())?;
-        let deadline = self.deadline();
-        let state = Resend {
-            dead: None,
-            channel_errors: 0,
-        };
-        self.publish_loop(m, deadline, state).await
-    }
-
-    async fn publish_loop(
-        &self,
-        m: &Outgoing<'_>,
-        deadline: Millis,
-        mut state: Resend,
-    ) -> Result<(), Error> {
-        let confirm = m.confirm && self.inner.options.confirm;
-        let which = if m.confirm || !self.inner.options.confirm {
-            Which::Publish
-        } else {
-            Which::Plain
-        };
-        // counted as queued until it went out once, so later publishes do not overtake it
-        let mut queued = Some(Queued::new(&self.inner));
-        loop {
-            let link = self.link(deadline, true, state.dead).await?;
-            let Some(ch) = which.of(&link).cloned() else {
-                // the unconfirmed channel opens at the first unconfirmed publish
-                match self.renew(&link, which).await {
-                    Ok(()) => {}
-                    Err(e) if is_connection_level(&e) => state.dead = Some(link.generation),
-                    Err(e) => return Err(e),
-                }
-                continue;
-            };
-            let wait =
-                match ch.publish_now(m.exchange, m.routing_key, m.body, m.properties, m.options) {
-                    Ok(w) => w,
-                    Err(e) if is_connection_level(&e) => {
-                        state.dead = Some(link.generation);
-                        continue;
-                    }
-                    Err(e @ Error::NotOpen(_)) => {
-                        // The publish channel is gone: retry on a fresh one, or give up if none
-                        // opens (no spinning until the deadline).
-                        self.renew(&link, which).await.map_err(|_| e)?;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-            queued.take();
-            let wait = match wait {
-                PublishWait::Confirm(..) if !confirm => return Ok(()),
-                w => w,
-            };
-            match self.settle_wait(wait, deadline).await {
-                Ok(()) => return Ok(()),
-                Err(Retry::No(e)) => return Err(e),
-                Err(Retry::Connection) => state.dead = Some(link.generation),
-                // The broker closed the publish channel: because of this message or of another
-                // one in flight with it. Once more on a fresh channel tells which.
-                Err(Retry::Channel(e)) => {
-                    let _ = self.renew(&link, which).await;
-                    state.channel_errors += 1;
-                    if state.channel_errors > 1 {
-                        return Err(e);
-                    }
-                }
-            }
-        }
-    }
-
-    /// What a sent publish waits for, until `deadline`: its confirm (sorted into what to do
-    /// next), or room on the transport (then it is done either way).
-    async fn settle_wait(&self, wait: PublishWait, deadline: Millis) -> Result<(), Retry> {
-        let outcome = match wait {
-            PublishWait::Sent => return Ok(()),
-            PublishWait::Drain(rx) => {
-                let _ = select(rx, self.inner.expiry(deadline)).await;
-                return Ok(());
-            }
-            PublishWait::Confirm(_, rx) => match select(rx, self.inner.expiry(deadline)).await {
-                Either::Left((r, _)) => r.unwrap_or(Err(Error::NotOpen("connection"))),
-                Either::Right(_) => Err(Error::Timeout),
-            },
-        };
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(e) if is_connection_level(&e) => Err(Retry::Connection),
-            Err(e @ Error::ChannelClosed(_)) => Err(Retry::Channel(e)),
-            Err(e) => Err(Retry::No(e)),
-        }
     }
 
     /// Consumes from a queue for as long as the session lives: after a reconnect the same
@@ -1104,29 +1082,13 @@ pub(crate) enum Attempt {
     Later,
 }
 
-/// A publish that went out on the fast path and waits ([`Session::finish_publish`]).
+/// A publish that went out on the fast path and waits ([`Session::publish_rest`]).
 pub(crate) struct Waiting {
     /// Its place in the outbox until confirmed (`None` for an unconfirmed one).
     slot: Option<outbox::Slot>,
     generation: u64,
     deadline: Millis,
     wait: PublishWait,
-}
-
-/// How a sent publish failed: whether and where to send it again.
-enum Retry {
-    /// The connection went: again on the next one.
-    Connection,
-    /// The broker closed the publish channel.
-    Channel(Error),
-    No(Error),
-}
-
-/// Where a publish's resends stand.
-struct Resend {
-    /// The connection it was lost with (wait for a newer one).
-    dead: Option<u64>,
-    channel_errors: u32,
 }
 
 /// Counts a publish on the slow path in [`State::queued`] until dropped.

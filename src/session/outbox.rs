@@ -7,7 +7,6 @@ use super::Inner;
 use crate::engine::{Error, Millis};
 use crate::rt;
 use futures::channel::oneshot;
-use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 
 #[derive(Debug)]
@@ -82,38 +81,35 @@ impl Drop for Slot {
     }
 }
 
-/// The deadlines of publishes waiting for their confirm (or for room on the transport), in
-/// order: one task sleeps until the earliest and expires what is due, instead of a timer per
-/// publish (on wasm each would be a setTimeout and a closure).
+/// The deadlines of publishes waiting for their confirm: one
+/// task sleeps until the earliest and expires what is due, instead of a timer per publish (on
+/// wasm each would be a setTimeout and a closure).
 #[derive(Default)]
 pub(crate) struct Deadlines {
-    /// Sorted by deadline; a dropped receiver (the publish ended) is pruned as it comes up.
-    waiting: VecDeque<(Millis, oneshot::Sender<()>)>,
+    /// Dropping a sender expires its publish; one whose receiver is gone (the publish ended) is
+    /// pruned.
+    waiting: Vec<(Millis, oneshot::Sender<()>)>,
     /// Whether the task runs.
     watching: bool,
 }
 
-/// A publish that waits less long than the earliest one the task sleeps for (a resend after a
-/// reconnect keeps its first deadline) is seen within this much.
+/// The longest the task sleeps, so a deadline earlier than the one it sleeps for (a resend
+/// after a reconnect keeps its first deadline) is not missed by more than this.
 const RECHECK_MS: u64 = 1_000;
 
 impl Inner {
-    /// Resolves when `deadline` has passed (or is dropped with the session).
+    /// Resolves (with `Canceled`) when `deadline` has passed.
     pub(crate) fn expiry(self: &Arc<Self>, deadline: Millis) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let start = {
             let mut st = self.lock();
             let pending = st.outbox.len().0;
             let d = &mut st.deadlines;
-            while d.waiting.front().is_some_and(|(_, tx)| tx.is_canceled()) {
-                d.waiting.pop_front();
-            }
-            // ended publishes behind a waiting one: pruned before they outnumber the live ones
+            // ended publishes: pruned before they outnumber the waiting ones
             if d.waiting.len() > 2 * pending + 64 {
                 d.waiting.retain(|(_, tx)| !tx.is_canceled());
             }
-            let at = d.waiting.partition_point(|(t, _)| *t <= deadline);
-            d.waiting.insert(at, (deadline, tx));
+            d.waiting.push((deadline, tx));
             !std::mem::replace(&mut d.watching, true)
         };
         if start {
@@ -131,21 +127,19 @@ async fn expire(inner: Weak<Inner>) {
             let mut st = inner.lock();
             let now = rt::now_ms();
             let d = &mut st.deadlines;
-            while let Some((at, tx)) = d.waiting.front() {
-                if *at > now && !tx.is_canceled() {
-                    break;
+            let mut next = Millis::MAX;
+            d.waiting.retain(|(at, tx)| {
+                let keep = *at > now && !tx.is_canceled();
+                if keep {
+                    next = next.min(*at);
                 }
-                if let Some((_, tx)) = d.waiting.pop_front() {
-                    let _ = tx.send(());
-                }
+                keep
+            });
+            if d.waiting.is_empty() {
+                d.watching = false;
+                return;
             }
-            match d.waiting.front() {
-                Some((at, _)) => (*at - now).min(RECHECK_MS),
-                None => {
-                    d.watching = false;
-                    return;
-                }
-            }
+            (next - now).min(RECHECK_MS)
         };
         rt::sleep_ms(sleep).await;
     }
