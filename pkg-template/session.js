@@ -117,9 +117,13 @@ Object.setPrototypeOf(AMQPGeneratorSubscription.prototype, AMQPSubscription.prot
 for (const Handle of [AMQPQueue, AMQPExchange]) {
   for (const name of ["publish", "bind", "unbind"]) {
     const method = Handle.prototype[name];
-    Handle.prototype[name] = async function (...args) {
-      await method.apply(this, args);
-      return this;
+    // not an async function: one promise and one hop less per publish
+    Handle.prototype[name] = function (...args) {
+      try {
+        return method.apply(this, args).then(() => this);
+      } catch (e) {
+        return Promise.reject(e);
+      }
     };
   }
 }

@@ -45,7 +45,8 @@ use crate::engine::{Error, Millis};
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::rt;
 use futures::channel::{mpsc, oneshot};
-use outbox::Outbox;
+use futures::future::{select, Either};
+use outbox::{Deadlines, Outbox};
 use std::sync::{Arc, Mutex, MutexGuard};
 use subscription::{is_connection_level, Record};
 
@@ -73,6 +74,9 @@ pub(crate) struct Link {
     control: Channel,
     /// Publishing, in confirm mode when the session confirms.
     publish: Channel,
+    /// Unconfirmed publishes of a confirming session, opened at the first one: on the confirm
+    /// channel the broker would ack each of them and the client track every ack.
+    plain: Option<Channel>,
     /// Counts connections; a handle from an older one is stale.
     generation: u64,
 }
@@ -82,6 +86,11 @@ pub(crate) struct State {
     topology: Topology,
     subscriptions: Vec<Arc<Record>>,
     outbox: Outbox,
+    /// When the publishes waiting for a confirm give up (one timer for all of them).
+    deadlines: Deadlines,
+    /// Publishes on the slow path that have not gone out yet: while there are any, a new one
+    /// does not overtake them on the fast path.
+    queued: usize,
     /// Woken whenever the link, the blocked state or the session's end changes.
     waiters: Vec<oneshot::Sender<()>>,
     /// The broker blocked publishing (connection.blocked).
@@ -244,6 +253,8 @@ impl Session {
                 topology: Topology::default(),
                 subscriptions: Vec::new(),
                 outbox,
+                deadlines: Deadlines::default(),
+                queued: 0,
                 waiters: Vec::new(),
                 blocked: false,
                 stopped: false,
@@ -477,27 +488,33 @@ impl Session {
         result
     }
 
-    /// Replaces a session channel the broker closed (after an error on it). `Err` when no
-    /// usable channel could be had on this link (the caller gives up instead of retrying).
+    /// Replaces a session channel the broker closed (after an error on it), or opens the
+    /// unconfirmed publish channel the first time it is needed. `Err` when no usable channel
+    /// could be had on this link (the caller gives up instead of retrying).
     async fn renew(&self, link: &Link, which: Which) -> Result<(), Error> {
         let current = {
             let st = self.inner.lock();
             match &st.link {
-                Some(l) if l.generation == link.generation => which.of(l).clone(),
+                Some(l) if l.generation == link.generation => which.of(l).cloned(),
                 _ => return Ok(()), // a newer link replaced this one
             }
         };
-        if current.is_open() {
+        if current.is_some_and(|c| c.is_open()) {
             return Ok(()); // somebody renewed it already
         }
         let ch = link.conn.channel(None).await?;
         if which == Which::Publish && self.inner.options.confirm {
             ch.confirm_select().await?;
         }
+        if which != Which::Control {
+            supervisor::forward_returns(&self.inner, &ch, &link.conn);
+        }
         let mut st = self.inner.lock();
         match st.link.as_mut() {
-            Some(l) if l.generation == link.generation && !which.of(l).is_open() => {
-                *which.of_mut(l) = ch
+            Some(l)
+                if l.generation == link.generation && !which.of(l).is_some_and(|c| c.is_open()) =>
+            {
+                which.set(l, ch)
             }
             _ => drop(ch.close()),
         }
@@ -669,50 +686,159 @@ impl Session {
         options: PublishOptions,
         confirm: bool,
     ) -> Result<(), Error> {
-        let _slot = outbox::Slot::take(&self.inner, body.len())?;
-        let deadline = self.deadline();
-        let mut dead = None;
-        let mut channel_errors = 0;
+        let m = Outgoing {
+            exchange,
+            routing_key,
+            body,
+            properties,
+            options,
+            confirm,
+        };
+        match self.publish_at_once(&m) {
+            Attempt::Done => Ok(()),
+            Attempt::Wait(w) => self.publish_rest(Some(w), &m).await,
+            Attempt::Later => self.publish_rest(None, &m).await,
+        }
+    }
+
+    /// The fast path of a publish: when the session is live, not blocked and the outbox has
+    /// room, the message goes out now, with no future and no wait for a link. [`Attempt::Later`]
+    /// when it cannot (nothing was sent then): [`Session::publish_rest`] does it.
+    pub(crate) fn publish_at_once(&self, m: &Outgoing<'_>) -> Attempt {
+        let confirm = m.confirm && self.inner.options.confirm;
+        let (ch, generation) = {
+            let mut st = self.inner.lock();
+            if st.blocked || st.queued > 0 || st.stopped {
+                return Attempt::Later;
+            }
+            let Some(link) = &st.link else {
+                return Attempt::Later;
+            };
+            let ch = if m.confirm || !self.inner.options.confirm {
+                link.publish.clone()
+            } else {
+                match &link.plain {
+                    Some(ch) => ch.clone(),
+                    None => return Attempt::Later,
+                }
+            };
+            let generation = link.generation;
+            // an unconfirmed publish holds its place only while it is handed over
+            if st.outbox.admit(m.body.len()).is_err() {
+                return Attempt::Later;
+            }
+            if !confirm {
+                st.outbox.release(m.body.len());
+            }
+            (ch, generation)
+        };
+        let slot = confirm.then(|| outbox::Slot::taken(&self.inner, m.body.len()));
+        match ch.publish_now(m.exchange, m.routing_key, m.body, m.properties, m.options) {
+            Ok(PublishWait::Sent) => Attempt::Done,
+            Ok(PublishWait::Confirm(..)) if !confirm => Attempt::Done,
+            Ok(wait) => Attempt::Wait(Waiting {
+                slot,
+                generation,
+                deadline: self.deadline(),
+                wait,
+            }),
+            Err(_) => Attempt::Later,
+        }
+    }
+
+    /// The rest of a publish after [`Session::publish_at_once`]: with `sent`, what it waits
+    /// for (its confirm, or room on the transport); without, the slow path: it waits (in the
+    /// outbox, until its deadline) for a live, unblocked link and a publish channel. Either way
+    /// it is sent again after a connection loss until confirmed.
+    pub(crate) async fn publish_rest(
+        &self,
+        sent: Option<Waiting>,
+        m: &Outgoing<'_>,
+    ) -> Result<(), Error> {
+        let (_slot, deadline, sent) = match sent {
+            Some(w) => (w.slot, w.deadline, Some((w.generation, w.wait))),
+            None => {
+                let slot = outbox::Slot::take(&self.inner, m.body.len())?;
+                (Some(slot), self.deadline(), None)
+            }
+        };
+        self.publish_loop(m, deadline, sent).await
+    }
+
+    /// Sends (unless `sent` says on which connection it went already) and waits for the
+    /// confirm, again on the next connection after a loss, until `deadline`.
+    async fn publish_loop(
+        &self,
+        m: &Outgoing<'_>,
+        deadline: Millis,
+        mut sent: Option<(u64, PublishWait)>,
+    ) -> Result<(), Error> {
+        let confirm = m.confirm && self.inner.options.confirm;
+        let which = if m.confirm || !self.inner.options.confirm {
+            Which::Publish
+        } else {
+            Which::Plain
+        };
+        let (mut dead, mut channel_errors) = (None, 0);
+        // counted as queued until it went out once, so later publishes do not overtake it
+        let mut queued = sent.is_none().then(|| Queued::new(&self.inner));
         loop {
-            let link = self.link(deadline, true, dead).await?;
-            let wait =
-                match link
-                    .publish
-                    .publish_now(exchange, routing_key, body, properties, options)
-                {
-                    Ok(w) => w,
-                    Err(e) if is_connection_level(&e) => {
-                        dead = Some(link.generation);
+            let (generation, wait) = match sent.take() {
+                Some(s) => s,
+                None => {
+                    let link = self.link(deadline, true, dead).await?;
+                    let Some(ch) = which.of(&link).cloned() else {
+                        // the unconfirmed channel opens at the first unconfirmed publish
+                        match self.renew(&link, which).await {
+                            Ok(()) => {}
+                            Err(e) if is_connection_level(&e) => dead = Some(link.generation),
+                            Err(e) => return Err(e),
+                        }
                         continue;
+                    };
+                    let (x, rk, body, props) = (m.exchange, m.routing_key, m.body, m.properties);
+                    match ch.publish_now(x, rk, body, props, m.options) {
+                        Ok(w) => {
+                            queued.take();
+                            (link.generation, w)
+                        }
+                        Err(e) if is_connection_level(&e) => {
+                            dead = Some(link.generation);
+                            continue;
+                        }
+                        Err(e @ Error::NotOpen(_)) => {
+                            // The publish channel is gone: retry on a fresh one, or give up if
+                            // none opens (no spinning until the deadline).
+                            self.renew(&link, which).await.map_err(|_| e)?;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
                     }
-                    Err(e @ Error::NotOpen(_)) => {
-                        // The publish channel is gone: retry on a fresh one, or give up if none
-                        // opens (no spinning until the deadline).
-                        self.renew(&link, Which::Publish).await.map_err(|_| e)?;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-            let left = deadline.saturating_sub(rt::now_ms()).max(1);
+                }
+            };
             let outcome = match wait {
-                PublishWait::Confirm(..) if !confirm => return Ok(()),
-                PublishWait::Sent => return Ok(()),
+                PublishWait::Confirm(_, rx) if confirm => {
+                    match select(rx, self.inner.expiry(deadline)).await {
+                        Either::Left((r, _)) => r.unwrap_or(Err(Error::NotOpen("connection"))),
+                        Either::Right(_) => Err(Error::Timeout),
+                    }
+                }
+                // as on the raw channel: the sender goes with the connection at the latest
                 PublishWait::Drain(rx) => {
-                    let _ = rt::timeout(left, rx).await;
+                    let _ = rx.await;
                     return Ok(());
                 }
-                PublishWait::Confirm(_, rx) => rt::timeout(left, rx)
-                    .await
-                    .map_err(|_| Error::Timeout)?
-                    .unwrap_or(Err(Error::NotOpen("connection"))),
+                _ => return Ok(()),
             };
             match outcome {
                 Ok(()) => return Ok(()),
-                Err(e) if is_connection_level(&e) => dead = Some(link.generation),
+                Err(e) if is_connection_level(&e) => dead = Some(generation),
                 // The broker closed the publish channel: because of this message or of another
                 // one in flight with it. Once more on a fresh channel tells which.
                 Err(e @ Error::ChannelClosed(_)) => {
-                    let _ = self.renew(&link, Which::Publish).await;
+                    if let Some(link) = self.link_of(generation) {
+                        let _ = self.renew(&link, which).await;
+                    }
                     channel_errors += 1;
                     if channel_errors > 1 {
                         return Err(e);
@@ -721,6 +847,15 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The link of connection `generation`, if it is still the live one.
+    fn link_of(&self, generation: u64) -> Option<Link> {
+        let st = self.inner.lock();
+        st.link
+            .as_ref()
+            .filter(|l| l.generation == generation)
+            .cloned()
     }
 
     /// Consumes from a queue for as long as the session lives: after a reconnect the same
@@ -758,8 +893,9 @@ impl Session {
         }
     }
 
-    /// Subscribes and hands every delivery to `handler`, each on a task of its own (as many at
-    /// once as the broker delivers: `prefetch` bounds them), in delivery order. With
+    /// Subscribes and hands every delivery to `handler`, in delivery order; a handler that
+    /// does not finish at once goes on on a task of its own (as many at once as the broker
+    /// delivers: `prefetch` bounds them). With
     /// [`Settle::Auto`] a delivery is acked when its handler succeeds and nacked when it fails
     /// (an unusable message is never requeued). Runs until the subscription is cancelled
     /// ([`HandledSubscription::cancel`], the broker, or `stop`).
@@ -783,13 +919,22 @@ impl Session {
                     break; // the broker refused or cancelled it: the subscription ended
                 };
                 let settler = m.settler();
-                let handled = handler(m);
-                spawn(async move {
-                    let outcome = handled.await;
+                let mut handled = handler(m);
+                // A handler that is done at once (most are) is settled here; only one that
+                // waits gets a task of its own.
+                let waker = futures::task::noop_waker_ref();
+                let polled = handled
+                    .as_mut()
+                    .poll(&mut std::task::Context::from_waker(waker));
+                let settled = move |outcome| {
                     if let Err(e) = settle_outcome(settle, no_ack, &settler, outcome) {
                         log::warn!("warren session: could not settle a delivery: {e}");
                     }
-                });
+                };
+                match polled {
+                    std::task::Poll::Ready(outcome) => settled(outcome),
+                    std::task::Poll::Pending => spawn(async move { settled(handled.await) }),
+                }
             }
         });
         Ok(handle)
@@ -895,20 +1040,70 @@ fn closed_because_of_a_request(e: &Error) -> bool {
 enum Which {
     Control,
     Publish,
+    /// The unconfirmed publish channel of a confirming session.
+    Plain,
 }
 
 impl Which {
-    fn of(self, l: &Link) -> &Channel {
+    fn of(self, l: &Link) -> Option<&Channel> {
         match self {
-            Which::Control => &l.control,
-            Which::Publish => &l.publish,
+            Which::Control => Some(&l.control),
+            Which::Publish => Some(&l.publish),
+            Which::Plain => l.plain.as_ref(),
         }
     }
 
-    fn of_mut(self, l: &mut Link) -> &mut Channel {
+    fn set(self, l: &mut Link, ch: Channel) {
         match self {
-            Which::Control => &mut l.control,
-            Which::Publish => &mut l.publish,
+            Which::Control => l.control = ch,
+            Which::Publish => l.publish = ch,
+            Which::Plain => l.plain = Some(ch),
         }
+    }
+}
+
+/// One publish's message and options, borrowed for as long as it takes.
+pub(crate) struct Outgoing<'a> {
+    pub exchange: &'a str,
+    pub routing_key: &'a str,
+    pub body: &'a [u8],
+    pub properties: &'a BasicProperties,
+    pub options: PublishOptions,
+    pub confirm: bool,
+}
+
+/// What [`Session::publish_at_once`] made of a publish.
+pub(crate) enum Attempt {
+    /// Handed to the connection; nothing to wait for.
+    Done,
+    /// Sent; its confirm (or room on the transport) is still to come.
+    Wait(Waiting),
+    /// It cannot go now (nothing was sent): take the slow path.
+    Later,
+}
+
+/// A publish that went out on the fast path and waits ([`Session::publish_rest`]).
+pub(crate) struct Waiting {
+    /// Its place in the outbox until confirmed (`None` for an unconfirmed one).
+    slot: Option<outbox::Slot>,
+    generation: u64,
+    deadline: Millis,
+    wait: PublishWait,
+}
+
+/// Counts a publish on the slow path in [`State::queued`] until dropped.
+struct Queued<'a>(&'a Inner);
+
+impl<'a> Queued<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        inner.lock().queued += 1;
+        Queued(inner)
+    }
+}
+
+impl Drop for Queued<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.queued = st.queued.saturating_sub(1);
     }
 }

@@ -191,7 +191,11 @@ fn recovery_failed(inner: &Inner, queue: Option<String>, object: String, error: 
 
 /// Hands the publish channel's returned (unroutable `mandatory`) messages to the notice
 /// listeners, until the channel ends.
-fn forward_returns(inner: &Arc<Inner>, publish: &crate::client::Channel, conn: &Connection) {
+pub(crate) fn forward_returns(
+    inner: &Arc<Inner>,
+    publish: &crate::client::Channel,
+    conn: &Connection,
+) {
     let mut returns = publish.returns();
     let (channel, connection) = (publish.clone(), conn.clone());
     let inner = Arc::downgrade(inner);
@@ -286,6 +290,7 @@ async fn open_and_recover(
         conn,
         control,
         publish,
+        plain: None,
         generation,
     })
 }

@@ -789,3 +789,85 @@ async fn handlers_run_concurrently_up_to_the_prefetch() {
     sub.cancel();
     session.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn unconfirmed_publishes_go_over_a_channel_without_confirm_mode() {
+    let server = FakeServer::new();
+    let session = connect(&server, options()).await.unwrap();
+    let mut events = session.events();
+    session
+        .queue_declare("plain", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    let publish = |confirm| {
+        let s = session.clone();
+        async move {
+            let props = BasicProperties::default();
+            s.publish_with(
+                "",
+                "plain",
+                b"m",
+                &props,
+                PublishOptions::default(),
+                confirm,
+            )
+            .await
+        }
+    };
+    for round in 1..=2 {
+        for _ in 0..10 {
+            publish(false).await.unwrap();
+        }
+        // one connection, handled in order: once this is confirmed the ten have arrived
+        publish(true).await.unwrap();
+        assert_eq!(server.messages_in("plain"), 11 * round);
+        assert_eq!(
+            server.confirmed_publishes(),
+            round,
+            "only the confirmed publishes went over the confirm channel"
+        );
+        assert_eq!(session.pending_publishes(), (0, 0));
+        // the unconfirmed channel is opened again on the next connection
+        server.cut();
+        until_recovered(&mut events).await;
+    }
+    session.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn confirms_that_never_come_time_out_at_their_deadline() {
+    let server = FakeServer::new();
+    let opts = SessionOptions {
+        operation_timeout_ms: 3_000,
+        ..options()
+    };
+    let session = connect(&server, opts).await.unwrap();
+    session
+        .queue_declare("late", QueueDeclareOptions::default(), FieldTable::new())
+        .await
+        .unwrap();
+    server.blackhole();
+    let t0 = rt::now_ms();
+    let mut waiting = Vec::new();
+    for i in 0..3u64 {
+        let s = session.clone();
+        waiting.push(tokio::spawn(async move {
+            // staggered: each publish has its own deadline, one timer serves them all
+            tokio::time::sleep(std::time::Duration::from_millis(500 * i)).await;
+            let start = rt::now_ms();
+            let props = BasicProperties::default();
+            let r = s
+                .publish("", "late", b"x", &props, PublishOptions::default())
+                .await;
+            (r, rt::now_ms() - start)
+        }));
+    }
+    for w in waiting {
+        let (r, took) = w.await.unwrap();
+        assert_eq!(r, Err(Error::Timeout));
+        assert!((3_000..3_100).contains(&took), "timed out after {took} ms");
+    }
+    assert!(rt::now_ms() - t0 < 4_200);
+    assert_eq!(session.pending_publishes(), (0, 0), "their places are free");
+    session.stop().await;
+}

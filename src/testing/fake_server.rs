@@ -267,6 +267,11 @@ impl FakeServer {
         self.lock().stale_settles
     }
 
+    /// How many publishes arrived on a channel in confirm mode (the others were not confirmed).
+    pub fn confirmed_publishes(&self) -> usize {
+        self.lock().confirmed_publishes
+    }
+
     /// Every publish the server accepted (its exchange existed), in order: (exchange, routing
     /// key, body). Unroutable ones included.
     pub fn published(&self) -> Vec<(String, String, Vec<u8>)> {
@@ -413,6 +418,8 @@ struct Broker {
     published: Vec<(String, String, Vec<u8>)>,
     /// Acks, nacks and rejects for delivery tags the channel never had or already settled.
     stale_settles: usize,
+    /// Publishes that arrived on a channel in confirm mode.
+    confirmed_publishes: usize,
     queue_seq: u64,
     ctag_seq: u64,
 }
@@ -1839,6 +1846,7 @@ impl Broker {
             }
             _ => None,
         };
+        self.confirmed_publishes += usize::from(seq.is_some());
         self.published.push((
             String::from(&p.exchange),
             String::from(&p.routing_key),

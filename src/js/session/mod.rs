@@ -14,7 +14,7 @@ mod queue;
 mod rpc;
 mod subscription;
 
-use ops::{bind_op, op_promise, publish_op, rpc_op, Op};
+use ops::{bind_op, op_promise, publish, rpc_op, Op};
 
 use queue::{deliver, JsExchange, JsQueue};
 use rpc::{JsRpcClient, JsRpcServer};
@@ -33,12 +33,12 @@ use crate::client::{
 };
 use crate::engine::{Error, TransportError};
 use crate::protocol::{BasicProperties, EncodeError, FieldTable};
-use crate::session::HandlerError;
 use crate::session::{
-    rpc_error, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult, Notice,
-    QueueRef, RpcClient, RpcHandler, RpcReply, RpcServer, Session, SessionEvent, SessionMessage,
-    SessionOptions, Settle, SubscribeOptions, Subscription,
+    rpc_error, Attempt, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult,
+    Notice, Outgoing, QueueRef, RpcClient, RpcHandler, RpcReply, RpcServer, Session, SessionEvent,
+    SessionMessage, SessionOptions, Settle, SubscribeOptions, Subscription,
 };
+use crate::session::{HandlerError, Waiting};
 use crate::transport::Scheme;
 use futures::channel::oneshot;
 use futures::future::{select, Either};
@@ -94,6 +94,11 @@ fn describe(e: &JsValue) -> String {
         return String::from(err.message());
     }
     crate::transport::websocket::thrown_text(e)
+}
+
+/// Whether a callback's result is something to wait for (a Promise or another thenable).
+fn is_thenable(v: &JsValue) -> bool {
+    v.is_object() && get_field(v, "then").is_function()
 }
 
 /// Waits for a value that may be a Promise (or any thenable).
@@ -298,10 +303,12 @@ impl SessionState {
             let c = JsClient::adopt(conn, self.url.clone(), self.logger.clone());
             (c, Vec::new())
         });
-        chans.retain(|c| c.inner().is_open());
-        if let Some(c) = chans.iter().find(|c| c.id() == ch.id()) {
+        // the common case, every delivery of a subscription: its channel is known and open
+        let known = |c: &&JsChannel| c.id() == ch.id() && c.inner().is_open();
+        if let Some(c) = chans.iter().find(known) {
             return c.clone();
         }
+        chans.retain(|c| c.inner().is_open());
         let c = JsChannel::create(ch, client.clone());
         chans.push(c.clone());
         c
@@ -365,12 +372,17 @@ impl SessionState {
     /// A message for JS, decoded in place (its `body` becomes the parsed value) when codecs are
     /// configured.
     async fn message(&self, m: SessionMessage) -> Result<JsValue, JsValue> {
-        let (ch, conn) = (m.channel().clone(), m.connection().clone());
-        let msg: JsValue = JsMessage::delivered(m.message, self.js_channel(ch, conn)).into();
+        let msg = self.plain_message(m);
         if let Some(decode) = &self.decode {
             settle_value(decode.call1(&JsValue::NULL, &msg)?).await?;
         }
         Ok(msg)
+    }
+
+    /// A message for JS as it came (no codecs).
+    fn plain_message(&self, m: SessionMessage) -> JsValue {
+        let (ch, conn) = (m.channel().clone(), m.connection().clone());
+        JsMessage::delivered(m.message, self.js_channel(ch, conn)).into()
     }
 
     fn this(&self) -> JsValue {

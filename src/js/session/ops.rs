@@ -23,11 +23,12 @@ pub(super) enum Op {
     Publish {
         exchange: String,
         routing_key: String,
-        body: JsValue,
-        properties: JsValue,
+        body: Body,
         confirm: bool,
-        mandatory: bool,
+        options: PublishOptions,
         abort: Abort,
+        /// It went out already and waits for its confirm ([`Session::publish_at_once`]).
+        sent: Option<Waiting>,
     },
     Get {
         queue: QueueRef,
@@ -112,21 +113,29 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             exchange,
             routing_key,
             body,
-            properties,
             confirm,
-            mandatory,
+            options,
             abort,
+            sent,
         } => {
             let publish = async {
-                let (bytes, mut props) = st.encode(body, properties).await?;
-                props.delivery_mode.get_or_insert(2);
-                let po = PublishOptions {
-                    mandatory,
-                    immediate: false,
+                let (bytes, props) = match body {
+                    Body::Encoded(b) => *b,
+                    Body::Js(body, properties) => {
+                        let (bytes, mut props) = st.encode(body, properties).await?;
+                        props.delivery_mode.get_or_insert(2);
+                        (bytes, props)
+                    }
                 };
-                s.publish_with(&exchange, &routing_key, &bytes, &props, po, confirm)
-                    .await
-                    .map_err(to_js)
+                let m = Outgoing {
+                    exchange: &exchange,
+                    routing_key: &routing_key,
+                    body: &bytes,
+                    properties: &props,
+                    options,
+                    confirm,
+                };
+                s.publish_rest(sent, &m).await.map_err(to_js)
             };
             abort.run(publish).await?;
             Ok(JsValue::UNDEFINED) // session.js resolves to the handle itself
@@ -270,22 +279,68 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
     }
 }
 
-/// A publish: properties (deliveryMode 2 unless given), `confirm`, `mandatory`, `signal`.
-pub(super) fn publish_op(
+/// A publish's message: as JS gave it (codecs encode it first) or already in bytes.
+pub(super) enum Body {
+    Js(JsValue, JsValue),
+    Encoded(Box<(Vec<u8>, BasicProperties)>),
+}
+
+/// A publish from a handle: properties (deliveryMode 2 unless given), `confirm`, `mandatory`,
+/// `signal`. Without codecs or a signal it is handed to the connection now when it can go (a
+/// live session with room: [`Session::publish_at_once`]), and an unconfirmed one then costs
+/// no future at all; the rest runs as an [`Op`] like every other method.
+#[inline(never)]
+pub(super) fn publish(
+    st: &Rc<SessionState>,
     exchange: String,
     routing_key: String,
     body: JsValue,
     o: JsValue,
-) -> Result<Op, JsValue> {
-    Ok(Op::Publish {
-        exchange,
-        routing_key,
-        body,
-        confirm: opt_bool(&o, "confirm", true).map_err(to_js)?,
-        mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
-        abort: Abort::new(get_field(&o, "signal"))?,
-        properties: o,
-    })
+) -> Promise {
+    let op = (|| {
+        let confirm = opt_bool(&o, "confirm", true).map_err(to_js)?;
+        let options = PublishOptions {
+            mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
+            immediate: false,
+        };
+        let abort = Abort::new(get_field(&o, "signal"))?;
+        let mut sent = None;
+        let body = if st.encode.is_none() && abort.rx.is_none() {
+            let bytes = plain_body(&body)?;
+            let mut props = js_to_properties(&o).map_err(to_js)?;
+            props.delivery_mode.get_or_insert(2);
+            let m = Outgoing {
+                exchange: &exchange,
+                routing_key: &routing_key,
+                body: &bytes,
+                properties: &props,
+                options,
+                confirm,
+            };
+            match st.session.publish_at_once(&m) {
+                Attempt::Done => return Ok(None),
+                Attempt::Wait(w) => sent = Some(w),
+                Attempt::Later => {}
+            }
+            Body::Encoded(Box::new((bytes, props)))
+        } else {
+            Body::Js(body, o)
+        };
+        Ok(Some(Op::Publish {
+            exchange,
+            routing_key,
+            body,
+            confirm,
+            options,
+            abort,
+            sent,
+        }))
+    })();
+    match op {
+        Ok(None) => Promise::resolve(&JsValue::UNDEFINED),
+        Ok(Some(op)) => op_promise(st, Ok(op)),
+        Err(e) => Promise::reject(&e),
+    }
 }
 
 /// An RPC call: the request's properties plus `timeout` and `signal`.

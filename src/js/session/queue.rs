@@ -31,8 +31,13 @@ impl JsQueue {
             JsValue,
         >,
     ) -> Promise {
-        let op = publish_op(String::new(), self.queue.name(), body, opts(&options));
-        op_promise(&self.st, op)
+        publish(
+            &self.st,
+            String::new(),
+            self.queue.name(),
+            body,
+            opts(&options),
+        )
     }
 
     /// `subscribe(callback)`, `subscribe(params, callback)`: deliveries go to the callback
@@ -189,18 +194,24 @@ pub(super) async fn deliver(
     m: SessionMessage,
     cb: Function,
 ) -> HandlerResult {
-    let msg = match st.message(m).await {
-        Ok(msg) => msg,
-        Err(e) => {
-            st.log("warn", "could not decode a message; it is nacked", &e);
-            return Err(HandlerError::Unusable(describe(&e)));
-        }
+    let msg = match &st.decode {
+        None => st.plain_message(m),
+        Some(_) => match st.message(m).await {
+            Ok(msg) => msg,
+            Err(e) => {
+                st.log("warn", "could not decode a message; it is nacked", &e);
+                return Err(HandlerError::Unusable(describe(&e)));
+            }
+        },
     };
+    // a callback that returns no promise is done: this finishes without waiting (the session
+    // then settles the message at once, with no task of its own)
     let r = match cb.call1(&JsValue::NULL, &msg) {
-        Ok(v) => settle_value(v).await,
+        Ok(v) if !is_thenable(&v) => Ok(()),
+        Ok(v) => settle_value(v).await.map(|_| ()),
         Err(e) => Err(e),
     };
-    r.map(|_| ()).map_err(|e| {
+    r.map_err(|e| {
         st.log("warn", "subscription callback failed", &e);
         HandlerError::Failed(describe(&e))
     })
@@ -232,11 +243,10 @@ impl JsExchange {
         >,
     ) -> Promise {
         let o = opts(&options);
-        let op = opt_str(&o, "routingKey").map_err(to_js).and_then(|rk| {
-            let rk = rk.unwrap_or_default();
-            publish_op(self.name.clone(), rk, body, o)
-        });
-        op_promise(&self.st, op)
+        match opt_str(&o, "routingKey") {
+            Ok(rk) => publish(&self.st, self.name.clone(), rk.unwrap_or_default(), body, o),
+            Err(e) => Promise::reject(&to_js(e)),
+        }
     }
 
     /// Binds this exchange to a source exchange (recorded for recovery).
