@@ -3,9 +3,8 @@
 // (?client=warren-session), one workload per page load, over the same relay.
 //
 // Each workload does what its raw-channel twin does, through the session:
-// - publish (until queued): `await queue.publish(body, { confirm: false })` N times (the session's
-//   publish channel is in confirm mode whatever the option, so the broker still sends its
-//   basic.acks: that is part of what the session costs), then the queue depth is polled (passive
+// - publish (until queued): `await queue.publish(body, { confirm: false })` N times (an unconfirmed
+//   publish goes over the session's channel without confirm mode, as on the raw channel), then the queue depth is polled (passive
 //   queue.declare, back to back) until it reports N — on a raw connection of the same page opened
 //   beforehand, since a session handle has no passive declare;
 // - confirmed publish: `queue.publish(body)` (the default: resolves on the broker's confirm),
