@@ -109,7 +109,7 @@ impl ConnectionUrl {
             .find('/')
             .and_then(|i| before_query.split_at_checked(i))
             .unwrap_or((before_query, ""));
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
+        let (userinfo, hostport) = match rsplit_at(authority, b'@') {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
         };
@@ -276,6 +276,13 @@ fn file_path(key: &str, v: String) -> Result<PathBuf, Error> {
     Ok(PathBuf::from(v))
 }
 
+/// `s.rsplit_once(c)` for an ASCII `c`, by a byte scan: core's generic reverse char search costs
+/// more code in the wasm than this whole function (the two calls here were its only users).
+fn rsplit_at(s: &str, c: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().rposition(|b| b == c)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 fn split_host_port(hp: &str) -> Result<(String, Option<u16>), Error> {
     if let Some(rest) = hp.strip_prefix('[') {
         let (h, after) = rest
@@ -288,7 +295,7 @@ fn split_host_port(hp: &str) -> Result<(String, Option<u16>), Error> {
         };
         return Ok((h.to_string(), port));
     }
-    match hp.rsplit_once(':') {
+    match rsplit_at(hp, b':') {
         Some((h, p)) => Ok((h.to_string(), Some(num_u16("port", p)?))),
         None => Ok((hp.to_string(), None)),
     }
