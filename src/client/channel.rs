@@ -397,7 +397,7 @@ impl Channel {
             state
                 .router
                 .pending_consumers
-                .insert(req, (key.id, no_ack, tx));
+                .push((req, key.id, no_ack, tx));
         });
         Reply::new(sent, move |r| match method(r)? {
             Method::BasicConsumeOk(ok) => Ok(Consumer::new(key, ok.consumer_tag.into(), inbox)),
@@ -485,13 +485,7 @@ impl Channel {
 
     /// Whether the broker has paused publishing on this channel with channel.flow.
     pub fn is_flow_paused(&self) -> bool {
-        self.shared
-            .lock()
-            .router
-            .flow_paused
-            .get(&self.id)
-            .copied()
-            .unwrap_or(false)
+        self.shared.lock().router.flow_paused.contains(&self.id)
     }
 
     /// Puts the channel in publisher-confirm mode: `basic_publish` then waits for the broker's ack.
@@ -517,7 +511,9 @@ impl Channel {
         let (tx, rx) = mpsc::unbounded();
         let mut state = self.shared.lock();
         if state.ensure_current(self.key).is_ok() {
-            state.router.returns.insert(self.id, tx);
+            let returns = &mut state.router.returns;
+            returns.retain(|t| t.0 != self.id);
+            returns.push((self.id, tx));
         }
         Returns(Inbox::new(rx, self.shared.clone()))
     }

@@ -9,6 +9,12 @@ use crate::engine::{Delivery, Error, Event, ReqId, Response, Returned};
 use crate::protocol::{FieldTable, Method};
 use futures::channel::{mpsc, oneshot};
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+/// The router's maps are keyed by ids and sequence numbers warren hands out itself, so they use
+/// the engine's multiplicative hasher instead of SipHash (less code in the wasm, a multiply per
+/// lookup).
+pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<crate::engine::IdHasher>>;
 
 /// What a consumer's queue carries: deliveries, then at most one error when its channel or
 /// connection fails. Each delivery is charged to the read budget until the consumer takes it.
@@ -138,16 +144,18 @@ pub(crate) struct Owed {
 }
 
 pub(crate) struct Router {
-    pub waiters: HashMap<ReqId, ReplyTx>,
+    pub waiters: IdMap<ReqId, ReplyTx>,
     /// (channel, no_ack, queue) of each consumer whose consume-ok has not arrived yet.
-    pub pending_consumers: HashMap<ReqId, (u16, bool, ConsumerTx)>,
+    /// A handful at most, so a vector: each hash map type inlines its own insert and rehash.
+    pub pending_consumers: Vec<(ReqId, u16, bool, ConsumerTx)>,
     /// What is owed to the broker for deliveries nobody reads; the driver sends it.
     pub owed: Owed,
     pub consumers: Consumers,
-    pub confirms: HashMap<(u16, u64), ConfirmTx>,
-    pub returns: HashMap<u16, mpsc::UnboundedSender<Returned>>,
-    /// Flow state per channel as last set by the broker (absent = active).
-    pub flow_paused: HashMap<u16, bool>,
+    pub confirms: IdMap<(u16, u64), ConfirmTx>,
+    /// The returns stream of each channel that asked for one (see `Channel::returns`).
+    pub returns: Vec<(u16, mpsc::UnboundedSender<Returned>)>,
+    /// The channels the broker has paused with channel.flow (the others are active).
+    pub flow_paused: Vec<u16>,
     listeners: Vec<mpsc::Sender<ConnectionEvent>>,
     /// The handshake's waiter, until the connection opens or fails.
     pub opened: Option<oneshot::Sender<Result<(), Error>>>,
@@ -162,13 +170,13 @@ pub(crate) struct Router {
 impl Router {
     pub fn new(opened: oneshot::Sender<Result<(), Error>>) -> Router {
         Router {
-            waiters: HashMap::new(),
-            pending_consumers: HashMap::new(),
+            waiters: IdMap::default(),
+            pending_consumers: Vec::new(),
             owed: Owed::default(),
             consumers: Consumers::default(),
-            confirms: HashMap::new(),
-            returns: HashMap::new(),
-            flow_paused: HashMap::new(),
+            confirms: IdMap::default(),
+            returns: Vec::new(),
+            flow_paused: Vec::new(),
             listeners: Vec::new(),
             opened: Some(opened),
             end_waiters: Vec::new(),
@@ -213,7 +221,8 @@ impl Router {
                 }
             }
             Event::Reply { req, result } => {
-                if let Some((ch, no_ack, tx)) = self.pending_consumers.remove(&req) {
+                if let Some(i) = self.pending_consumers.iter().position(|p| p.0 == req) {
+                    let (_, ch, no_ack, tx) = self.pending_consumers.swap_remove(i);
                     if let Ok(Response::Method(Method::BasicConsumeOk(ok))) = &result {
                         self.consumers
                             .insert(ch, ok.consumer_tag.as_str().into(), no_ack, tx);
@@ -225,7 +234,7 @@ impl Router {
             }
             Event::Delivery(d) => self.deliver(d, budget),
             Event::Return(r) => {
-                if let Some(tx) = self.returns.get(&r.channel) {
+                if let Some((_, tx)) = self.returns.iter().find(|t| t.0 == r.channel) {
                     inbox::send(tx, *r, budget);
                 }
             }
@@ -246,7 +255,10 @@ impl Router {
             }
             Event::ChannelClosed { channel, error } => self.channel_closed(channel, error),
             Event::Flow { channel, active } => {
-                self.flow_paused.insert(channel, !active);
+                self.flow_paused.retain(|&c| c != channel);
+                if !active {
+                    self.flow_paused.push(channel);
+                }
             }
             Event::Blocked { reason } => self.broadcast(ConnectionEvent::Blocked(reason)),
             Event::Unblocked => self.broadcast(ConnectionEvent::Unblocked),
@@ -320,8 +332,8 @@ impl Router {
                 let _ = tx.send(Err(err.clone()));
             }
         }
-        self.returns.remove(&channel);
-        self.flow_paused.remove(&channel);
+        self.returns.retain(|t| t.0 != channel);
+        self.flow_paused.retain(|&c| c != channel);
     }
 
     fn connection_closed(&mut self, error: Option<Error>) {
@@ -414,7 +426,7 @@ mod tests {
         let (mut r, _) = router();
         let budget = ReadBudget::new(1 << 20);
         let (tx, mut rx) = mpsc::unbounded();
-        r.pending_consumers.insert(7, (1, false, tx));
+        r.pending_consumers.push((7, 1, false, tx));
         // Before consume-ok the tag is unknown: nothing is queued or charged.
         r.route(delivery(1, "c1", b"early"), &budget);
         assert_eq!(budget.used(), 0);

@@ -70,15 +70,26 @@ pub fn percent_decode(s: &str) -> Result<String, Error> {
     String::from_utf8(out).map_err(|_| bad("URL component is not UTF-8 after percent-decoding"))
 }
 
-fn num<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, Error> {
-    v.parse()
-        .map_err(|_| bad(format!("URL option {key}={v} is not a valid number")))
+/// Parses an option's number no greater than `max`. One `u64` parse for every field instead of a
+/// generic parse per integer type: each `FromStr` instance costs its own code in the wasm.
+fn num(key: &str, v: &str, max: u64) -> Result<u64, Error> {
+    match v.parse::<u64>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(bad(format!("URL option {key}={v} is not a valid number"))),
+    }
+}
+
+fn num_u16(key: &str, v: &str) -> Result<u16, Error> {
+    num(key, v, u16::MAX.into()).map(|n| n as u16)
 }
 
 impl ConnectionUrl {
     pub fn parse(url: &str) -> Result<ConnectionUrl, Error> {
+        // a char split then a prefix: searching for the string "://" links core's substring
+        // searcher, whose slicing panic brings the `Debug` printers of `char` and ranges along
         let (scheme_str, rest) = url
-            .split_once("://")
+            .split_once(':')
+            .and_then(|(scheme, rest)| Some((scheme, rest.strip_prefix("//")?)))
             .ok_or_else(|| bad("URL needs a scheme (amqp://, amqps://, ws://, wss://)"))?;
         let scheme = match scheme_str.to_ascii_lowercase().as_str() {
             "amqp" => Scheme::Amqp,
@@ -92,11 +103,13 @@ impl ConnectionUrl {
             None => (rest, None),
         };
         let before_query = before_query.split('#').next().unwrap_or("");
-        let (authority, path) = match before_query.find('/') {
-            Some(i) => (&before_query[..i], &before_query[i..]),
-            None => (before_query, ""),
-        };
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
+        // split_at_checked, not indexing: a slice that may panic links core's char-boundary
+        // panic message and the `Debug` printers it formats with into the wasm
+        let (authority, path) = before_query
+            .find('/')
+            .and_then(|i| before_query.split_at_checked(i))
+            .unwrap_or((before_query, ""));
+        let (userinfo, hostport) = match rsplit_at(authority, b'@') {
             Some((u, h)) => (Some(u), h),
             None => (None, authority),
         };
@@ -119,7 +132,7 @@ impl ConnectionUrl {
         }
         let is_ws = matches!(scheme, Scheme::Ws | Scheme::Wss);
         if !is_ws && path.len() > 1 {
-            config.vhost = percent_decode(&path[1..])?;
+            config.vhost = percent_decode(path.strip_prefix('/').unwrap_or(path))?;
         }
         let mut connection_timeout_ms = 30_000;
         let mut read_budget = DEFAULT_READ_BUDGET;
@@ -130,22 +143,26 @@ impl ConnectionUrl {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             let v = percent_decode(v)?;
             match k {
-                "heartbeat" => config.heartbeat = Some(num(k, &v)?),
+                "heartbeat" => config.heartbeat = Some(num_u16(k, &v)?),
                 "frame_max" | "frameMax" => {
-                    let f: u32 = num(k, &v)?;
+                    let f = num(k, &v, u32::MAX.into())? as u32;
                     if f != 0 && f < 4096 {
                         return Err(bad(format!("{k}={f} is below the AMQP minimum of 4096")));
                     }
                     config.frame_max = f;
                 }
-                "channel_max" | "channelMax" => config.channel_max = num(k, &v)?,
-                "connection_timeout" | "connectionTimeout" => connection_timeout_ms = num(k, &v)?,
-                "operation_timeout" | "operationTimeout" => {
-                    config.operation_timeout = num(k, &v)?
+                "channel_max" | "channelMax" => config.channel_max = num_u16(k, &v)?,
+                "connection_timeout" | "connectionTimeout" => {
+                    connection_timeout_ms = num(k, &v, u64::MAX)?
                 }
-                "max_message_size" | "maxMessageSize" => config.max_message_size = num(k, &v)?,
+                "operation_timeout" | "operationTimeout" => {
+                    config.operation_timeout = num(k, &v, u64::MAX)?
+                }
+                "max_message_size" | "maxMessageSize" => {
+                    config.max_message_size = num(k, &v, u64::MAX)?
+                }
                 "read_budget" | "readBudget" => {
-                    read_budget = num(k, &v)?;
+                    read_budget = num(k, &v, usize::MAX as u64)? as usize;
                     if read_budget == 0 {
                         return Err(bad(format!("{k}=0: the read budget must be at least 1 byte")));
                     }
@@ -259,20 +276,27 @@ fn file_path(key: &str, v: String) -> Result<PathBuf, Error> {
     Ok(PathBuf::from(v))
 }
 
+/// `s.rsplit_once(c)` for an ASCII `c`, by a byte scan: core's generic reverse char search costs
+/// more code in the wasm than this whole function (the two calls here were its only users).
+fn rsplit_at(s: &str, c: u8) -> Option<(&str, &str)> {
+    let i = s.bytes().rposition(|b| b == c)?;
+    Some((s.get(..i)?, s.get(i + 1..)?))
+}
+
 fn split_host_port(hp: &str) -> Result<(String, Option<u16>), Error> {
     if let Some(rest) = hp.strip_prefix('[') {
         let (h, after) = rest
             .split_once(']')
             .ok_or_else(|| bad("unclosed [ in IPv6 host"))?;
         let port = match after.strip_prefix(':') {
-            Some(p) => Some(num("port", p)?),
+            Some(p) => Some(num_u16("port", p)?),
             None if after.is_empty() => None,
             None => return Err(bad("garbage after IPv6 host")),
         };
         return Ok((h.to_string(), port));
     }
-    match hp.rsplit_once(':') {
-        Some((h, p)) => Ok((h.to_string(), Some(num("port", p)?))),
+    match rsplit_at(hp, b':') {
+        Some((h, p)) => Ok((h.to_string(), Some(num_u16("port", p)?))),
         None => Ok((hp.to_string(), None)),
     }
 }
@@ -372,6 +396,10 @@ mod tests {
             "amqp://",
             "amqp://h:notaport",
             "amqp://h?heartbeat=x",
+            "amqp://h?heartbeat=65536",
+            "amqp://h:65536",
+            "amqp://h?frame_max=4294967296",
+            "amqp:h",
             "amqp://h?frame_max=100",
             "amqp://h/%zz",
         ] {

@@ -37,6 +37,8 @@ mod state;
 mod tests;
 mod timer;
 
+/// The cheap hasher of the engine's channel table, for the client's small integer-keyed maps.
+pub use channel::IdHasher;
 pub use config::{
     AuthMechanism, Config, DEFAULT_HEARTBEAT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_OPERATION_TIMEOUT,
 };

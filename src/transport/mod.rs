@@ -43,8 +43,16 @@ pub struct TlsOptions {
 
 impl TlsOptions {
     /// True when any option was given.
+    /// Field by field, not `!= default()`: comparing paths links std's path component parser.
     pub fn is_set(&self) -> bool {
-        *self != TlsOptions::default()
+        #[cfg(target_arch = "wasm32")]
+        if self.js.0.is_some() {
+            return true;
+        }
+        self.ca_cert_file.is_some()
+            || self.cert_file.is_some()
+            || self.key_file.is_some()
+            || self.server_name.is_some()
     }
 }
 
