@@ -12,6 +12,10 @@ use crate::engine::{Error, Response, Returned};
 use crate::protocol::*;
 use futures::channel::{mpsc, oneshot};
 
+/// Bytes a publish adds besides its body and names (method and header frames, typical
+/// properties): enough for the write limit's look-ahead, which needs no exact figure.
+const FRAMING_ESTIMATE: usize = 256;
+
 /// Resolves with the broker's ack (Ok) or nack (Err) for one confirmed publish.
 pub type ConfirmRx = oneshot::Receiver<Result<(), Error>>;
 
@@ -341,7 +345,10 @@ impl Channel {
         let mut state = self.shared.lock();
         state.ensure_current(self.key)?;
         let queued = state.engine.pending_output() + self.shared.unflushed();
-        if queued >= WRITE_BUFFER_LIMIT {
+        // Refused before it would cross the limit, not once past it: the output buffer then
+        // never has to grow beyond the limit (crossing 32 MiB doubled its allocation to 64).
+        let adds = body.len() + exchange.len() + routing_key.len() + FRAMING_ESTIMATE;
+        if queued > 0 && queued + adds > WRITE_BUFFER_LIMIT {
             state.wake_driver();
             return Err(Error::WriteBufferFull {
                 limit: WRITE_BUFFER_LIMIT,

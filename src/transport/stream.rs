@@ -9,6 +9,9 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+/// Largest write buffer kept once everything is out; a larger one is freed.
+const RETAINED_WRITE_CAPACITY: usize = 1 << 20;
+
 /// A [`Transport`] over any tokio byte stream.
 pub struct StreamTransport<S> {
     stream: S,
@@ -63,9 +66,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for StreamTransport<S> {
         if self.write_buf.is_empty() {
             self.write_buf = data;
             self.written = 0;
-        } else {
-            self.write_buf.extend_from_slice(&data);
+            return Ok(());
         }
+        // Behind a slow peer this buffer holds up to the client's write limit: drop what is
+        // written once it is half of it, and grow by exactly what comes, so the allocation
+        // stays near the unsent bytes (doubling took it to twice the limit).
+        if self.written >= self.write_buf.len() / 2 {
+            self.write_buf.drain(..self.written);
+            self.written = 0;
+        }
+        self.write_buf.reserve_exact(data.len());
+        self.write_buf.extend_from_slice(&data);
         Ok(())
     }
 
@@ -82,7 +93,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Transport for StreamTransport<S> {
                 Poll::Pending => return Poll::Pending,
             }
         }
-        self.write_buf.clear();
+        if self.write_buf.capacity() > RETAINED_WRITE_CAPACITY {
+            self.write_buf = Vec::new(); // a burst's buffer is not kept for the connection's life
+        } else {
+            self.write_buf.clear();
+        }
         self.written = 0;
         // A TLS stream may accept plaintext while its ciphertext still waits for the socket: it
         // is only out once the stream's own flush says so (a no-op for plain TCP).
