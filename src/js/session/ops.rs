@@ -2,6 +2,7 @@
 //! [`run`]: one future type for the whole binding, each session future compiled into it once.
 
 use super::*;
+use std::task::{Context, Poll};
 
 // ----- operations ------------------------------------------------------------------------------
 
@@ -27,8 +28,8 @@ pub(super) enum Op {
         confirm: bool,
         options: PublishOptions,
         abort: Abort,
-        /// It went out already and waits for its confirm ([`Session::publish_at_once`]).
-        sent: Option<Waiting>,
+        /// What the promise resolves to: the handle itself, as in amqp-client.
+        handle: JsValue,
     },
     Get {
         queue: QueueRef,
@@ -116,7 +117,7 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             confirm,
             options,
             abort,
-            sent,
+            handle,
         } => {
             let publish = async {
                 let (bytes, props) = match body {
@@ -135,10 +136,10 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                     options,
                     confirm,
                 };
-                s.publish_rest(sent, &m).await.map_err(to_js)
+                s.publish_message(&m).await.map_err(to_js)
             };
             abort.run(publish).await?;
-            Ok(JsValue::UNDEFINED) // session.js resolves to the handle itself
+            Ok(handle)
         }
         Op::Get { queue, no_ack } => match s.get(queue, no_ack).await.map_err(to_js)? {
             Some(m) => st.message(m).await,
@@ -286,9 +287,10 @@ pub(super) enum Body {
 }
 
 /// A publish from a handle: properties (deliveryMode 2 unless given), `confirm`, `mandatory`,
-/// `signal`. Without codecs or a signal it is handed to the connection now when it can go (a
-/// live session with room: [`Session::publish_at_once`]), and an unconfirmed one then costs
-/// no future at all; the rest runs as an [`Op`] like every other method.
+/// `signal`; it resolves to `handle`. Runs as an [`Op`] like every other method, but without
+/// codecs its future is polled once here: a publish the session's fast path finishes then (an
+/// unconfirmed one on a live session with room) resolves with no task, and one that waits for
+/// its confirm was sent already.
 #[inline(never)]
 pub(super) fn publish(
     st: &Rc<SessionState>,
@@ -296,6 +298,7 @@ pub(super) fn publish(
     routing_key: String,
     body: JsValue,
     o: JsValue,
+    handle: JsValue,
 ) -> Promise {
     let op = (|| {
         let confirm = opt_bool(&o, "confirm", true).map_err(to_js)?;
@@ -304,43 +307,40 @@ pub(super) fn publish(
             immediate: false,
         };
         let abort = Abort::new(get_field(&o, "signal"))?;
-        let mut sent = None;
-        let body = if st.encode.is_none() && abort.rx.is_none() {
-            let bytes = plain_body(&body)?;
-            let mut props = js_to_properties(&o).map_err(to_js)?;
-            props.delivery_mode.get_or_insert(2);
-            let m = Outgoing {
-                exchange: &exchange,
-                routing_key: &routing_key,
-                body: &bytes,
-                properties: &props,
-                options,
-                confirm,
-            };
-            match st.session.publish_at_once(&m) {
-                Attempt::Done => return Ok(None),
-                Attempt::Wait(w) => sent = Some(w),
-                Attempt::Later => {}
+        let body = match st.encode {
+            None => {
+                let bytes = plain_body(&body)?;
+                let mut props = js_to_properties(&o).map_err(to_js)?;
+                props.delivery_mode.get_or_insert(2);
+                Body::Encoded(Box::new((bytes, props)))
             }
-            Body::Encoded(Box::new((bytes, props)))
-        } else {
-            Body::Js(body, o)
+            Some(_) => Body::Js(body, o),
         };
-        Ok(Some(Op::Publish {
+        Ok(Op::Publish {
             exchange,
             routing_key,
             body,
             confirm,
             options,
             abort,
-            sent,
-        }))
+            handle,
+        })
     })();
-    match op {
-        Ok(None) => Promise::resolve(&JsValue::UNDEFINED),
-        Ok(Some(op)) => op_promise(st, Ok(op)),
-        Err(e) => Promise::reject(&e),
+    let op = match op {
+        Ok(op) => op,
+        Err(e) => return Promise::reject(&e),
+    };
+    let mut fut: Pin<Box<dyn Future<Output = _>>> = Box::pin(run(st.clone(), op));
+    if st.encode.is_none() {
+        // a future may be polled first with any waker: the next poll brings the real one
+        let waker = futures::task::noop_waker_ref();
+        match fut.as_mut().poll(&mut Context::from_waker(waker)) {
+            Poll::Ready(Ok(v)) => return Promise::resolve(&v),
+            Poll::Ready(Err(e)) => return Promise::reject(&e),
+            Poll::Pending => {}
+        }
     }
+    boxed_promise(fut)
 }
 
 /// An RPC call: the request's properties plus `timeout` and `signal`.
