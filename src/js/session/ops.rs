@@ -24,7 +24,8 @@ pub(super) enum Op {
     Publish {
         exchange: String,
         routing_key: String,
-        body: Body,
+        body: JsValue,
+        properties: JsValue,
         confirm: bool,
         options: PublishOptions,
         abort: Abort,
@@ -114,20 +115,15 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             exchange,
             routing_key,
             body,
+            properties,
             confirm,
             options,
             abort,
             handle,
         } => {
             let publish = async {
-                let (bytes, props) = match body {
-                    Body::Encoded(b) => *b,
-                    Body::Js(body, properties) => {
-                        let (bytes, mut props) = st.encode(body, properties).await?;
-                        props.delivery_mode.get_or_insert(2);
-                        (bytes, props)
-                    }
-                };
+                let (bytes, mut props) = st.encode(body, properties).await?;
+                props.delivery_mode.get_or_insert(2);
                 let m = Outgoing {
                     exchange: &exchange,
                     routing_key: &routing_key,
@@ -280,17 +276,11 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
     }
 }
 
-/// A publish's message: as JS gave it (codecs encode it first) or already in bytes.
-pub(super) enum Body {
-    Js(JsValue, JsValue),
-    Encoded(Box<(Vec<u8>, BasicProperties)>),
-}
-
 /// A publish from a handle: properties (deliveryMode 2 unless given), `confirm`, `mandatory`,
 /// `signal`; it resolves to `handle`. Runs as an [`Op`] like every other method, but without
-/// codecs its future is polled once here: a publish the session's fast path finishes then (an
-/// unconfirmed one on a live session with room) resolves with no task, and one that waits for
-/// its confirm was sent already.
+/// codecs its future is polled once here: a publish done then (an unconfirmed one on a live
+/// session with room) resolves with no task, and one that waits for its confirm was sent
+/// already.
 #[inline(never)]
 pub(super) fn publish(
     st: &Rc<SessionState>,
@@ -301,28 +291,17 @@ pub(super) fn publish(
     handle: JsValue,
 ) -> Promise {
     let op = (|| {
-        let confirm = opt_bool(&o, "confirm", true).map_err(to_js)?;
-        let options = PublishOptions {
-            mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
-            immediate: false,
-        };
-        let abort = Abort::new(get_field(&o, "signal"))?;
-        let body = match st.encode {
-            None => {
-                let bytes = plain_body(&body)?;
-                let mut props = js_to_properties(&o).map_err(to_js)?;
-                props.delivery_mode.get_or_insert(2);
-                Body::Encoded(Box::new((bytes, props)))
-            }
-            Some(_) => Body::Js(body, o),
-        };
         Ok(Op::Publish {
             exchange,
             routing_key,
             body,
-            confirm,
-            options,
-            abort,
+            confirm: opt_bool(&o, "confirm", true).map_err(to_js)?,
+            options: PublishOptions {
+                mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
+                immediate: false,
+            },
+            abort: Abort::new(get_field(&o, "signal"))?,
+            properties: o,
             handle,
         })
     })();
