@@ -41,7 +41,7 @@ use crate::client::{
     Channel, Connection, ConnectionUrl, ExchangeDeclareOptions, ExchangeDeleteOptions,
     PublishOptions, PublishWait, QueueDeclareOptions, QueueDeleteOptions,
 };
-use crate::engine::{Error, Millis};
+use crate::engine::{Error, Millis, Response};
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::rt;
 use futures::channel::{mpsc, oneshot};
@@ -49,6 +49,9 @@ use futures::future::{select, Either};
 use outbox::{Deadlines, Outbox};
 use std::sync::{Arc, Mutex, MutexGuard};
 use subscription::{is_connection_level, Record};
+
+/// The receiver of a request's response (`Reply::into_parts`).
+type ReplyRx = oneshot::Receiver<Result<Response, Error>>;
 
 /// Locks a session mutex. A poisoned lock only means another task panicked while holding it;
 /// the data is still consistent (every critical section is a few assignments).
@@ -412,14 +415,40 @@ impl Session {
     async fn undo<T>(
         &self,
         forget: impl FnOnce(&mut Topology),
-        run: impl Fn(&Channel) -> crate::client::Reply<T>,
+        run: impl Fn(&Channel) -> crate::client::Reply<T> + Send,
     ) -> Result<T, Error> {
         forget(&mut self.inner.lock().topology);
+        let mut convert = None;
+        let slot = &mut convert;
+        let response = self
+            .request(&mut move |ch| {
+                let (rx, c) = run(ch).into_parts();
+                *slot = Some(c);
+                rx
+            })
+            .await?;
+        match convert {
+            Some(convert) => convert(response),
+            None => Err(Error::NotOpen("reply")),
+        }
+    }
+
+    /// The retry loop of [`Session::undo`], not generic so that it is compiled once for every
+    /// method: sends a request on the control channel of the live connection (waiting for one)
+    /// and again on the next after a connection loss; the broker's response.
+    async fn request(
+        &self,
+        send: &mut (dyn FnMut(&Channel) -> Result<ReplyRx, Error> + Send),
+    ) -> Result<Response, Error> {
         let deadline = self.deadline();
         let mut dead = None;
         loop {
             let link = self.link(deadline, false, dead).await?;
-            match run(&link.control).await {
+            let outcome = match send(&link.control) {
+                Ok(rx) => rx.await.unwrap_or(Err(Error::NotOpen("connection"))),
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Err(e @ Error::ChannelClosed(_)) => {
                     let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
@@ -435,7 +464,7 @@ impl Session {
     /// connection, waiting for one and retrying on the next after a connection loss.
     async fn on_control<T>(
         &self,
-        run: impl Fn(&Channel) -> crate::client::Reply<T>,
+        run: impl Fn(&Channel) -> crate::client::Reply<T> + Send,
     ) -> Result<T, Error> {
         self.undo(|_| {}, run).await
     }
