@@ -79,6 +79,9 @@ pub(super) enum Op {
     Stop,
 }
 
+/// The abortable part of an op, as one type: one copy of [`Abort::run`] for all of them.
+type JsFut<'a> = Pin<&'a mut dyn Future<Output = Result<JsValue, JsValue>>>;
+
 pub(super) fn op_promise(st: &Rc<SessionState>, op: Result<Op, JsValue>) -> Promise {
     match op {
         Ok(op) => js_promise(run(st.clone(), op)),
@@ -121,7 +124,7 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             abort,
             handle,
         } => {
-            let publish = async {
+            let publish: JsFut = pin!(async {
                 let (bytes, mut props) = st.encode(body, properties).await?;
                 props.delivery_mode.get_or_insert(2);
                 let m = Outgoing {
@@ -132,10 +135,10 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                     options,
                     confirm,
                 };
-                s.publish_message(&m).await.map_err(to_js)
-            };
-            abort.run(publish).await?;
-            Ok(handle)
+                s.publish_message(&m).await.map_err(to_js)?;
+                Ok(handle)
+            });
+            abort.run(publish).await
         }
         Op::Get { queue, no_ack } => match s.get(queue, no_ack).await.map_err(to_js)? {
             Some(m) => st.message(m).await,
@@ -146,9 +149,11 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             timeout,
             abort,
         } => {
-            let one = async { s.consume_one(queue, timeout).await.map_err(to_js) };
-            let m = abort.run(one).await?;
-            st.message(m).await
+            let one: JsFut = pin!(async {
+                let m = s.consume_one(queue, timeout).await.map_err(to_js)?;
+                st.message(m).await
+            });
+            abort.run(one).await
         }
         Op::Purge(queue) => Ok(count(s.queue_purge(queue).await.map_err(to_js)?)),
         Op::DeleteQueue(queue, o) => Ok(count(s.queue_delete(queue, o).await.map_err(to_js)?)),
@@ -215,8 +220,8 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             timeout,
             abort,
         } => {
-            let call =
-                async {
+            let call: JsFut =
+                pin!(async {
                     let (bytes, props) = st.encode(body, properties).await?;
                     let reply = client.call(&queue, &bytes, &props, timeout).await.map_err(
                         |e| match e {
@@ -233,7 +238,7 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                         return Err(e.into());
                     }
                     st.message(reply).await
-                };
+                });
             let out = abort.run(call).await;
             if once {
                 client.close().await; // the call's reply channel closes with it
