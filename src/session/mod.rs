@@ -41,7 +41,7 @@ use crate::client::{
     Channel, Connection, ConnectionUrl, ExchangeDeclareOptions, ExchangeDeleteOptions,
     PublishOptions, PublishWait, QueueDeclareOptions, QueueDeleteOptions,
 };
-use crate::engine::{Error, Millis};
+use crate::engine::{Error, Millis, Response};
 use crate::protocol::{BasicProperties, FieldTable};
 use crate::rt;
 use futures::channel::{mpsc, oneshot};
@@ -49,6 +49,9 @@ use futures::future::{select, Either};
 use outbox::{Deadlines, Outbox};
 use std::sync::{Arc, Mutex, MutexGuard};
 use subscription::{is_connection_level, Record};
+
+/// The receiver of a request's response (`Reply::into_parts`).
+type ReplyRx = oneshot::Receiver<Result<Response, Error>>;
 
 /// Locks a session mutex. A poisoned lock only means another task panicked while holding it;
 /// the data is still consistent (every critical section is a few assignments).
@@ -412,14 +415,40 @@ impl Session {
     async fn undo<T>(
         &self,
         forget: impl FnOnce(&mut Topology),
-        run: impl Fn(&Channel) -> crate::client::Reply<T>,
+        run: impl Fn(&Channel) -> crate::client::Reply<T> + Send,
     ) -> Result<T, Error> {
         forget(&mut self.inner.lock().topology);
+        let mut convert = None;
+        let slot = &mut convert;
+        let response = self
+            .request(&mut move |ch| {
+                let (rx, c) = run(ch).into_parts();
+                *slot = Some(c);
+                rx
+            })
+            .await?;
+        match convert {
+            Some(convert) => convert(response),
+            None => Err(Error::NotOpen("reply")),
+        }
+    }
+
+    /// The retry loop of [`Session::undo`], not generic so that it is compiled once for every
+    /// method: sends a request on the control channel of the live connection (waiting for one)
+    /// and again on the next after a connection loss; the broker's response.
+    async fn request(
+        &self,
+        send: &mut (dyn FnMut(&Channel) -> Result<ReplyRx, Error> + Send),
+    ) -> Result<Response, Error> {
         let deadline = self.deadline();
         let mut dead = None;
         loop {
             let link = self.link(deadline, false, dead).await?;
-            match run(&link.control).await {
+            let outcome = match send(&link.control) {
+                Ok(rx) => rx.await.unwrap_or(Err(Error::NotOpen("connection"))),
+                Err(e) => Err(e),
+            };
+            match outcome {
                 Err(e @ Error::ChannelClosed(_)) => {
                     let _ = self.renew(&link, Which::Control).await;
                     return Err(e);
@@ -435,7 +464,7 @@ impl Session {
     /// connection, waiting for one and retrying on the next after a connection loss.
     async fn on_control<T>(
         &self,
-        run: impl Fn(&Channel) -> crate::client::Reply<T>,
+        run: impl Fn(&Channel) -> crate::client::Reply<T> + Send,
     ) -> Result<T, Error> {
         self.undo(|_| {}, run).await
     }
@@ -694,97 +723,30 @@ impl Session {
             options,
             confirm,
         };
-        match self.publish_at_once(&m) {
-            Attempt::Done => Ok(()),
-            Attempt::Wait(w) => self.publish_rest(Some(w), &m).await,
-            Attempt::Later => self.publish_rest(None, &m).await,
-        }
+        self.publish_message(&m).await
     }
 
-    /// The fast path of a publish: when the session is live, not blocked and the outbox has
-    /// room, the message goes out now, with no future and no wait for a link. [`Attempt::Later`]
-    /// when it cannot (nothing was sent then): [`Session::publish_rest`] does it.
-    pub(crate) fn publish_at_once(&self, m: &Outgoing<'_>) -> Attempt {
-        let confirm = m.confirm && self.inner.options.confirm;
-        let (ch, generation) = {
-            let mut st = self.inner.lock();
-            if st.blocked || st.queued > 0 || st.stopped {
-                return Attempt::Later;
-            }
-            let Some(link) = &st.link else {
-                return Attempt::Later;
-            };
-            let ch = if m.confirm || !self.inner.options.confirm {
-                link.publish.clone()
-            } else {
-                match &link.plain {
-                    Some(ch) => ch.clone(),
-                    None => return Attempt::Later,
-                }
-            };
-            let generation = link.generation;
-            // an unconfirmed publish holds its place only while it is handed over
-            if st.outbox.admit(m.body.len()).is_err() {
-                return Attempt::Later;
-            }
-            if !confirm {
-                st.outbox.release(m.body.len());
-            }
-            (ch, generation)
-        };
-        let slot = confirm.then(|| outbox::Slot::taken(&self.inner, m.body.len()));
-        match ch.publish_now(m.exchange, m.routing_key, m.body, m.properties, m.options) {
-            Ok(PublishWait::Sent) => Attempt::Done,
-            Ok(PublishWait::Confirm(..)) if !confirm => Attempt::Done,
-            Ok(wait) => Attempt::Wait(Waiting {
-                slot,
-                generation,
-                deadline: self.deadline(),
-                wait,
-            }),
-            Err(_) => Attempt::Later,
-        }
-    }
-
-    /// The rest of a publish after [`Session::publish_at_once`]: with `sent`, what it waits
-    /// for (its confirm, or room on the transport); without, the slow path: it waits (in the
-    /// outbox, until its deadline) for a live, unblocked link and a publish channel. Either way
-    /// it is sent again after a connection loss until confirmed.
-    pub(crate) async fn publish_rest(
-        &self,
-        sent: Option<Waiting>,
-        m: &Outgoing<'_>,
-    ) -> Result<(), Error> {
-        let (_slot, deadline, sent) = match sent {
-            Some(w) => (w.slot, w.deadline, Some((w.generation, w.wait))),
-            None => {
-                let slot = outbox::Slot::take(&self.inner, m.body.len())?;
-                (Some(slot), self.deadline(), None)
-            }
-        };
-        self.publish_loop(m, deadline, sent).await
-    }
-
-    /// Sends (unless `sent` says on which connection it went already) and waits for the
-    /// confirm, again on the next connection after a loss, until `deadline`.
-    async fn publish_loop(
-        &self,
-        m: &Outgoing<'_>,
-        deadline: Millis,
-        mut sent: Option<(u64, PublishWait)>,
-    ) -> Result<(), Error> {
+    /// A publish: it waits (in the outbox, until its deadline) for a live, unblocked link and
+    /// a publish channel, and is sent again after a connection loss until confirmed. When the
+    /// session is live and nothing waits before it, it goes out on the first poll with no wait
+    /// for a link (a caller that polls it at once, as the JS binding does, needs no task for a
+    /// publish that is done then).
+    pub(crate) async fn publish_message(&self, m: &Outgoing<'_>) -> Result<(), Error> {
+        let _slot = outbox::Slot::take(&self.inner, m.body.len())?;
+        let deadline = self.deadline();
         let confirm = m.confirm && self.inner.options.confirm;
         let which = if m.confirm || !self.inner.options.confirm {
             Which::Publish
         } else {
             Which::Plain
         };
+        let mut ready = self.ready_channel(which);
         let (mut dead, mut channel_errors) = (None, 0);
         // counted as queued until it went out once, so later publishes do not overtake it
-        let mut queued = sent.is_none().then(|| Queued::new(&self.inner));
+        let mut queued = ready.is_none().then(|| Queued::new(&self.inner));
         loop {
-            let (generation, wait) = match sent.take() {
-                Some(s) => s,
+            let (ch, generation) = match ready.take() {
+                Some(r) => r,
                 None => {
                     let link = self.link(deadline, true, dead).await?;
                     let Some(ch) = which.of(&link).cloned() else {
@@ -796,25 +758,28 @@ impl Session {
                         }
                         continue;
                     };
-                    let (x, rk, body, props) = (m.exchange, m.routing_key, m.body, m.properties);
-                    match ch.publish_now(x, rk, body, props, m.options) {
-                        Ok(w) => {
-                            queued.take();
-                            (link.generation, w)
-                        }
-                        Err(e) if is_connection_level(&e) => {
-                            dead = Some(link.generation);
-                            continue;
-                        }
-                        Err(e @ Error::NotOpen(_)) => {
-                            // The publish channel is gone: retry on a fresh one, or give up if
-                            // none opens (no spinning until the deadline).
-                            self.renew(&link, which).await.map_err(|_| e)?;
-                            continue;
-                        }
-                        Err(e) => return Err(e),
-                    }
+                    (ch, link.generation)
                 }
+            };
+            let (x, rk, body, props) = (m.exchange, m.routing_key, m.body, m.properties);
+            let wait = match ch.publish_now(x, rk, body, props, m.options) {
+                Ok(w) => {
+                    queued.take();
+                    w
+                }
+                Err(e) if is_connection_level(&e) => {
+                    dead = Some(generation);
+                    continue;
+                }
+                Err(e @ Error::NotOpen(_)) => {
+                    // The publish channel is gone: retry on a fresh one, or give up if none
+                    // opens (no spinning until the deadline).
+                    if let Some(link) = self.link_of(generation) {
+                        self.renew(&link, which).await.map_err(|_| e)?;
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
             };
             let outcome = match wait {
                 PublishWait::Confirm(_, rx) if confirm => {
@@ -847,6 +812,17 @@ impl Session {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// The channel a publish can go out on right now (live, unblocked, none queued before it)
+    /// and its connection's generation; `None` sends it the slow way.
+    fn ready_channel(&self, which: Which) -> Option<(Channel, u64)> {
+        let st = self.inner.lock();
+        if st.blocked || st.queued > 0 || st.stopped {
+            return None;
+        }
+        let link = st.link.as_ref()?;
+        Some((which.of(link)?.clone(), link.generation))
     }
 
     /// The link of connection `generation`, if it is still the live one.
@@ -1070,25 +1046,6 @@ pub(crate) struct Outgoing<'a> {
     pub properties: &'a BasicProperties,
     pub options: PublishOptions,
     pub confirm: bool,
-}
-
-/// What [`Session::publish_at_once`] made of a publish.
-pub(crate) enum Attempt {
-    /// Handed to the connection; nothing to wait for.
-    Done,
-    /// Sent; its confirm (or room on the transport) is still to come.
-    Wait(Waiting),
-    /// It cannot go now (nothing was sent): take the slow path.
-    Later,
-}
-
-/// A publish that went out on the fast path and waits ([`Session::publish_rest`]).
-pub(crate) struct Waiting {
-    /// Its place in the outbox until confirmed (`None` for an unconfirmed one).
-    slot: Option<outbox::Slot>,
-    generation: u64,
-    deadline: Millis,
-    wait: PublishWait,
 }
 
 /// Counts a publish on the slow path in [`State::queued`] until dropped.

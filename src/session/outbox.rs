@@ -29,7 +29,7 @@ impl Outbox {
 
     /// Room for one more publish of `bytes`? A single message larger than the byte bound is
     /// admitted into an empty outbox, so it is not refused forever.
-    pub(crate) fn admit(&mut self, bytes: usize) -> Result<(), Error> {
+    fn admit(&mut self, bytes: usize) -> Result<(), Error> {
         let fits_bytes = self.bytes + bytes <= self.max_bytes || self.messages == 0;
         if self.messages >= self.max_messages || !fits_bytes {
             return Err(Error::OutboxFull);
@@ -39,7 +39,7 @@ impl Outbox {
         Ok(())
     }
 
-    pub(crate) fn release(&mut self, bytes: usize) {
+    fn release(&mut self, bytes: usize) {
         self.messages = self.messages.saturating_sub(1);
         self.bytes = self.bytes.saturating_sub(bytes);
     }
@@ -62,16 +62,6 @@ impl Slot {
             inner: inner.clone(),
             bytes,
         })
-    }
-}
-
-impl Slot {
-    /// The slot of a publish already admitted into the outbox.
-    pub fn taken(inner: &Arc<Inner>, bytes: usize) -> Slot {
-        Slot {
-            inner: inner.clone(),
-            bytes,
-        }
     }
 }
 

@@ -33,12 +33,12 @@ use crate::client::{
 };
 use crate::engine::{Error, TransportError};
 use crate::protocol::{BasicProperties, EncodeError, FieldTable};
+use crate::session::HandlerError;
 use crate::session::{
-    rpc_error, Attempt, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult,
-    Notice, Outgoing, QueueRef, RpcClient, RpcHandler, RpcReply, RpcServer, Session, SessionEvent,
+    rpc_error, Backoff, BeforeConnect, HandledSubscription, Handler, HandlerResult, Notice,
+    Outgoing, QueueRef, RpcClient, RpcHandler, RpcReply, RpcServer, Session, SessionEvent,
     SessionMessage, SessionOptions, Settle, SubscribeOptions, Subscription,
 };
-use crate::session::{HandlerError, Waiting};
 use crate::transport::Scheme;
 use futures::channel::oneshot;
 use futures::future::{select, Either};

@@ -2,6 +2,7 @@
 //! [`run`]: one future type for the whole binding, each session future compiled into it once.
 
 use super::*;
+use std::task::{Context, Poll};
 
 // ----- operations ------------------------------------------------------------------------------
 
@@ -23,12 +24,13 @@ pub(super) enum Op {
     Publish {
         exchange: String,
         routing_key: String,
-        body: Body,
+        body: JsValue,
+        properties: JsValue,
         confirm: bool,
         options: PublishOptions,
         abort: Abort,
-        /// It went out already and waits for its confirm ([`Session::publish_at_once`]).
-        sent: Option<Waiting>,
+        /// What the promise resolves to: the handle itself, as in amqp-client.
+        handle: JsValue,
     },
     Get {
         queue: QueueRef,
@@ -77,6 +79,9 @@ pub(super) enum Op {
     Stop,
 }
 
+/// The abortable part of an op, as one type: one copy of [`Abort::run`] for all of them.
+type JsFut<'a> = Pin<&'a mut dyn Future<Output = Result<JsValue, JsValue>>>;
+
 pub(super) fn op_promise(st: &Rc<SessionState>, op: Result<Op, JsValue>) -> Promise {
     match op {
         Ok(op) => js_promise(run(st.clone(), op)),
@@ -113,20 +118,15 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             exchange,
             routing_key,
             body,
+            properties,
             confirm,
             options,
             abort,
-            sent,
+            handle,
         } => {
-            let publish = async {
-                let (bytes, props) = match body {
-                    Body::Encoded(b) => *b,
-                    Body::Js(body, properties) => {
-                        let (bytes, mut props) = st.encode(body, properties).await?;
-                        props.delivery_mode.get_or_insert(2);
-                        (bytes, props)
-                    }
-                };
+            let publish: JsFut = pin!(async {
+                let (bytes, mut props) = st.encode(body, properties).await?;
+                props.delivery_mode.get_or_insert(2);
                 let m = Outgoing {
                     exchange: &exchange,
                     routing_key: &routing_key,
@@ -135,10 +135,10 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                     options,
                     confirm,
                 };
-                s.publish_rest(sent, &m).await.map_err(to_js)
-            };
-            abort.run(publish).await?;
-            Ok(JsValue::UNDEFINED) // session.js resolves to the handle itself
+                s.publish_message(&m).await.map_err(to_js)?;
+                Ok(handle)
+            });
+            abort.run(publish).await
         }
         Op::Get { queue, no_ack } => match s.get(queue, no_ack).await.map_err(to_js)? {
             Some(m) => st.message(m).await,
@@ -149,9 +149,11 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             timeout,
             abort,
         } => {
-            let one = async { s.consume_one(queue, timeout).await.map_err(to_js) };
-            let m = abort.run(one).await?;
-            st.message(m).await
+            let one: JsFut = pin!(async {
+                let m = s.consume_one(queue, timeout).await.map_err(to_js)?;
+                st.message(m).await
+            });
+            abort.run(one).await
         }
         Op::Purge(queue) => Ok(count(s.queue_purge(queue).await.map_err(to_js)?)),
         Op::DeleteQueue(queue, o) => Ok(count(s.queue_delete(queue, o).await.map_err(to_js)?)),
@@ -218,8 +220,8 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
             timeout,
             abort,
         } => {
-            let call =
-                async {
+            let call: JsFut =
+                pin!(async {
                     let (bytes, props) = st.encode(body, properties).await?;
                     let reply = client.call(&queue, &bytes, &props, timeout).await.map_err(
                         |e| match e {
@@ -236,7 +238,7 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
                         return Err(e.into());
                     }
                     st.message(reply).await
-                };
+                });
             let out = abort.run(call).await;
             if once {
                 client.close().await; // the call's reply channel closes with it
@@ -279,16 +281,11 @@ async fn run(st: Rc<SessionState>, op: Op) -> Result<JsValue, JsValue> {
     }
 }
 
-/// A publish's message: as JS gave it (codecs encode it first) or already in bytes.
-pub(super) enum Body {
-    Js(JsValue, JsValue),
-    Encoded(Box<(Vec<u8>, BasicProperties)>),
-}
-
 /// A publish from a handle: properties (deliveryMode 2 unless given), `confirm`, `mandatory`,
-/// `signal`. Without codecs or a signal it is handed to the connection now when it can go (a
-/// live session with room: [`Session::publish_at_once`]), and an unconfirmed one then costs
-/// no future at all; the rest runs as an [`Op`] like every other method.
+/// `signal`; it resolves to `handle`. Runs as an [`Op`] like every other method, but without
+/// codecs its future is polled once here: a publish done then (an unconfirmed one on a live
+/// session with room) resolves with no task, and one that waits for its confirm was sent
+/// already.
 #[inline(never)]
 pub(super) fn publish(
     st: &Rc<SessionState>,
@@ -296,51 +293,38 @@ pub(super) fn publish(
     routing_key: String,
     body: JsValue,
     o: JsValue,
+    handle: JsValue,
 ) -> Promise {
     let op = (|| {
-        let confirm = opt_bool(&o, "confirm", true).map_err(to_js)?;
-        let options = PublishOptions {
-            mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
-            immediate: false,
-        };
-        let abort = Abort::new(get_field(&o, "signal"))?;
-        let mut sent = None;
-        let body = if st.encode.is_none() && abort.rx.is_none() {
-            let bytes = plain_body(&body)?;
-            let mut props = js_to_properties(&o).map_err(to_js)?;
-            props.delivery_mode.get_or_insert(2);
-            let m = Outgoing {
-                exchange: &exchange,
-                routing_key: &routing_key,
-                body: &bytes,
-                properties: &props,
-                options,
-                confirm,
-            };
-            match st.session.publish_at_once(&m) {
-                Attempt::Done => return Ok(None),
-                Attempt::Wait(w) => sent = Some(w),
-                Attempt::Later => {}
-            }
-            Body::Encoded(Box::new((bytes, props)))
-        } else {
-            Body::Js(body, o)
-        };
-        Ok(Some(Op::Publish {
+        Ok(Op::Publish {
             exchange,
             routing_key,
             body,
-            confirm,
-            options,
-            abort,
-            sent,
-        }))
+            confirm: opt_bool(&o, "confirm", true).map_err(to_js)?,
+            options: PublishOptions {
+                mandatory: opt_bool(&o, "mandatory", false).map_err(to_js)?,
+                immediate: false,
+            },
+            abort: Abort::new(get_field(&o, "signal"))?,
+            properties: o,
+            handle,
+        })
     })();
-    match op {
-        Ok(None) => Promise::resolve(&JsValue::UNDEFINED),
-        Ok(Some(op)) => op_promise(st, Ok(op)),
-        Err(e) => Promise::reject(&e),
+    let op = match op {
+        Ok(op) => op,
+        Err(e) => return Promise::reject(&e),
+    };
+    let mut fut: Pin<Box<dyn Future<Output = _>>> = Box::pin(run(st.clone(), op));
+    if st.encode.is_none() {
+        // a future may be polled first with any waker: the next poll brings the real one
+        let waker = futures::task::noop_waker_ref();
+        match fut.as_mut().poll(&mut Context::from_waker(waker)) {
+            Poll::Ready(Ok(v)) => return Promise::resolve(&v),
+            Poll::Ready(Err(e)) => return Promise::reject(&e),
+            Poll::Pending => {}
+        }
     }
+    boxed_promise(fut)
 }
 
 /// An RPC call: the request's properties plus `timeout` and `signal`.

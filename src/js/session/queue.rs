@@ -27,16 +27,17 @@ impl JsQueue {
     pub fn publish(
         &self,
         #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "QueuePublishOptions")] options: Option<
-            JsValue,
-        >,
+        #[wasm_bindgen(unchecked_param_type = "QueuePublishOptions | undefined")] options: JsValue,
+        // session.js passes the handle itself, for the promise to resolve to
+        #[wasm_bindgen(unchecked_param_type = "never")] handle: JsValue,
     ) -> Promise {
         publish(
             &self.st,
             String::new(),
             self.queue.name(),
             body,
-            opts(&options),
+            options,
+            handle,
         )
     }
 
@@ -238,13 +239,16 @@ impl JsExchange {
     pub fn publish(
         &self,
         #[wasm_bindgen(unchecked_param_type = "unknown")] body: JsValue,
-        #[wasm_bindgen(unchecked_optional_param_type = "ExchangePublishOptions")] options: Option<
-            JsValue,
-        >,
+        #[wasm_bindgen(unchecked_param_type = "ExchangePublishOptions | undefined")]
+        options: JsValue,
+        // session.js passes the handle itself, for the promise to resolve to
+        #[wasm_bindgen(unchecked_param_type = "never")] handle: JsValue,
     ) -> Promise {
-        let o = opts(&options);
-        match opt_str(&o, "routingKey") {
-            Ok(rk) => publish(&self.st, self.name.clone(), rk.unwrap_or_default(), body, o),
+        match opt_str(&options, "routingKey") {
+            Ok(rk) => {
+                let rk = rk.unwrap_or_default();
+                publish(&self.st, self.name.clone(), rk, body, options, handle)
+            }
             Err(e) => Promise::reject(&to_js(e)),
         }
     }
