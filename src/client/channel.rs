@@ -344,11 +344,13 @@ impl Channel {
     ) -> Result<PublishWait, Error> {
         let mut state = self.shared.lock();
         state.ensure_current(self.key)?;
-        let queued = state.engine.pending_output() + self.shared.unflushed();
-        // Refused before it would cross the limit, not once past it: the output buffer then
-        // never has to grow beyond the limit (crossing 32 MiB doubled its allocation to 64).
+        // What the unsent bytes hold allocated (the output buffer's capacity, not its length:
+        // a Vec doubles) counts against the limit, and a publish is refused before it would
+        // cross it, not once past it; a lone message larger than the limit still goes.
+        let waiting = state.engine.pending_output() + self.shared.unflushed();
+        let held = state.engine.output_allocated() + self.shared.unflushed();
         let adds = body.len() + exchange.len() + routing_key.len() + FRAMING_ESTIMATE;
-        if queued > 0 && queued + adds > WRITE_BUFFER_LIMIT {
+        if waiting > 0 && held.max(waiting + adds) > WRITE_BUFFER_LIMIT {
             state.wake_driver();
             return Err(Error::WriteBufferFull {
                 limit: WRITE_BUFFER_LIMIT,

@@ -164,6 +164,11 @@ impl Engine {
         self.out.len()
     }
 
+    /// Bytes the output buffer holds allocated (up to twice what is queued, as a `Vec` grows).
+    pub fn output_allocated(&self) -> usize {
+        self.out.capacity()
+    }
+
     // ----- outputs -----
 
     /// The next thing to tell the application, oldest first.
