@@ -372,17 +372,12 @@ impl SessionState {
     /// A message for JS, decoded in place (its `body` becomes the parsed value) when codecs are
     /// configured.
     async fn message(&self, m: SessionMessage) -> Result<JsValue, JsValue> {
-        let msg = self.plain_message(m);
+        let (ch, conn) = (m.channel().clone(), m.connection().clone());
+        let msg: JsValue = JsMessage::delivered(m.message, self.js_channel(ch, conn)).into();
         if let Some(decode) = &self.decode {
             settle_value(decode.call1(&JsValue::NULL, &msg)?).await?;
         }
         Ok(msg)
-    }
-
-    /// A message for JS as it came (no codecs).
-    fn plain_message(&self, m: SessionMessage) -> JsValue {
-        let (ch, conn) = (m.channel().clone(), m.connection().clone());
-        JsMessage::delivered(m.message, self.js_channel(ch, conn)).into()
     }
 
     fn this(&self) -> JsValue {

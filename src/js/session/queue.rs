@@ -195,15 +195,13 @@ pub(super) async fn deliver(
     m: SessionMessage,
     cb: Function,
 ) -> HandlerResult {
-    let msg = match &st.decode {
-        None => st.plain_message(m),
-        Some(_) => match st.message(m).await {
-            Ok(msg) => msg,
-            Err(e) => {
-                st.log("warn", "could not decode a message; it is nacked", &e);
-                return Err(HandlerError::Unusable(describe(&e)));
-            }
-        },
+    // without codecs `message` has nothing to wait for, so this does not suspend
+    let msg = match st.message(m).await {
+        Ok(msg) => msg,
+        Err(e) => {
+            st.log("warn", "could not decode a message; it is nacked", &e);
+            return Err(HandlerError::Unusable(describe(&e)));
+        }
     };
     // a callback that returns no promise is done: this finishes without waiting (the session
     // then settles the message at once, with no task of its own)
